@@ -1,0 +1,1 @@
+"""The headless host core: store, broker, approvals, repos, runtimes, protocol."""

@@ -1,0 +1,99 @@
+"""Frozen dataclasses and string enums shared by every part of the host core."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+
+class Role(StrEnum):
+    MANAGER = "manager"
+    AGENT = "agent"
+
+
+class AgentState(StrEnum):
+    """What an agent is doing. The transient states end in -ing and never outlive a task."""
+
+    DRAFT = "draft"  # proposed repo exists, no container (two-step spawn)
+    STOPPED = "stopped"
+    RUNNING = "running"
+    CRASHED = "crashed"
+    NEEDS_LOGIN = "needs_login"
+    DRIVER_MISSING = "driver_missing"
+    RATE_LIMITED = "rate_limited"
+    DESTROYED = "destroyed"  # tombstone: kept state, no container
+    SPAWNING = "spawning"
+    STARTING = "starting"
+    STOPPING = "stopping"
+    RESTARTING = "restarting"
+    REBUILDING = "rebuilding"
+    DESTROYING = "destroying"
+
+    @property
+    def transient(self) -> bool:
+        return self in TRANSIENT_STATES
+
+
+TRANSIENT_STATES = frozenset(
+    {
+        AgentState.SPAWNING,
+        AgentState.STARTING,
+        AgentState.STOPPING,
+        AgentState.RESTARTING,
+        AgentState.REBUILDING,
+        AgentState.DESTROYING,
+    }
+)
+
+
+class SenderClass(StrEnum):
+    OPERATOR = "operator"
+    MANAGER = "manager"
+    PEER = "peer"
+    SYSTEM = "system"
+
+
+def _as_dict(obj: Any) -> dict[str, Any]:
+    return {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
+
+
+@dataclass(frozen=True)
+class Agent:
+    name: str
+    role: Role
+    state: AgentState
+    runtime: str
+    incarnation: int
+    applied_sha: str | None
+    created_at: float
+    updated_at: float
+    state_reason: str = ""
+    stale: bool = False
+    last_turn_at: float | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return _as_dict(self)
+
+
+@dataclass(frozen=True)
+class Message:
+    id: int
+    ts: float
+    sender: str
+    recipient: str
+    body: str
+    in_reply_to: int | None
+    delivered_at: float | None
+    acked_at: float | None
+    deliveries: int = 0
+
+    @property
+    def redelivered(self) -> bool:
+        return self.deliveries > 1
+
+    def to_json(self) -> dict[str, Any]:
+        d = _as_dict(self)
+        d["redelivered"] = self.redelivered
+        return d

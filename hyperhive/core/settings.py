@@ -1,0 +1,215 @@
+"""Paths and configuration: a TOML file, environment overrides, validated dataclasses."""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from hyperhive.core.errors import InvalidInput
+
+MANAGER = "manager"
+OPERATOR = "operator"
+SYSTEM = "system"
+BROADCAST = "*"
+RESERVED_NAMES = frozenset({MANAGER, OPERATOR, SYSTEM, "hm1nd", "all"})
+NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,8}$")
+RUNTIMES = ("process", "nspawn", "nixos")
+
+
+def validate_agent_name(name: object, *, allow_manager: bool = False) -> str:
+    """Return ``name`` if it is a valid agent name, else raise `InvalidInput`.
+
+    Names are ``^[a-z][a-z0-9-]{0,8}$`` because nixos-container caps container names at
+    11 characters and agents are ``h-<name>``.
+    """
+    if not isinstance(name, str):
+        raise InvalidInput(f"agent name must be a string, not {type(name).__name__}")
+    if allow_manager and name == MANAGER:
+        return name
+    if not NAME_RE.fullmatch(name):
+        raise InvalidInput(
+            f"invalid agent name {name!r}: use 1-9 characters, lowercase letters, digits "
+            "and '-', starting with a letter"
+        )
+    if name in RESERVED_NAMES:
+        raise InvalidInput(f"invalid agent name {name!r}: the name is reserved")
+    return name
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Every limit of the system; defaults follow DESIGN.md "Limits"."""
+
+    message_body_bytes: int = 4096
+    recv_wait_seconds: float = 180.0
+    recv_max: int = 32
+    question_ttl_seconds: int = 6 * 3600
+    question_default_ttl_seconds: int = 3600
+    question_options: int = 16
+    question_text_bytes: int = 4096
+    protocol_line_bytes: int = 1024 * 1024
+    events_keep_days: int = 7
+    messages_keep_days: int = 30
+    stats_keep_days: int = 30
+    tags_keep_days: int = 30
+    sends_per_second: float = 50.0
+    send_burst: int = 200
+    notes_compact_bytes: int = 64 * 1024
+
+
+@dataclass(frozen=True)
+class ContainerSettings:
+    """How containers are built: isolation and resources."""
+
+    private_users: bool = True
+    private_network: bool = False
+    memory_max: str = "2G"
+    cpu_quota: str = "200%"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where hyperhive keeps its state and sockets, and how it behaves."""
+
+    state_dir: Path
+    run_dir: Path
+    runtime: str = "process"
+    driver: str = "claude"
+    limits: Limits = field(default_factory=Limits)
+    container: ContainerSettings = field(default_factory=ContainerSettings)
+    restart_backoff_max_seconds: float = 300.0
+    crash_poll_seconds: float = 2.0
+    rate_limit_backoff_seconds: float = 60.0
+
+    # --- derived paths -------------------------------------------------------
+    @property
+    def db_path(self) -> Path:
+        return self.state_dir / "hive.sqlite"
+
+    @property
+    def host_socket(self) -> Path:
+        return self.run_dir / "host.sock"
+
+    @property
+    def lock_path(self) -> Path:
+        return self.run_dir / "daemon.lock"
+
+    @property
+    def meta_dir(self) -> Path:
+        return self.state_dir / "meta"
+
+    @property
+    def ssh_dir(self) -> Path:
+        return self.state_dir / "ssh"
+
+    def agent_dir(self, name: str) -> Path:
+        return self.state_dir / "agents" / name
+
+    def proposed_dir(self, name: str) -> Path:
+        return self.agent_dir(name) / "config"
+
+    def agent_state_dir(self, name: str) -> Path:
+        return self.agent_dir(name) / "state"
+
+    def creds_dir(self, name: str) -> Path:
+        return self.agent_dir(name) / "creds"
+
+    def applied_dir(self, name: str) -> Path:
+        return self.state_dir / "applied" / name
+
+    def socket_dir(self, name: str) -> Path:
+        """The directory bound into the agent's container at /run/hive."""
+        if name == MANAGER:
+            return self.run_dir / "manager"
+        return self.run_dir / "agents" / name
+
+    def agent_socket(self, name: str) -> Path:
+        return self.socket_dir(name) / "hive.sock"
+
+
+def default_dirs(env: dict[str, str] | None = None) -> tuple[Path, Path]:
+    """State and run dirs: system paths for root, XDG dirs otherwise."""
+    env = dict(os.environ) if env is None else env
+    if os.geteuid() == 0:
+        state, run = Path("/var/lib/hyperhive"), Path("/run/hyperhive")
+    else:
+        home = Path(env.get("HOME", str(Path.home())))
+        state = Path(env.get("XDG_STATE_HOME") or home / ".local" / "state") / "hyperhive"
+        runtime = env.get("XDG_RUNTIME_DIR") or f"/tmp/hyperhive-{os.getuid()}"
+        run = Path(runtime) / "hyperhive" if env.get("XDG_RUNTIME_DIR") else Path(runtime)
+    if env.get("HYPERHIVE_STATE_DIR"):
+        state = Path(env["HYPERHIVE_STATE_DIR"])
+    if env.get("HYPERHIVE_RUN_DIR"):
+        run = Path(env["HYPERHIVE_RUN_DIR"])
+    return state, run
+
+
+def _apply(obj: Any, table: dict[str, Any], where: str) -> Any:
+    """Return a copy of dataclass ``obj`` with the values of a TOML table, type-checked."""
+    known = {f.name: f for f in fields(obj)}
+    changes: dict[str, Any] = {}
+    for key, value in table.items():
+        if key not in known:
+            raise InvalidInput(f"unknown setting {where}{key}")
+        current = getattr(obj, key)
+        if hasattr(current, "__dataclass_fields__"):
+            if not isinstance(value, dict):
+                raise InvalidInput(f"setting {where}{key} must be a table")
+            changes[key] = _apply(current, value, f"{where}{key}.")
+            continue
+        if isinstance(current, Path):
+            value = Path(str(value))
+        elif isinstance(current, bool):
+            if not isinstance(value, bool):
+                raise InvalidInput(f"setting {where}{key} must be true or false")
+        elif isinstance(current, float) and isinstance(value, int | float):
+            value = float(value)
+        elif not isinstance(value, type(current)) or isinstance(value, bool):
+            raise InvalidInput(
+                f"setting {where}{key} must be a {type(current).__name__}, not {value!r}"
+            )
+        if isinstance(value, int | float) and not isinstance(value, bool) and value < 0:
+            raise InvalidInput(f"setting {where}{key} must not be negative")
+        changes[key] = value
+    return replace(obj, **changes)
+
+
+def load_settings(
+    config_file: Path | None = None,
+    *,
+    env: dict[str, str] | None = None,
+    **overrides: Any,
+) -> Settings:
+    """Build the settings: defaults, then the TOML file, then env, then ``overrides``.
+
+    The config file is ``$HYPERHIVE_CONFIG``, else ``<state>/hyperhive.toml`` if present.
+    """
+    env = dict(os.environ) if env is None else env
+    state, run = default_dirs(env)
+    settings = Settings(state_dir=state, run_dir=run)
+    path = config_file or (Path(env["HYPERHIVE_CONFIG"]) if env.get("HYPERHIVE_CONFIG") else None)
+    if path is None and (state / "hyperhive.toml").exists():
+        path = state / "hyperhive.toml"
+    if path is not None:
+        try:
+            table = tomllib.loads(path.read_text())
+        except FileNotFoundError as exc:
+            raise InvalidInput(f"config file {path} does not exist") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise InvalidInput(f"config file {path} is not valid TOML: {exc}") from exc
+        settings = _apply(settings, table, "")
+        # env beats the file for the two directories
+        if env.get("HYPERHIVE_STATE_DIR"):
+            settings = replace(settings, state_dir=Path(env["HYPERHIVE_STATE_DIR"]))
+        if env.get("HYPERHIVE_RUN_DIR"):
+            settings = replace(settings, run_dir=Path(env["HYPERHIVE_RUN_DIR"]))
+    if env.get("HYPERHIVE_RUNTIME"):
+        settings = replace(settings, runtime=env["HYPERHIVE_RUNTIME"])
+    settings = replace(settings, **{k: v for k, v in overrides.items() if v is not None})
+    if settings.runtime not in RUNTIMES:
+        raise InvalidInput(f"unknown runtime {settings.runtime!r}: use one of {', '.join(RUNTIMES)}")
+    return settings
