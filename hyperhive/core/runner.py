@@ -75,7 +75,10 @@ class ProcessRunner:
                 await proc.wait()
             raise
         result = Completed(
-            list(argv), proc.returncode or 0, out.decode(errors="replace"), err.decode(errors="replace")
+            list(argv),
+            proc.returncode or 0,
+            out.decode(errors="replace"),
+            err.decode(errors="replace"),
         )
         if check and result.returncode != 0:
             raise CommandError(argv, result.returncode, result.stderr)

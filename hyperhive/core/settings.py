@@ -56,8 +56,8 @@ class Limits:
     messages_keep_days: int = 30
     stats_keep_days: int = 30
     tags_keep_days: int = 30
-    sends_per_second: float = 50.0
-    send_burst: int = 200
+    sends_per_second: float = 200.0
+    send_burst: int = 1000
     notes_compact_bytes: int = 64 * 1024
 
 
@@ -132,20 +132,15 @@ class Settings:
 
 
 def default_dirs(env: dict[str, str] | None = None) -> tuple[Path, Path]:
-    """State and run dirs: system paths for root, XDG dirs otherwise."""
+    """State and run dirs before any override: system paths for root, XDG dirs otherwise."""
     env = dict(os.environ) if env is None else env
     if os.geteuid() == 0:
-        state, run = Path("/var/lib/hyperhive"), Path("/run/hyperhive")
-    else:
-        home = Path(env.get("HOME", str(Path.home())))
-        state = Path(env.get("XDG_STATE_HOME") or home / ".local" / "state") / "hyperhive"
-        runtime = env.get("XDG_RUNTIME_DIR") or f"/tmp/hyperhive-{os.getuid()}"
-        run = Path(runtime) / "hyperhive" if env.get("XDG_RUNTIME_DIR") else Path(runtime)
-    if env.get("HYPERHIVE_STATE_DIR"):
-        state = Path(env["HYPERHIVE_STATE_DIR"])
-    if env.get("HYPERHIVE_RUN_DIR"):
-        run = Path(env["HYPERHIVE_RUN_DIR"])
-    return state, run
+        return Path("/var/lib/hyperhive"), Path("/run/hyperhive")
+    home = Path(env.get("HOME", str(Path.home())))
+    state = Path(env.get("XDG_STATE_HOME") or home / ".local" / "state") / "hyperhive"
+    if env.get("XDG_RUNTIME_DIR"):
+        return state, Path(env["XDG_RUNTIME_DIR"]) / "hyperhive"
+    return state, Path(f"/tmp/hyperhive-{os.getuid()}")
 
 
 def _apply(obj: Any, table: dict[str, Any], where: str) -> Any:
@@ -186,14 +181,21 @@ def load_settings(
 ) -> Settings:
     """Build the settings: defaults, then the TOML file, then env, then ``overrides``.
 
+    ``state_dir`` and ``run_dir`` may be given as overrides (the CLI flags).
+
     The config file is ``$HYPERHIVE_CONFIG``, else ``<state>/hyperhive.toml`` if present.
     """
     env = dict(os.environ) if env is None else env
-    state, run = default_dirs(env)
-    settings = Settings(state_dir=state, run_dir=run)
+    default_state, default_run = default_dirs(env)
+    # precedence for each directory: flag, then environment, then the file, then default
+    chosen_state = overrides.pop("state_dir", None) or env.get("HYPERHIVE_STATE_DIR")
+    chosen_run = overrides.pop("run_dir", None) or env.get("HYPERHIVE_RUN_DIR")
+    settings = Settings(
+        state_dir=Path(chosen_state or default_state), run_dir=Path(chosen_run or default_run)
+    )
     path = config_file or (Path(env["HYPERHIVE_CONFIG"]) if env.get("HYPERHIVE_CONFIG") else None)
-    if path is None and (state / "hyperhive.toml").exists():
-        path = state / "hyperhive.toml"
+    if path is None and (settings.state_dir / "hyperhive.toml").exists():
+        path = settings.state_dir / "hyperhive.toml"
     if path is not None:
         try:
             table = tomllib.loads(path.read_text())
@@ -202,14 +204,15 @@ def load_settings(
         except tomllib.TOMLDecodeError as exc:
             raise InvalidInput(f"config file {path} is not valid TOML: {exc}") from exc
         settings = _apply(settings, table, "")
-        # env beats the file for the two directories
-        if env.get("HYPERHIVE_STATE_DIR"):
-            settings = replace(settings, state_dir=Path(env["HYPERHIVE_STATE_DIR"]))
-        if env.get("HYPERHIVE_RUN_DIR"):
-            settings = replace(settings, run_dir=Path(env["HYPERHIVE_RUN_DIR"]))
+        if chosen_state:
+            settings = replace(settings, state_dir=Path(chosen_state))
+        if chosen_run:
+            settings = replace(settings, run_dir=Path(chosen_run))
     if env.get("HYPERHIVE_RUNTIME"):
         settings = replace(settings, runtime=env["HYPERHIVE_RUNTIME"])
     settings = replace(settings, **{k: v for k, v in overrides.items() if v is not None})
     if settings.runtime not in RUNTIMES:
-        raise InvalidInput(f"unknown runtime {settings.runtime!r}: use one of {', '.join(RUNTIMES)}")
+        raise InvalidInput(
+            f"unknown runtime {settings.runtime!r}: use one of {', '.join(RUNTIMES)}"
+        )
     return settings

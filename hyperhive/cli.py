@@ -1,0 +1,84 @@
+"""Command-line entry point: argument parsing, output, and the only place that exits."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from hyperhive.commands import Context, all_verbs
+from hyperhive.core.errors import HyperhiveError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hyperhive",
+        description="Run a swarm of AI coding agents; approve every change as a git commit.",
+    )
+    parser.add_argument("--state-dir", type=Path, help="state directory (HYPERHIVE_STATE_DIR)")
+    parser.add_argument("--run-dir", type=Path, help="socket directory (HYPERHIVE_RUN_DIR)")
+    parser.add_argument("--config", type=Path, help="TOML config file (HYPERHIVE_CONFIG)")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    sub = parser.add_subparsers(dest="verb", metavar="COMMAND", required=True)
+    for verb in all_verbs():
+        p = sub.add_parser(verb.name, help=verb.help, description=verb.help, parents=[common])
+        verb.add_args(p)
+        p.set_defaults(_verb=verb)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.WARNING - 10 * min(args.verbose, 2),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    verb = args._verb
+    ctx = Context(args)
+    try:
+        result = _run(verb.run(ctx), fast_loop=verb.name == "daemon")
+    except KeyboardInterrupt:
+        return 130
+    except HyperhiveError as exc:
+        if getattr(args, "json", False):
+            print(json.dumps({"error": {"code": exc.code, "message": exc.message}}))
+        print(f"hyperhive {verb.name}: {exc.message}", file=sys.stderr)
+        return 2 if exc.code == "unavailable" else 1
+    if result is None:
+        return 0
+    data, text = result
+    if getattr(args, "json", False):
+        print(json.dumps(data, indent=2, default=_default))
+    elif text:
+        print(text)
+    return 0
+
+
+def _run(coro: Any, *, fast_loop: bool) -> Any:
+    """Run a verb; the daemon gets uvloop where it is installed (a faster event loop)."""
+    if fast_loop:
+        try:
+            import uvloop
+        except ImportError:
+            pass
+        else:
+            return uvloop.run(coro)
+    return asyncio.run(coro)
+
+
+def _default(obj: Any) -> Any:
+    if hasattr(obj, "to_json"):
+        return obj.to_json()
+    return str(obj)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,92 @@
+"""Core verbs: the daemon, agents, messages and the operator's inbox."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from hyperhive.commands import Context, Output, Verb, ago, table
+
+
+async def daemon(ctx: Context) -> Output:
+    from hyperhive.core.daemon import run_daemon
+
+    await run_daemon(ctx.settings)
+    return None
+
+
+async def status(ctx: Context) -> Output:
+    data = await ctx.call("daemon.status")
+    text = "\n".join(f"{k}: {v}" for k, v in data.items())
+    return data, text
+
+
+async def agents(ctx: Context) -> Output:
+    data = await ctx.call("agents.list")
+    rows = [
+        (
+            a["name"],
+            a["role"],
+            a["state"] + (" (stale)" if a.get("stale") else ""),
+            a.get("inbox", 0),
+            ago(a.get("last_turn_at")),
+            (a.get("applied_sha") or "-")[:12],
+        )
+        for a in data["agents"]
+    ]
+    return data["agents"], table(rows, ["NAME", "ROLE", "STATE", "INBOX", "LAST TURN", "SHA"])
+
+
+def _send_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("to", metavar="TO", help="an agent, 'manager', or '*' for every agent")
+    p.add_argument("body", metavar="BODY", help="the message text")
+    p.add_argument("--reply-to", type=int, help="id of the message this answers")
+
+
+async def send(ctx: Context) -> Output:
+    a = ctx.args
+    data = await ctx.call("messages.send", to=a.to, body=a.body, in_reply_to=a.reply_to)
+    return data, f"sent #{', #'.join(map(str, data['ids']))} to {', '.join(data['recipients'])}"
+
+
+def _message_rows(messages: list[dict[str, Any]]) -> str:
+    rows = [
+        (
+            m["id"],
+            ago(m["ts"]),
+            m["sender"],
+            m["recipient"],
+            m["body"].replace("\n", " ")[:80],
+        )
+        for m in messages
+    ]
+    return table(rows, ["ID", "AGE", "FROM", "TO", "BODY"])
+
+
+def _messages_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--agent", help="only messages to or from this agent")
+    p.add_argument("--limit", type=int, default=50, help="how many (newest), default 50")
+
+
+async def messages(ctx: Context) -> Output:
+    data = await ctx.call("messages.history", agent=ctx.args.agent, limit=ctx.args.limit)
+    return data["messages"], _message_rows(data["messages"])
+
+
+def _inbox_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--limit", type=int, default=50, help="how many (newest), default 50")
+
+
+async def inbox(ctx: Context) -> Output:
+    data = await ctx.call("messages.inbox", limit=ctx.args.limit)
+    return data["messages"], _message_rows(data["messages"])
+
+
+VERBS = [
+    Verb("daemon", "run the host daemon in the foreground", daemon),
+    Verb("status", "show the daemon's status", status),
+    Verb("agents", "list the agents and their states", agents),
+    Verb("send", "send a message as the operator", send, _send_args),
+    Verb("messages", "show recent messages", messages, _messages_args),
+    Verb("inbox", "show messages addressed to the operator", inbox, _inbox_args),
+]

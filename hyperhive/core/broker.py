@@ -1,0 +1,261 @@
+"""The message broker: durable send, long-poll recv, at-least-once delivery to harnesses.
+
+The daemon is the only writer of the database, so the broker keeps each agent's
+inbox in memory (loaded from the unacknowledged rows at start) and writes through:
+a message is committed before `send` returns, then queued and its recipient woken.
+A delivered message stays *in flight* until the harness acks it at the end of a
+successful turn; a failed turn (or a restart of the harness or the daemon) puts it
+back, and its next delivery is marked ``redelivered``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
+
+from hyperhive.core.errors import InvalidInput, NotFound, Refused
+from hyperhive.core.events import EventBus
+from hyperhive.core.models import Message
+from hyperhive.core.settings import BROADCAST, MANAGER, OPERATOR, SYSTEM, Limits
+from hyperhive.core.store import Store
+from hyperhive.core.store import messages as q
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class _Inbox:
+    pending: deque[Message] = field(default_factory=deque)
+    inflight: dict[int, Message] = field(default_factory=dict)
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+@dataclass
+class _Bucket:
+    tokens: float
+    stamp: float
+
+
+class Broker:
+    """Routes messages between agents, the manager and the operator."""
+
+    def __init__(
+        self,
+        store: Store,
+        events: EventBus,
+        limits: Limits,
+        agent_names: Callable[[], frozenset[str]],
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._store = store
+        self._events = events
+        self._limits = limits
+        self._agent_names = agent_names
+        self._clock = clock
+        self._inboxes: dict[str, _Inbox] = {}
+        self._buckets: dict[str, _Bucket] = {}
+        self._next_id = 1
+
+    async def start(self) -> None:
+        """Load every unacknowledged message into the in-memory inboxes."""
+        self._next_id = await self._store.read(q.next_id)
+        for m in await self._store.read(q.unacked):
+            if m.recipient != OPERATOR:
+                self._inbox(m.recipient).pending.append(m)
+        for inbox in self._inboxes.values():
+            if inbox.pending:
+                inbox.wake.set()
+
+    def _inbox(self, name: str) -> _Inbox:
+        inbox = self._inboxes.get(name)
+        if inbox is None:
+            inbox = self._inboxes[name] = _Inbox()
+        return inbox
+
+    # --- sending --------------------------------------------------------------
+    def _recipients(self, sender: str, to: object) -> list[str]:
+        if not isinstance(to, str) or not to:
+            raise InvalidInput("'to' must be a non-empty string")
+        names = self._agent_names()
+        if to == BROADCAST:
+            targets = sorted(n for n in names if n != sender)
+            if not targets:
+                raise NotFound("broadcast has no recipients: there are no other agents")
+            return targets
+        if to == OPERATOR or to in names:
+            return [to]
+        known = ", ".join(sorted(names | {OPERATOR, BROADCAST}))
+        raise NotFound(f"unknown recipient {to!r}; known: {known}")
+
+    def _check_rate(self, sender: str) -> None:
+        if sender in (OPERATOR, SYSTEM):
+            return
+        now = time.monotonic()
+        rate, burst = self._limits.sends_per_second, float(self._limits.send_burst)
+        bucket = self._buckets.get(sender)
+        if bucket is None:
+            bucket = self._buckets[sender] = _Bucket(burst, now)
+        bucket.tokens = min(burst, bucket.tokens + (now - bucket.stamp) * rate)
+        bucket.stamp = now
+        if bucket.tokens < 1.0:
+            raise Refused(
+                f"rate limited: {sender} may send {rate:g} messages/s (burst {burst:g}); "
+                "slow down and batch your updates"
+            )
+        bucket.tokens -= 1.0
+
+    async def send(
+        self, sender: str, to: object, body: object, in_reply_to: object = None
+    ) -> list[Message]:
+        """Store a message (one per recipient for ``*``) durably, then wake the recipients.
+
+        Raises:
+            InvalidInput: a bad body or reply id.
+            NotFound: the recipient does not exist.
+            Refused: the sender is over its rate limit.
+        """
+        if not isinstance(body, str):
+            raise InvalidInput("'body' must be a string")
+        size = len(body.encode())
+        if size > self._limits.message_body_bytes:
+            raise InvalidInput(
+                f"message body is {size} bytes; the limit is {self._limits.message_body_bytes}"
+            )
+        if in_reply_to is not None and (
+            isinstance(in_reply_to, bool) or not isinstance(in_reply_to, int) or in_reply_to < 1
+        ):
+            raise InvalidInput("'in_reply_to' must be a positive message id")
+        targets = self._recipients(sender, to)
+        self._check_rate(sender)
+        now = self._clock()
+        batch = []
+        for target in targets:
+            batch.append(Message(self._next_id, now, sender, target, body, in_reply_to, None, None))
+            self._next_id += 1
+        await self._store.write(q.insert, batch)
+        for m in batch:
+            if m.recipient != OPERATOR:
+                inbox = self._inbox(m.recipient)
+                inbox.pending.append(m)
+                inbox.wake.set()
+            self._events.publish("message.sent", m.to_json())
+        return batch
+
+    # --- receiving ------------------------------------------------------------
+    async def recv(self, agent: str, wait_seconds: object = 0, max: object = 1) -> list[Message]:
+        """Pop up to ``max`` messages, waiting up to ``wait_seconds`` for the first one."""
+        if isinstance(wait_seconds, bool) or not isinstance(wait_seconds, int | float):
+            raise InvalidInput("'wait_seconds' must be a number")
+        if not 0 <= wait_seconds <= self._limits.recv_wait_seconds:
+            raise InvalidInput(
+                f"'wait_seconds' must be between 0 and {self._limits.recv_wait_seconds:g}"
+            )
+        if isinstance(max, bool) or not isinstance(max, int):
+            raise InvalidInput("'max' must be an integer")
+        if not 1 <= max <= self._limits.recv_max:
+            raise InvalidInput(f"'max' must be between 1 and {self._limits.recv_max}")
+        inbox = self._inbox(agent)
+        if not inbox.pending and wait_seconds > 0:
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + float(wait_seconds)
+            while not inbox.pending:
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    break
+                inbox.wake.clear()
+                try:
+                    async with asyncio.timeout(remaining):
+                        await inbox.wake.wait()
+                except TimeoutError:
+                    break
+        out: list[Message] = []
+        now = self._clock()
+        while inbox.pending and len(out) < max:
+            m = inbox.pending.popleft()
+            m = replace(m, delivered_at=now, deliveries=m.deliveries + 1)
+            inbox.inflight[m.id] = m
+            out.append(m)
+        if not inbox.pending:
+            inbox.wake.clear()
+        if out:
+            # durability of the delivery mark only matters for the "redelivered" flag
+            self._store.write_later(q.mark_delivered, [m.id for m in out], now)
+            self._events.publish("message.delivered", {"agent": agent, "ids": [m.id for m in out]})
+        return out
+
+    async def ack(self, agent: str, ids: Sequence[int] | None = None) -> int:
+        """Acknowledge in-flight messages (all of them when ``ids`` is None)."""
+        inbox = self._inbox(agent)
+        if ids is None:
+            chosen = list(inbox.inflight)
+        else:
+            if not isinstance(ids, list) or not all(
+                isinstance(i, int) and not isinstance(i, bool) for i in ids
+            ):
+                raise InvalidInput("'ids' must be a list of message ids")
+            chosen = [i for i in ids if i in inbox.inflight]
+        if not chosen:
+            return 0
+        await self._store.write(q.ack, chosen, self._clock())
+        for i in chosen:
+            inbox.inflight.pop(i, None)
+        self._events.publish("message.acked", {"agent": agent, "ids": chosen})
+        return len(chosen)
+
+    def requeue(self, agent: str) -> int:
+        """Put every in-flight message back at the head of the inbox (failed turn)."""
+        inbox = self._inbox(agent)
+        if not inbox.inflight:
+            return 0
+        back = sorted(inbox.inflight.values(), key=lambda m: m.id)
+        inbox.inflight.clear()
+        inbox.pending.extendleft(reversed(back))
+        inbox.wake.set()
+        self._events.publish("message.requeued", {"agent": agent, "ids": [m.id for m in back]})
+        return len(back)
+
+    async def ack_operator(self, ids: Sequence[int]) -> int:
+        """Mark messages to the operator as read."""
+        await self._store.write(q.ack, list(ids), self._clock())
+        return len(ids)
+
+    # --- reading --------------------------------------------------------------
+    def depth(self, agent: str) -> int:
+        """Messages waiting for ``agent`` (not yet delivered)."""
+        inbox = self._inboxes.get(agent)
+        return len(inbox.pending) if inbox else 0
+
+    def inflight(self, agent: str) -> int:
+        inbox = self._inboxes.get(agent)
+        return len(inbox.inflight) if inbox else 0
+
+    def forget(self, agent: str) -> None:
+        """Drop the in-memory inbox of a destroyed agent (its rows stay until swept)."""
+        self._inboxes.pop(agent, None)
+
+    async def history(
+        self,
+        *,
+        agent: str | None = None,
+        recipient: str | None = None,
+        limit: int = 50,
+        before_id: int | None = None,
+    ) -> list[Message]:
+        return await self._store.read(
+            lambda db: q.history(
+                db, agent=agent, recipient=recipient, limit=limit, before_id=before_id
+            )
+        )
+
+    async def sweep(self) -> int:
+        """Delete acknowledged messages past the retention period."""
+        cutoff = self._clock() - self._limits.messages_keep_days * 86400
+        return await self._store.write(q.sweep, cutoff)
+
+
+__all__ = ["Broker", "MANAGER"]

@@ -1,0 +1,80 @@
+"""`hyperhive daemon`: the host core in the foreground, one per run dir."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import logging
+import os
+import signal
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import IO
+
+from hyperhive.core.errors import Refused
+from hyperhive.core.hive import Hive, prepare_dirs
+from hyperhive.core.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+
+class DaemonLock:
+    """An exclusive flock on ``<run>/daemon.lock``; a second daemon fails fast and clearly."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fh: IO[str] | None = None
+
+    def acquire(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fh = open(self.path, "a+")  # noqa: SIM115 - held for the daemon's lifetime
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            fh.seek(0)
+            pid = fh.read().strip() or "?"
+            fh.close()
+            raise Refused(
+                f"another hyperhive daemon (pid {pid}) is already running on {self.path.parent}"
+            ) from exc
+        fh.seek(0)
+        fh.truncate()
+        fh.write(str(os.getpid()))
+        fh.flush()
+        self._fh = fh
+
+    def release(self) -> None:
+        if self._fh is not None:
+            fcntl.flock(self._fh, fcntl.LOCK_UN)
+            self._fh.close()
+            self._fh = None
+
+
+async def run_daemon(
+    settings: Settings,
+    *,
+    ready: Callable[[Hive], Awaitable[None]] | None = None,
+) -> None:
+    """Serve until SIGTERM or SIGINT, then shut down cleanly."""
+    prepare_dirs(settings)
+    lock = DaemonLock(settings.lock_path)
+    lock.acquire()
+    try:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            async with Hive.open(settings) as hive:
+                logger.info("hyperhive daemon listening on %s", settings.host_socket)
+                if ready is not None:
+                    await ready(hive)
+                await stop.wait()
+                logger.info("shutting down")
+        finally:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                with contextlib.suppress(Exception):
+                    loop.remove_signal_handler(sig)
+    finally:
+        lock.release()

@@ -1,0 +1,243 @@
+"""JSON-lines RPC: framing, the method registry, and parameter validation.
+
+Request ``{"id": 1, "method": "messages.send", "params": {...}}``; reply
+``{"id": 1, "result": ...}`` or ``{"id": 1, "error": {"code": ..., "message": ...}}``;
+pushed events ``{"event": "approval.created", "seq": 7, "ts": ..., "data": {...}}``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from hyperhive.core.errors import HyperhiveError, InvalidInput, ProtocolError
+
+
+class Scope(StrEnum):
+    """Which socket a method exists on."""
+
+    HOST = "host"  # operator, on host.sock
+    MANAGER = "manager"  # the manager's own socket
+    AGENT = "agent"  # every agent socket (the manager's too)
+
+
+class Role(StrEnum):
+    OPERATOR = "operator"
+    VIEWER = "viewer"
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who is on the other end of a connection; decided by the socket, never by the client."""
+
+    scope: Scope
+    name: str  # agent name, "manager", or "operator"
+    who: str = "operator"  # for the audit log: local user or SSH key name
+    role: Role = Role.OPERATOR
+
+    @property
+    def actor(self) -> str:
+        return self.who if self.scope is Scope.HOST else self.name
+
+
+REQUIRED: Any = object()
+
+
+@dataclass(frozen=True)
+class Param:
+    """A typed parameter: ``types`` accepted (``None`` in the tuple allows null)."""
+
+    types: tuple[type | None, ...]
+    default: Any = REQUIRED
+    doc: str = ""
+
+    def check(self, method: str, name: str, value: Any) -> Any:
+        if value is None and None in self.types:
+            return None
+        for t in self.types:
+            if t is None:
+                continue
+            if t is float and isinstance(value, int) and not isinstance(value, bool):
+                return float(value)
+            if t is int and isinstance(value, bool):
+                continue
+            if isinstance(value, t):
+                return value
+        names = " or ".join("null" if t is None else t.__name__ for t in self.types)
+        raise InvalidInput(f"{method}: param {name!r} must be {names}, not {_kind(value)}")
+
+
+def _kind(value: Any) -> str:
+    return "null" if value is None else type(value).__name__
+
+
+def p(*types: type | None, default: Any = REQUIRED, doc: str = "") -> Param:
+    return Param(tuple(types), default, doc)
+
+
+Handler = Callable[..., Awaitable[Any]]
+
+
+@dataclass(frozen=True)
+class Method:
+    name: str
+    handler: Handler  # handler(caller, **params)
+    params: dict[str, Param]
+    scopes: frozenset[Scope]
+    decides: bool = False  # an operator decision: viewers may not call it
+    doc: str = ""
+
+    def bind(self, params: Any) -> dict[str, Any]:
+        """Validate raw params against the declaration; return kwargs for the handler."""
+        if params is None:
+            params = {}
+        if not isinstance(params, dict):
+            raise InvalidInput(f"{self.name}: 'params' must be an object, not {_kind(params)}")
+        unknown = sorted(set(params) - set(self.params))
+        if unknown:
+            raise InvalidInput(f"{self.name}: unknown param(s) {', '.join(map(repr, unknown))}")
+        out = {}
+        for name, spec in self.params.items():
+            if name in params:
+                out[name] = spec.check(self.name, name, params[name])
+            elif spec.default is REQUIRED:
+                raise InvalidInput(f"{self.name}: missing param {name!r}")
+            else:
+                out[name] = spec.default
+        return out
+
+
+@dataclass
+class Registry:
+    """All RPC methods, by name."""
+
+    methods: dict[str, Method] = field(default_factory=dict)
+
+    def add(
+        self,
+        name: str,
+        handler: Handler,
+        scopes: set[Scope] | frozenset[Scope],
+        params: dict[str, Param] | None = None,
+        *,
+        decides: bool = False,
+        doc: str = "",
+    ) -> None:
+        if name in self.methods:
+            raise ValueError(f"method {name} registered twice")
+        self.methods[name] = Method(name, handler, params or {}, frozenset(scopes), decides, doc)
+
+    def method(
+        self,
+        name: str,
+        *scopes: Scope,
+        decides: bool = False,
+        **params: Param,
+    ) -> Callable[[Handler], Handler]:
+        """Decorator form of `add`."""
+
+        def wrap(fn: Handler) -> Handler:
+            self.add(name, fn, set(scopes), params, decides=decides, doc=fn.__doc__ or "")
+            return fn
+
+        return wrap
+
+    def for_scope(self, scope: Scope) -> dict[str, Method]:
+        """The methods that exist on a socket of ``scope`` (the manager sees agent ones too)."""
+        wanted = {scope, Scope.AGENT} if scope is Scope.MANAGER else {scope}
+        return {n: m for n, m in self.methods.items() if m.scopes & wanted}
+
+
+class BadRequest(Exception):
+    """A line that is not a valid request; carries the request id when one was readable."""
+
+    def __init__(self, req_id: Any, error: HyperhiveError) -> None:
+        super().__init__(error.message)
+        self.req_id = req_id
+        self.error = error
+
+
+def parse_request(line: bytes) -> tuple[Any, str, Any]:
+    """Decode one request line into ``(id, method, params)`` or raise `BadRequest`."""
+    try:
+        msg = json.loads(line)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise BadRequest(None, ProtocolError(f"not valid JSON: {exc}")) from exc
+    except RecursionError as exc:
+        raise BadRequest(None, ProtocolError("not valid JSON: nested too deeply")) from exc
+    if not isinstance(msg, dict):
+        raise BadRequest(None, ProtocolError(f"a request must be a JSON object, not {_kind(msg)}"))
+    req_id = msg.get("id")
+    if req_id is not None and (
+        isinstance(req_id, bool) or not isinstance(req_id, int | str) or len(str(req_id)) > 64
+    ):
+        raise BadRequest(None, ProtocolError("'id' must be an integer or a string of ≤ 64 chars"))
+    method = msg.get("method")
+    if not isinstance(method, str) or not method:
+        raise BadRequest(req_id, ProtocolError("a request needs a 'method' string"))
+    return req_id, method, msg.get("params")
+
+
+class LineTooLong(Exception):
+    """A line passed the limit; it was discarded up to and including its newline."""
+
+
+class LineReader:
+    """Reads newline-terminated lines of bounded length from a stream.
+
+    A line over the limit is skipped as a whole (through its newline), so the
+    connection stays in sync and usable.
+    """
+
+    def __init__(self, reader: Any, limit: int) -> None:
+        self._reader = reader
+        self._limit = limit
+        self._buf = bytearray()
+        self._discarding = False
+
+    async def readline(self) -> bytes | None:
+        """The next line without its newline; None at end of stream."""
+        while True:
+            nl = self._buf.find(b"\n")
+            if nl >= 0:
+                line = bytes(self._buf[:nl])
+                del self._buf[: nl + 1]
+                if self._discarding:
+                    self._discarding = False
+                    raise LineTooLong()
+                if len(line) > self._limit:
+                    raise LineTooLong()
+                return line
+            if len(self._buf) > self._limit:
+                self._discarding = True
+                self._buf.clear()
+            chunk = await self._reader.read(65536)
+            if not chunk:
+                if self._buf and not self._discarding:
+                    line, self._buf = bytes(self._buf), bytearray()
+                    return line
+                return None
+            self._buf += chunk
+
+
+def encode(obj: Any) -> bytes:
+    return json.dumps(obj, separators=(",", ":"), default=_default).encode() + b"\n"
+
+
+def _default(obj: Any) -> Any:
+    if hasattr(obj, "to_json"):
+        return obj.to_json()
+    if isinstance(obj, set | frozenset | tuple):
+        return list(obj)
+    raise TypeError(f"cannot encode {type(obj).__name__}")
+
+
+def reply_ok(req_id: Any, result: Any) -> bytes:
+    return encode({"id": req_id, "result": result})
+
+
+def reply_error(req_id: Any, err: HyperhiveError) -> bytes:
+    return encode({"id": req_id, "error": {"code": err.code, "message": err.message}})

@@ -1,0 +1,227 @@
+"""Unix-socket servers: host.sock for the operator, one socket per agent, the manager's.
+
+The identity of a connection is the socket it arrived on: an agent socket only ever
+acts as that agent, and the methods that exist on it are the agent methods only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from hyperhive.core.errors import HyperhiveError, ProtocolError, Refused
+from hyperhive.core.events import EventBus, Subscription
+from hyperhive.core.protocol import (
+    BadRequest,
+    Caller,
+    LineReader,
+    LineTooLong,
+    Registry,
+    Role,
+    Scope,
+    encode,
+    parse_request,
+    reply_error,
+    reply_ok,
+)
+
+logger = logging.getLogger(__name__)
+
+MAX_IN_FLIGHT = 64
+SUBSCRIBE = "events.subscribe"
+HELLO = "session.hello"
+
+
+class _Connection:
+    def __init__(
+        self,
+        server: SocketServer,
+        caller: Caller,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+    ) -> None:
+        self.server = server
+        self.caller = caller
+        self.reader = LineReader(reader, server.line_limit)
+        self.writer = writer
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.subscription: Subscription | None = None
+        self.pump: asyncio.Task[None] | None = None
+
+    async def send(self, data: bytes) -> None:
+        if self.writer.is_closing():
+            return
+        self.writer.write(data)
+        with contextlib.suppress(ConnectionError):
+            await self.writer.drain()
+
+    async def run(self) -> None:
+        try:
+            while True:
+                try:
+                    line = await self.reader.readline()
+                except LineTooLong:
+                    limit = self.server.line_limit
+                    await self.send(
+                        reply_error(None, ProtocolError(f"line too long (limit {limit} bytes)"))
+                    )
+                    continue
+                if line is None:
+                    return
+                if not line.strip():
+                    continue
+                if len(self.tasks) >= MAX_IN_FLIGHT:
+                    await self.send(
+                        reply_error(
+                            None, Refused(f"too many requests in flight (max {MAX_IN_FLIGHT})")
+                        )
+                    )
+                    continue
+                task = asyncio.create_task(self.handle(line))
+                self.tasks.add(task)
+                task.add_done_callback(self.tasks.discard)
+        except (ConnectionError, OSError):
+            return
+        finally:
+            await self.close()
+
+    async def close(self) -> None:
+        for task in list(self.tasks):
+            task.cancel()
+        if self.subscription is not None:
+            self.server.events.unsubscribe(self.subscription)
+        if self.pump is not None:
+            self.pump.cancel()
+        self.writer.close()
+        with contextlib.suppress(Exception):
+            await self.writer.wait_closed()
+
+    async def handle(self, line: bytes) -> None:
+        req_id: Any = None
+        try:
+            req_id, name, params = parse_request(line)
+            result = await self.dispatch(name, params)
+            data = reply_ok(req_id, result)
+        except BadRequest as exc:
+            data = reply_error(exc.req_id, exc.error)
+        except HyperhiveError as exc:
+            data = reply_error(req_id, exc)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the edge: nothing a client sends may crash the daemon
+            logger.exception("internal error handling a request on %s", self.caller.name)
+            data = reply_error(req_id, HyperhiveError(f"internal error: {type(exc).__name__}"))
+        await self.send(data)
+
+    async def dispatch(self, name: str, params: Any) -> Any:
+        if name == SUBSCRIBE and self.caller.scope is Scope.HOST:
+            return self.subscribe(params)
+        if name == HELLO and self.caller.scope is Scope.HOST:
+            return self.hello(params)
+        method = self.server.methods[self.caller.scope].get(name)
+        if method is None:
+            where = {Scope.HOST: "host", Scope.MANAGER: "the manager", Scope.AGENT: "an agent"}
+            raise ProtocolError(f"unknown method {name!r} on {where[self.caller.scope]} socket")
+        kwargs = method.bind(params)
+        if method.decides and self.caller.role is Role.VIEWER:
+            raise Refused(f"{name}: the viewer role can look but not decide")
+        return await method.handler(self.caller, **kwargs)
+
+    def subscribe(self, params: Any) -> dict[str, Any]:
+        patterns: list[str] = ["*"]
+        if isinstance(params, dict) and "events" in params:
+            raw = params["events"]
+            if not isinstance(raw, list) or not all(isinstance(x, str) for x in raw):
+                raise ProtocolError(f"{SUBSCRIBE}: 'events' must be a list of name patterns")
+            patterns = raw or ["*"]
+        if self.subscription is not None:
+            self.server.events.unsubscribe(self.subscription)
+            if self.pump is not None:
+                self.pump.cancel()
+        self.subscription = self.server.events.subscribe(patterns)
+        self.pump = asyncio.create_task(self._pump(self.subscription))
+        return {"subscribed": patterns}
+
+    def hello(self, params: Any) -> dict[str, Any]:
+        """Let a client name itself and lower (never raise) its role, e.g. an SSH viewer."""
+        if not isinstance(params, dict):
+            raise ProtocolError(f"{HELLO}: params must be an object")
+        who = params.get("who", self.caller.who)
+        role = params.get("role", self.caller.role.value)
+        if not isinstance(who, str) or not who or len(who) > 64:
+            raise ProtocolError(f"{HELLO}: 'who' must be a short string")
+        if role not in (Role.OPERATOR.value, Role.VIEWER.value):
+            raise ProtocolError(f"{HELLO}: 'role' must be operator or viewer")
+        if self.caller.role is Role.VIEWER and role == Role.OPERATOR.value:
+            raise Refused(f"{HELLO}: a viewer cannot become an operator")
+        self.caller = Caller(self.caller.scope, self.caller.name, who, Role(role))
+        return {"who": who, "role": role}
+
+    async def _pump(self, sub: Subscription) -> None:
+        try:
+            async for event in sub:
+                await self.send(encode(event.to_json()))
+        except (ConnectionError, OSError):
+            pass
+
+
+class SocketServer:
+    """Serves the registry on any number of unix sockets, each with a fixed caller."""
+
+    def __init__(self, registry: Registry, events: EventBus, *, line_limit: int) -> None:
+        self.registry = registry
+        self.events = events
+        self.line_limit = line_limit
+        self.methods = {scope: registry.for_scope(scope) for scope in Scope}
+        self._servers: dict[Path, asyncio.Server] = {}
+        self._connections: set[_Connection] = set()
+
+    async def listen(self, path: Path, caller: Caller, *, mode: int = 0o600) -> None:
+        """Serve ``caller``'s identity on ``path``, replacing a stale socket file."""
+        if path in self._servers:
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+
+        async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            conn = _Connection(self, caller, reader, writer)
+            self._connections.add(conn)
+            try:
+                await conn.run()
+            finally:
+                self._connections.discard(conn)
+
+        old = os.umask(0o177)
+        try:
+            server = await asyncio.start_unix_server(on_connect, path=str(path))
+        finally:
+            os.umask(old)
+        os.chmod(path, mode)
+        self._servers[path] = server
+
+    def listening(self, path: Path) -> bool:
+        return path in self._servers
+
+    async def unlisten(self, path: Path) -> None:
+        """Stop serving ``path``, close its connections, remove the socket file."""
+        server = self._servers.pop(path, None)
+        if server is None:
+            return
+        server.close()
+        for conn in [
+            c for c in self._connections if c.writer.get_extra_info("sockname") == str(path)
+        ]:
+            await conn.close()
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+
+    async def close(self) -> None:
+        for path in list(self._servers):
+            await self.unlisten(path)
+        for conn in list(self._connections):
+            await conn.close()

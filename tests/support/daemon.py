@@ -1,0 +1,77 @@
+"""Run the real daemon as a subprocess for tests."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+
+from hyperhive.core.client import HiveClient
+from hyperhive.core.errors import DaemonUnavailable
+from hyperhive.core.settings import Settings
+
+
+class DaemonProcess:
+    """``hyperhive daemon`` in a subprocess, with its log in the state dir."""
+
+    def __init__(self, settings: Settings, *extra: str) -> None:
+        self.settings = settings
+        self.extra = extra
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log = settings.state_dir.parent / "daemon.log"
+
+    def argv(self) -> list[str]:
+        return [
+            sys.executable,
+            "-m",
+            "hyperhive",
+            "--state-dir",
+            str(self.settings.state_dir),
+            "--run-dir",
+            str(self.settings.run_dir),
+            "daemon",
+            *self.extra,
+        ]
+
+    async def start(self, timeout: float = 20.0) -> None:
+        self.settings.state_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.log, "ab") as log:
+            self.proc = subprocess.Popen(
+                self.argv(), stdout=log, stderr=log, env={**os.environ, "PYTHONUNBUFFERED": "1"}
+            )
+        await self.wait_ready(timeout)
+
+    async def wait_ready(self, timeout: float) -> None:
+        async with asyncio.timeout(timeout):
+            while True:
+                if self.proc is not None and self.proc.poll() is not None:
+                    raise RuntimeError(f"daemon exited {self.proc.returncode}: {self.tail()}")
+                try:
+                    client = await HiveClient.connect(self.settings.host_socket, timeout=1)
+                except DaemonUnavailable:
+                    await asyncio.sleep(0.05)
+                    continue
+                await client.call("daemon.status")
+                await client.close()
+                return
+
+    def tail(self) -> str:
+        return self.log.read_text(errors="replace")[-3000:] if self.log.exists() else ""
+
+    def kill9(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait()
+
+    def stop(self, timeout: float = 15.0) -> int:
+        if self.proc is None or self.proc.poll() is not None:
+            return self.proc.returncode if self.proc else 0
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise
