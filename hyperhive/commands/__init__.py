@@ -52,10 +52,10 @@ class Context:
 
 
 def all_verbs() -> list[Verb]:
-    from hyperhive.commands import core
+    from hyperhive.commands import approvals, core, lifecycle
 
     verbs: list[Verb] = []
-    for module in (core,):
+    for module in (core, approvals, lifecycle):
         verbs.extend(module.VERBS)
     return verbs
 

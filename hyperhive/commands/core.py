@@ -11,8 +11,16 @@ from hyperhive.commands import Context, Output, Verb, ago, table
 async def daemon(ctx: Context) -> Output:
     from hyperhive.core.daemon import run_daemon
 
-    await run_daemon(ctx.settings)
+    await run_daemon(ctx.settings, swarm=not ctx.args.no_swarm)
     return None
+
+
+def _daemon_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--no-swarm",
+        action="store_true",
+        help="serve the sockets without running any agent (maintenance)",
+    )
 
 
 async def status(ctx: Context) -> Output:
@@ -83,7 +91,7 @@ async def inbox(ctx: Context) -> Output:
 
 
 VERBS = [
-    Verb("daemon", "run the host daemon in the foreground", daemon),
+    Verb("daemon", "run the host daemon in the foreground", daemon, _daemon_args),
     Verb("status", "show the daemon's status", status),
     Verb("agents", "list the agents and their states", agents),
     Verb("send", "send a message as the operator", send, _send_args),

@@ -54,9 +54,17 @@ class DaemonLock:
 async def run_daemon(
     settings: Settings,
     *,
+    swarm: bool = True,
     ready: Callable[[Hive], Awaitable[None]] | None = None,
 ) -> None:
-    """Serve until SIGTERM or SIGINT, then shut down cleanly."""
+    """Serve until SIGTERM or SIGINT, then shut down cleanly.
+
+    Args:
+        settings: where and how.
+        swarm: run the agents (build the manager, adopt or start the agents, watch for
+            crashes); without it the daemon only serves the sockets (maintenance).
+        ready: called once the hive is up.
+    """
     prepare_dirs(settings)
     lock = DaemonLock(settings.lock_path)
     lock.acquire()
@@ -66,7 +74,7 @@ async def run_daemon(
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         try:
-            async with Hive.open(settings) as hive:
+            async with Hive.open(settings, run_agents=swarm) as hive:
                 logger.info("hyperhive daemon listening on %s", settings.host_socket)
                 if ready is not None:
                     await ready(hive)

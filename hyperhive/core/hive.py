@@ -6,17 +6,25 @@ import asyncio
 import contextlib
 import logging
 import os
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
 from hyperhive.core.agents import AgentRegistry
+from hyperhive.core.approvals import Approvals
 from hyperhive.core.broker import Broker
+from hyperhive.core.errors import HyperhiveError
 from hyperhive.core.events import EventBus
+from hyperhive.core.lifecycle import Lifecycle
 from hyperhive.core.models import Agent, AgentState, Role
 from hyperhive.core.protocol import Caller, Registry, Scope
+from hyperhive.core.repos import Repos
+from hyperhive.core.runner import Runner
+from hyperhive.core.runtimes import get_runtime
+from hyperhive.core.runtimes.base import Runtime
 from hyperhive.core.server import SocketServer
-from hyperhive.core.settings import MANAGER, Settings
+from hyperhive.core.settings import MANAGER, SYSTEM, Settings
 from hyperhive.core.store import Store
 
 logger = logging.getLogger(__name__)
@@ -28,26 +36,61 @@ class Hive:
     Use ``async with Hive.open(settings) as hive:``; nothing here is module-global.
     """
 
-    def __init__(self, settings: Settings, store: Store) -> None:
+    def __init__(self, settings: Settings, store: Store, runtime: Runtime) -> None:
         self.settings = settings
         self.store = store
         self.events = EventBus()
         self.agents = AgentRegistry(store, self.events)
         self.broker = Broker(store, self.events, settings.limits, self.agents.names)
         self.agents.extras["inbox"] = self.broker.depth
+        self.repos = Repos(settings)
+        self.runtime = runtime
+        self.approvals = Approvals(
+            store, self.events, self.repos, self.agents, notify=self._notify, audit=self.record
+        )
+        self.lifecycle = Lifecycle(
+            settings,
+            self.agents,
+            self.repos,
+            runtime,
+            self.broker,
+            self.events,
+            listen=self.listen_agent,
+            unlisten=self.unlisten_agent,
+            audit=self.record,
+        )
+        self.approvals.builder = self.lifecycle
         self.registry: Registry = Registry()
         self.server: SocketServer | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
     @classmethod
     @asynccontextmanager
-    async def open(cls, settings: Settings, *, serve: bool = True) -> AsyncIterator[Hive]:
-        """Open every resource; with ``serve``, listen on host.sock and the agent sockets."""
+    async def open(
+        cls,
+        settings: Settings,
+        *,
+        serve: bool = True,
+        run_agents: bool = False,
+        runtime: Runtime | None = None,
+        runner: Runner | None = None,
+    ) -> AsyncIterator[Hive]:
+        """Open every resource.
+
+        Args:
+            settings: where and how.
+            serve: listen on host.sock and the agent sockets.
+            run_agents: run the swarm: build the manager, adopt or start the agents,
+                resume interrupted builds, watch for crashes (the daemon does; most tests
+                do not).
+            runtime: a runtime to use instead of the one the settings name.
+            runner: the subprocess runner for the runtime.
+        """
         async with AsyncExitStack() as stack:
             prepare_dirs(settings)
             store = await Store.open(settings.db_path)
             stack.push_async_callback(store.close)
-            hive = cls(settings, store)
+            hive = cls(settings, store, runtime or get_runtime(settings, runner))
             await hive.agents.load()
             await hive.broker.start()
             await hive.ensure_manager()
@@ -63,8 +106,21 @@ class Hive:
                 for agent in hive.agents.live():
                     await hive.listen_agent(agent)
             stack.push_async_callback(hive._stop_tasks)
+            stack.push_async_callback(hive.approvals.wait_builds)
             hive.every(3600, hive.broker.sweep, "message retention sweep")
+            if run_agents:
+                await hive.run_swarm()
             yield hive
+
+    async def run_swarm(self) -> None:
+        """Build the manager if needed, adopt or start every agent, watch for crashes."""
+        await self.lifecycle.reconcile()
+        await self.approvals.resume()
+        try:
+            await self.approvals.bootstrap_manager()
+        except HyperhiveError as exc:
+            logger.error("could not build the manager: %s", exc)
+        self.every(self.settings.crash_poll_seconds, self.lifecycle.check_once, "crash watcher")
 
     async def ensure_manager(self) -> Agent:
         """The manager exists from the first start."""
@@ -120,6 +176,37 @@ class Hive:
         task = asyncio.create_task(run(), name=name)
         self._tasks.append(task)
         return task
+
+    async def record(
+        self,
+        actor: str,
+        action: str,
+        target: str = "",
+        detail: dict[str, Any] | None = None,
+        result: str = "ok",
+    ) -> None:
+        """Write one audit row (a no-op until the audit log is wired in)."""
+        audit = getattr(self, "audit", None)
+        if audit is not None:
+            await audit.record(actor, action, target, detail or {}, result)
+
+    async def _notify(self, to: str, text: str) -> None:
+        await self.broker.send(SYSTEM, to, text)
+
+    async def gc_tags(self, *, dry_run: bool, by: str) -> dict[str, list[str]]:
+        """Tag retention over every agent's applied repo (live agents and tombstones)."""
+        out: dict[str, list[str]] = {}
+        now = time.time()
+        keep = self.settings.limits.tags_keep_days
+        for agent in [*self.agents.live(), *self.agents.tombstones()]:
+            if not self.settings.applied_dir(agent.name).exists():
+                continue
+            deleted = await self.repos.gc_tags(agent.name, now=now, keep_days=keep, dry_run=dry_run)
+            if deleted:
+                out[agent.name] = deleted
+        if not dry_run:
+            await self.record(by, "repos.gc_tags", "", {"deleted": sum(map(len, out.values()))})
+        return out
 
     async def _stop_tasks(self) -> None:
         for task in self._tasks:

@@ -107,3 +107,45 @@ class Message:
             "deliveries": self.deliveries,
             "redelivered": self.deliveries > 1,
         }
+
+
+class ApprovalKind(StrEnum):
+    SPAWN = "spawn"  # one-shot: template config, container on approval
+    SPAWN_DRAFT = "spawn_draft"  # two-step spawn, step 1: proposed repo, no container
+    SPAWN_COMMIT = "spawn_commit"  # two-step spawn, step 2: container from a reviewed commit
+    APPLY_COMMIT = "apply_commit"  # config change of a running agent
+    DESTROY = "destroy"
+
+
+class ApprovalStatus(StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    BUILDING = "building"
+    DEPLOYED = "deployed"
+    FAILED = "failed"
+    DENIED = "denied"
+
+    @property
+    def terminal(self) -> bool:
+        return self in (ApprovalStatus.DEPLOYED, ApprovalStatus.FAILED, ApprovalStatus.DENIED)
+
+
+@dataclass(frozen=True)
+class Approval:
+    id: int
+    kind: ApprovalKind
+    agent: str
+    commit_ref: str | None
+    fetched_sha: str | None  # the pinned commit
+    base_sha: str | None  # what the agent ran when the request was made
+    status: ApprovalStatus
+    requested_by: str
+    decided_by: str | None
+    note: str
+    error: str
+    created_at: float
+    updated_at: float
+    decided_at: float | None
+
+    def to_json(self) -> dict[str, Any]:
+        return _as_dict(self)

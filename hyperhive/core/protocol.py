@@ -133,6 +133,7 @@ class Registry:
     def method(
         self,
         name: str,
+        /,
         *scopes: Scope,
         decides: bool = False,
         **params: Param,

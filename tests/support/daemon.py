@@ -16,9 +16,9 @@ from hyperhive.core.settings import Settings
 class DaemonProcess:
     """``hyperhive daemon`` in a subprocess, with its log in the state dir."""
 
-    def __init__(self, settings: Settings, *extra: str) -> None:
+    def __init__(self, settings: Settings, *extra: str, swarm: bool = False) -> None:
         self.settings = settings
-        self.extra = extra
+        self.extra = (*extra, *(() if swarm else ("--no-swarm",)))
         self.proc: subprocess.Popen[bytes] | None = None
         self.log = settings.state_dir.parent / "daemon.log"
 

@@ -12,9 +12,9 @@ if TYPE_CHECKING:
 
 def build_registry(hive: Hive) -> Registry:
     """Every method of every socket, bound to ``hive``."""
-    from hyperhive.core.api import agents, messages
+    from hyperhive.core.api import agents, approvals, harness, lifecycle, messages, repos
 
     registry = Registry()
-    for module in (agents, messages):
+    for module in (agents, messages, approvals, lifecycle, repos, harness):
         module.register(registry, hive)
     return registry

@@ -1,0 +1,75 @@
+"""RPC methods of the agent lifecycle and the kept state (tombstones)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from hyperhive.core.errors import Refused
+from hyperhive.core.protocol import Caller, Registry, Scope, p
+
+if TYPE_CHECKING:
+    from hyperhive.core.hive import Hive
+
+
+def register(reg: Registry, hive: Hive) -> None:
+    life = hive.lifecycle
+
+    def described(name: str) -> Any:
+        return hive.agents.describe(hive.agents.get(name))
+
+    @reg.method("lifecycle.spawn", Scope.HOST, decides=True, name=p(str))
+    async def spawn(caller: Caller, name: str) -> Any:
+        """Operator spawn: request and approve in one step; returns after the build."""
+        approval = await hive.approvals.request_spawn(name, by=caller.actor)
+        done = await hive.approvals.approve(approval.id, by=caller.actor, wait=True)
+        if done.status.value != "deployed":
+            raise Refused(f"spawn of {name!r} failed: {done.error or done.status.value}")
+        return {"approval": done.to_json(), "agent": described(name)}
+
+    @reg.method("lifecycle.start", Scope.HOST, Scope.MANAGER, decides=True, name=p(str))
+    async def start(caller: Caller, name: str) -> Any:
+        """Start a stopped or crashed agent."""
+        return hive.agents.describe(await life.start(name, by=caller.actor))
+
+    @reg.method("lifecycle.kill", Scope.HOST, Scope.MANAGER, decides=True, name=p(str))
+    async def kill(caller: Caller, name: str) -> Any:
+        """Stop an agent gracefully; its messages wait for it."""
+        return hive.agents.describe(await life.kill(name, by=caller.actor))
+
+    @reg.method("lifecycle.restart", Scope.HOST, Scope.MANAGER, decides=True, name=p(str))
+    async def restart(caller: Caller, name: str) -> Any:
+        """Restart an agent's container."""
+        return hive.agents.describe(await life.restart(name, by=caller.actor))
+
+    @reg.method("lifecycle.update", Scope.HOST, Scope.MANAGER, decides=True, name=p(str))
+    async def update(caller: Caller, name: str) -> Any:
+        """Rebuild an agent from its applied config (after needs_update)."""
+        return hive.agents.describe(await life.update(name, by=caller.actor))
+
+    @reg.method(
+        "lifecycle.destroy", Scope.HOST, decides=True, name=p(str), purge=p(bool, default=False)
+    )
+    async def destroy(caller: Caller, name: str, purge: bool) -> Any:
+        """Destroy an agent's container; keep its state unless ``purge``."""
+        await life.destroy(name, by=caller.actor, purge=purge)
+        return {"destroyed": name, "purged": purge}
+
+    @reg.method("lifecycle.purge", Scope.HOST, decides=True, name=p(str))
+    async def purge(caller: Caller, name: str) -> Any:
+        """Wipe a tombstone's kept state."""
+        await life.purge(name, by=caller.actor)
+        return {"purged": name}
+
+    @reg.method("lifecycle.exec", Scope.HOST, decides=True, name=p(str), argv=p(list))
+    async def exec_(caller: Caller, name: str, argv: list[Any]) -> Any:
+        """Run a command in an agent's container to completion."""
+        done = await life.exec(name, argv, by=caller.actor)
+        return {"returncode": done.returncode, "stdout": done.stdout, "stderr": done.stderr}
+
+    @reg.method("kept.list", Scope.HOST)
+    async def kept(caller: Caller) -> Any:
+        """Tombstones: destroyed agents whose config, state and creds are kept."""
+        out = []
+        for agent in hive.agents.tombstones():
+            out.append({**agent.to_json(), "sha": await hive.repos.running_sha(agent.name)})
+        return {"kept": out}
