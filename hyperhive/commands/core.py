@@ -11,7 +11,7 @@ from hyperhive.commands import Context, Output, Verb, ago, table
 async def daemon(ctx: Context) -> Output:
     from hyperhive.core.daemon import run_daemon
 
-    await run_daemon(ctx.settings, swarm=not ctx.args.no_swarm)
+    await run_daemon(ctx.settings, swarm=not ctx.args.no_swarm, ssh=ctx.args.ssh)
     return None
 
 
@@ -20,6 +20,11 @@ def _daemon_args(p: argparse.ArgumentParser) -> None:
         "--no-swarm",
         action="store_true",
         help="serve the sockets without running any agent (maintenance)",
+    )
+    p.add_argument(
+        "--ssh",
+        metavar="HOST:PORT",
+        help="also serve the TUI over SSH (keys in <state>/ssh/authorized_keys)",
     )
 
 

@@ -55,6 +55,7 @@ async def run_daemon(
     settings: Settings,
     *,
     swarm: bool = True,
+    ssh: str | None = None,
     ready: Callable[[Hive], Awaitable[None]] | None = None,
 ) -> None:
     """Serve until SIGTERM or SIGINT, then shut down cleanly.
@@ -63,6 +64,7 @@ async def run_daemon(
         settings: where and how.
         swarm: run the agents (build the manager, adopt or start the agents, watch for
             crashes); without it the daemon only serves the sockets (maintenance).
+        ssh: ``HOST:PORT`` to serve the TUI over SSH on.
         ready: called once the hive is up.
     """
     prepare_dirs(settings)
@@ -74,8 +76,17 @@ async def run_daemon(
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         try:
-            async with Hive.open(settings, run_agents=swarm) as hive:
+            async with contextlib.AsyncExitStack() as stack:
+                hive = await stack.enter_async_context(Hive.open(settings, run_agents=swarm))
                 logger.info("hyperhive daemon listening on %s", settings.host_socket)
+                if ssh is not None:
+                    from hyperhive.core.ssh import SshFrontDoor, parse_listen
+
+                    host, port = parse_listen(ssh)
+                    front = SshFrontDoor(settings)
+                    bound = await front.start(host, port)
+                    stack.push_async_callback(front.close)
+                    logger.info("serving the TUI over SSH on %s:%d", host, bound)
                 if ready is not None:
                     await ready(hive)
                 await stop.wait()
