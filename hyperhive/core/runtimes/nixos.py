@@ -1,0 +1,633 @@
+"""The nixos runtime: one nixos-container per agent, built from a generated meta flake."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import platform
+import re
+import shutil
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from hyperhive.core.agent_config import CONFIG_ENV_KEYS, default_files, parse_agent_toml
+from hyperhive.core.errors import CommandError, ContainerError, InvalidInput
+from hyperhive.core.models import Role
+from hyperhive.core.pty import PtySession
+from hyperhive.core.runner import Completed, Runner
+from hyperhive.core.runtimes import process
+from hyperhive.core.runtimes.base import (
+    AgentSpec,
+    ContainerState,
+    ContainerStatus,
+    PtyProcess,
+    container_name,
+)
+from hyperhive.core.runtimes.rootfs import UID_RANGE, allocate_uid_base, chown_tree
+from hyperhive.core.settings import MANAGER, NAME_RE, Settings
+
+CONTAINERS_DIR = Path("/etc/nixos-containers")
+FLAKE_ENV = "HYPERHIVE_FLAKE"  # set by services.hyperhive (module.nix)
+NIX_FLAGS = ("--extra-experimental-features", "nix-command flakes")
+MIN_NIX_VERSION = (2, 4)  # `nix flake lock` on a path: flake
+HARNESS_ENV_FILE = "harness.env"  # in the socket dir: /run/hive/harness.env inside
+
+# Where the host paths of an AgentSpec appear inside the container: as in the nspawn
+# runtime, and as nix/harness-env.nix assumes. /etc/hyperhive is NixOS's own (the
+# store), so spec.etc_dir is not bound.
+HIVE_MOUNT = "/run/hive"
+CONTAINER_PATHS = process.AgentPaths(
+    socket=Path(HIVE_MOUNT) / "hive.sock",
+    state=Path("/state"),
+    creds=Path("/creds"),
+    etc=Path("/etc/hyperhive"),
+    applied=Path("/config"),
+    agents=Path("/agents"),
+    applied_root=Path("/applied"),
+    meta=Path("/meta"),
+)
+
+# EXTRA_NSPAWN_FLAGS is word-split (and globbed) by the container@ start script, and ':'
+# separates a bind's fields: only paths made of these characters survive the trip.
+_BINDABLE = re.compile(r"^/[A-Za-z0-9._/@+=,-]*$")
+_ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_NIX_VERSION = re.compile(r"(\d+)\.(\d+)(?:\.(\d+))?")
+_NETWORK_KEYS = (
+    "HOST_ADDRESS",
+    "LOCAL_ADDRESS",
+    "HOST_ADDRESS6",
+    "LOCAL_ADDRESS6",
+    "HOST_BRIDGE",
+    "HOST_PORT",
+)
+
+
+# --- names and flake references ------------------------------------------------------
+
+
+def agent_of(container: str) -> str | None:
+    """The agent a container belongs to, or None for containers hyperhive does not own."""
+    if container == container_name(MANAGER):
+        return MANAGER
+    if container.startswith("h-") and NAME_RE.fullmatch(container[2:]):
+        return container[2:]
+    return None
+
+
+def meta_flake(meta_dir: Path) -> str:
+    """The meta flake as a ``path:`` reference.
+
+    ``path:`` rather than the git repo meta also is: nix sees only the tracked files of a
+    git flake, and the files of a deploy are committed (by repos.py) only after it worked.
+    """
+    return f"path:{meta_dir}"
+
+
+def container_flake(meta_dir: Path, agent: str) -> str:
+    return f"{meta_flake(meta_dir)}#{container_name(agent)}"
+
+
+def nix_system() -> str:
+    """The nix system double of this host, e.g. ``x86_64-linux``."""
+    machine = platform.machine()
+    return {"amd64": "x86_64", "arm64": "aarch64"}.get(machine, machine) + "-linux"
+
+
+def nix_string(value: str) -> str:
+    """``value`` as a nix string literal."""
+    escaped = (
+        value.replace("\\", "\\\\")
+        .replace('"', '\\"')
+        .replace("${", "\\${")
+        .replace("\n", "\\n")
+        .replace("\r", "\\r")
+        .replace("\t", "\\t")
+    )
+    return f'"{escaped}"'
+
+
+# --- argv, as data -------------------------------------------------------------------
+
+
+CONTAINER_ACTIONS = ("create", "update", "start", "stop", "terminate", "destroy", "status")
+
+
+def container_argv(action: str, agent: str, meta_dir: Path | None = None) -> list[str]:
+    """``nixos-container <action> <container>``; create and update build from meta."""
+    if action not in CONTAINER_ACTIONS:
+        raise ValueError(f"unknown nixos-container action {action!r}")
+    argv = ["nixos-container", action, container_name(agent)]
+    if action in ("create", "update"):
+        if meta_dir is None:
+            raise ValueError(f"nixos-container {action} needs the meta dir")
+        argv += ["--flake", container_flake(meta_dir, agent)]
+    return argv
+
+
+def list_argv() -> list[str]:
+    return ["nixos-container", "list"]
+
+
+def leader_argv(agent: str) -> list[str]:
+    return ["machinectl", "show", "--property=Leader", "--value", container_name(agent)]
+
+
+def exec_argv(agent: str, argv: Sequence[str]) -> list[str]:
+    """Run ``argv`` in a login shell of the container, stdio piped, exit code kept.
+
+    Not ``nixos-container run``: it allocates a PTY, which merges stderr into stdout and
+    echoes the input back.
+    """
+    run = ["systemd-run", f"--machine={container_name(agent)}", "--quiet", "--pipe", "--wait"]
+    return [*run, "--collect", "--", "/bin/sh", "-lc", 'exec "$@"', "sh", *argv]
+
+
+def pty_argv(agent: str, argv: Sequence[str]) -> list[str]:
+    return ["nixos-container", "run", container_name(agent), "--", *argv]
+
+
+def limits_argv(agent: str, memory_max: str | None, cpu_quota: str | None) -> list[str] | None:
+    """``systemctl set-property`` for the container's unit, or None without limits.
+
+    The container@ unit runs nspawn with --keep-unit, where nspawn's own --property is
+    ignored; the limits belong on the unit. --runtime: start() sets them every time.
+    """
+    props = [f"MemoryMax={memory_max}"] if memory_max else []
+    props += [f"CPUQuota={cpu_quota}"] if cpu_quota else []
+    if not props:
+        return None
+    unit = f"container@{container_name(agent)}.service"
+    return ["systemctl", "set-property", "--runtime", unit, *props]
+
+
+def lock_argv(meta_dir: Path) -> list[str]:
+    # plain `lock`: resolves new or changed inputs and bumps nothing else
+    return ["nix", *NIX_FLAGS, "flake", "lock", meta_flake(meta_dir)]
+
+
+def nix_version_argv() -> list[str]:
+    return ["nix", "--version"]
+
+
+def lock_probe_argv() -> list[str]:
+    return ["nix", *NIX_FLAGS, "flake", "lock", "--help"]
+
+
+# --- container config ----------------------------------------------------------------
+
+
+def bind_flags(spec: AgentSpec, *, private_users: bool) -> list[str]:
+    """The nspawn bind flags of one container (the manager's extras when its spec has them).
+
+    With private users the agent's own dirs are chowned to its uid range before start;
+    /agents, which the daemon keeps writing as host root, is idmapped instead.
+
+    Raises:
+        ContainerError: a host path cannot travel through EXTRA_NSPAWN_FLAGS.
+    """
+    paths = CONTAINER_PATHS
+    binds: list[tuple[Path, Path, str]] = [
+        (spec.socket_dir, Path(HIVE_MOUNT), "rw"),
+        (spec.state_dir, paths.state, "rw"),
+        (spec.creds_dir, paths.creds, "rw"),
+        (spec.applied_dir, paths.applied, "ro"),
+    ]
+    if spec.agents_root is not None and paths.agents is not None:
+        binds.append((spec.agents_root, paths.agents, "idmap" if private_users else "rw"))
+    if spec.applied_root is not None and paths.applied_root is not None:
+        binds.append((spec.applied_root, paths.applied_root, "ro"))
+    if spec.meta_dir is not None and paths.meta is not None:
+        binds.append((spec.meta_dir, paths.meta, "ro"))
+    flags = []
+    for source, target, mode in binds:
+        if not _BINDABLE.fullmatch(str(source)):
+            raise ContainerError(
+                f"cannot bind {source} into {spec.container}: nixos-container passes binds "
+                "through a word-split variable; use a path of letters, digits and ._/@+=,-"
+            )
+        flag = "--bind-ro" if mode == "ro" else "--bind"
+        flags.append(f"{flag}={source}:{target}" + (":idmap" if mode == "idmap" else ""))
+    return flags
+
+
+def nspawn_flags(spec: AgentSpec, *, uid_base: int | None) -> list[str]:
+    """EXTRA_NSPAWN_FLAGS: the user namespace and the binds.
+
+    ``uid_base`` None: no user namespace. Otherwise the range is fixed per container (as
+    in the nspawn runtime, not ``pick``) so the bound dirs can be chowned to it before
+    the first start; nspawn chowns the container's own root the first time.
+    """
+    userns = []
+    if uid_base is not None:
+        userns = [f"--private-users={uid_base}:{UID_RANGE}", "--private-users-ownership=chown"]
+    return userns + bind_flags(spec, private_users=uid_base is not None)
+
+
+def render_container_conf(
+    existing: str, *, flake: str, flags: Sequence[str], private_network: bool
+) -> str:
+    """``/etc/nixos-containers/<c>.conf``: nixos-container's own keys kept, ours set.
+
+    Without a private network the container shares the host's, and the addresses
+    nixos-container picked at create would only make its start script set up a veth.
+    """
+    values: dict[str, str] = {}
+    for line in existing.splitlines():
+        key, sep, value = line.partition("=")
+        if sep and not key.startswith("#"):
+            values[key.strip()] = value
+    values["PRIVATE_NETWORK"] = "1" if private_network else "0"
+    if not private_network:
+        values.update(dict.fromkeys(_NETWORK_KEYS, ""))
+    values["AUTO_START"] = "0"  # the daemon starts the agents it wants running
+    values["FLAKE"] = flake
+    values["EXTRA_NSPAWN_FLAGS"] = '"' + " ".join(flags) + '"'
+    lines = ["# Written by hyperhive on every create and start; edits are overwritten."]
+    lines += [f"{key}={value}" for key, value in values.items()]
+    return "\n".join(lines) + "\n"
+
+
+def render_env_file(env: Mapping[str, str]) -> str:
+    """A systemd EnvironmentFile holding ``env`` (double-quoted, no expansion).
+
+    Raises:
+        InvalidInput: a name is not a variable name, or a value holds a control character.
+    """
+    lines = []
+    for key, value in sorted(env.items()):
+        if not _ENV_KEY.fullmatch(key):
+            raise InvalidInput(f"harness environment: {key!r} is not a variable name")
+        if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+            raise InvalidInput(f"harness environment: {key} holds a control character")
+        quoted = value.replace("\\", "\\\\").replace('"', '\\"')
+        lines.append(f'{key}="{quoted}"')
+    return "".join(line + "\n" for line in lines)
+
+
+def container_env(spec: AgentSpec) -> dict[str, str]:
+    """/run/hive/harness.env: the paths inside and ``spec.env``, as the other runtimes give.
+
+    The portable settings (driver, model, ...) are left out: on NixOS they come from the
+    system, where agent.nix may override agent.toml, and the file would override both.
+    """
+    env = process.harness_env(spec, CONTAINER_PATHS)
+    return {key: value for key, value in env.items() if key not in CONFIG_ENV_KEYS}
+
+
+# --- the meta flake ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MetaAgent:
+    """One agent's entry in the meta flake; its files live in ``meta/agents/<name>/``."""
+
+    name: str
+    has_prompt: bool = False
+    script: str | None = None  # relative to the agent's dir
+
+    @property
+    def role(self) -> Role:
+        return Role.MANAGER if self.name == MANAGER else Role.AGENT
+
+
+def render_meta_inputs(flake_ref: str) -> str:
+    return f"  inputs.hyperhive.url = {nix_string(flake_ref)};\n"
+
+
+def render_meta_flake(flake_ref: str, agents: Sequence[MetaAgent], system: str) -> str:
+    """``meta/flake.nix``: one ``nixosConfigurations.<container>`` per agent."""
+    entries = []
+    for agent in sorted(agents, key=lambda a: a.name):
+        here = f"./agents/{agent.name}"
+        prompt = f"{here}/prompt.md" if agent.has_prompt else "null"
+        script = f"({here} + {nix_string('/' + agent.script)})" if agent.script else "null"
+        entries.append(
+            f"      {nix_string(container_name(agent.name))} = hyperhive.lib.mkAgent {{\n"
+            f"        name = {nix_string(agent.name)};\n"
+            f"        role = {nix_string(str(agent.role))};\n"
+            f"        system = {nix_string(system)};\n"
+            f"        agentToml = {here}/agent.toml;\n"
+            f"        agentNix = {here}/agent.nix;\n"
+            f"        prompt = {prompt};\n"
+            f"        script = {script};\n"
+            "      };\n"
+        )
+    return (
+        "# Generated by hyperhive from the applied repos; every deploy rewrites it.\n"
+        "{\n"
+        '  description = "hyperhive swarm: one NixOS container per agent";\n'
+        "\n" + render_meta_inputs(flake_ref) + "\n"
+        "  outputs =\n"
+        "    { self, hyperhive }:\n"
+        "    {\n"
+        "      nixosConfigurations = {\n" + "".join(entries) + "      };\n"
+        "    };\n"
+        "}\n"
+    )
+
+
+def write_agent_files(meta_dir: Path, name: str, applied_dir: Path) -> MetaAgent:
+    """Copy an agent's applied files into ``meta/agents/<name>/`` (replacing the old copy).
+
+    A missing ``agent.toml`` or ``agent.nix`` is taken from the default template.
+
+    Raises:
+        InvalidInput: agent.toml is invalid, or names a script the repo lacks.
+    """
+    role = Role.MANAGER if name == MANAGER else Role.AGENT
+    template = default_files(name, role)
+    files: dict[str, bytes] = {}
+    for file in ("agent.toml", "agent.nix", "prompt.md"):
+        path = applied_dir / file
+        if path.is_file():
+            files[file] = path.read_bytes()
+        elif file in template and file != "prompt.md":
+            files[file] = template[file]
+    config = parse_agent_toml(files["agent.toml"])
+    if config.script is not None:
+        path = applied_dir / config.script
+        if not path.is_file():
+            raise InvalidInput(
+                f"agent.toml names script {config.script!r}, which is not in the repo"
+            )
+        files[config.script] = path.read_bytes()
+    agents = meta_dir / "agents"
+    agents.mkdir(parents=True, exist_ok=True)
+    fresh = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=agents))
+    for rel, data in files.items():
+        (fresh / rel).parent.mkdir(parents=True, exist_ok=True)
+        (fresh / rel).write_bytes(data)
+    fresh.chmod(0o755)
+    target = agents / name
+    if target.exists():
+        stale = Path(tempfile.mkdtemp(prefix=f".{name}.old.", dir=agents))
+        target.rename(stale / name)
+        fresh.rename(target)
+        shutil.rmtree(stale)
+    else:
+        fresh.rename(target)
+    return MetaAgent(name=name, has_prompt="prompt.md" in files, script=config.script)
+
+
+def scan_meta_agents(meta_dir: Path) -> list[MetaAgent]:
+    """Every agent whose files are in ``meta/agents/``."""
+    agents = []
+    root = meta_dir / "agents"
+    for path in sorted(root.iterdir() if root.is_dir() else []):
+        if agent_of(container_name(path.name)) is None or not (path / "agent.toml").is_file():
+            continue  # a half-written copy (.<name>.xxx) or a stranger
+        config = parse_agent_toml((path / "agent.toml").read_bytes())
+        agents.append(
+            MetaAgent(path.name, has_prompt=(path / "prompt.md").is_file(), script=config.script)
+        )
+    return agents
+
+
+def _write_atomic(path: Path, text: str, mode: int = 0o644) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    with os.fdopen(fd, "w") as out:
+        out.write(text)
+    os.chmod(tmp, mode)
+    os.replace(tmp, path)
+
+
+# --- nix -----------------------------------------------------------------------------
+
+
+def parse_nix_version(text: str) -> tuple[int, ...] | None:
+    """``(2, 18, 1)`` from ``nix (Nix) 2.18.1`` (or a Lix banner), else None."""
+    match = _NIX_VERSION.search(text.partition(")")[2] or text)
+    if match is None:
+        return None
+    return tuple(int(part) for part in match.groups() if part is not None)
+
+
+async def check_nix(runner: Runner) -> str:
+    """Check that the installed nix can lock the meta flake; return its version.
+
+    The daemon calls this at start-up with the nixos runtime, so a host whose nix is too
+    old (or renamed the command) fails at once with a clear message, not at first deploy.
+
+    Raises:
+        ContainerError: nix is missing, too old, or rejects ``nix flake lock``.
+    """
+    try:
+        banner = (await runner.run(nix_version_argv(), timeout=60)).stdout.strip()
+    except CommandError as exc:
+        raise ContainerError(
+            f"the nixos runtime needs nix on PATH: `nix --version`: {exc}"
+        ) from exc
+    version = parse_nix_version(banner)
+    if version is None:
+        raise ContainerError(f"cannot tell the nix version from `nix --version`: {banner!r}")
+    shown = ".".join(map(str, version))
+    if version < MIN_NIX_VERSION:
+        raise ContainerError(
+            f"nix {shown} is too old for the nixos runtime: it runs `nix flake lock`, "
+            f"which needs nix >= {'.'.join(map(str, MIN_NIX_VERSION))}"
+        )
+    probe = await runner.run(lock_probe_argv(), check=False, timeout=60)
+    if probe.returncode != 0:
+        detail = " / ".join(probe.stderr.strip().splitlines()[-3:]) or f"exit {probe.returncode}"
+        raise ContainerError(
+            f"nix {shown} does not understand `{' '.join(lock_probe_argv()[:-1])}`, which "
+            f"the nixos runtime uses to lock the meta flake: {detail}"
+        )
+    return shown
+
+
+# --- the runtime ---------------------------------------------------------------------
+
+
+class NixosRuntime:
+    """Agents as imperative nixos-containers built from ``<state>/meta#<container>``."""
+
+    name = "nixos"
+
+    def __init__(
+        self,
+        settings: Settings,
+        runner: Runner,
+        *,
+        containers_dir: Path = CONTAINERS_DIR,
+        flake: str | None = None,
+        system: str | None = None,
+    ) -> None:
+        self._settings = settings
+        self._runner = runner
+        self._containers_dir = containers_dir
+        self._flake = flake or os.environ.get(FLAKE_ENV) or None
+        self._system = system or nix_system()
+        self._meta_lock = asyncio.Lock()
+
+    @property
+    def meta_dir(self) -> Path:
+        return self._settings.meta_dir
+
+    def conf_path(self, agent: str) -> Path:
+        return self._containers_dir / f"{container_name(agent)}.conf"
+
+    async def create(self, spec: AgentSpec) -> None:
+        """Render the agent into the meta flake and build its container (or rebuild it)."""
+        if self.conf_path(spec.name).exists():
+            await self.update(spec)
+            return
+        await self.sync_meta(spec)
+        await self._run(
+            container_argv("create", spec.name, self.meta_dir), f"create {spec.container}"
+        )
+        await self._write_conf(spec)
+
+    async def update(self, spec: AgentSpec) -> None:
+        """Rebuild an existing container from the applied repo; a running one is switched."""
+        await self.sync_meta(spec)
+        await self._run(
+            container_argv("update", spec.name, self.meta_dir), f"update {spec.container}"
+        )
+        await self._write_conf(spec)
+
+    async def start(self, spec: AgentSpec) -> None:
+        """Refresh the binds, the harness environment and the limits; start the container."""
+        if not self.conf_path(spec.name).exists():
+            raise ContainerError(f"container {spec.container} does not exist; create it first")
+        for directory in (spec.socket_dir, spec.state_dir, spec.creds_dir):
+            directory.mkdir(parents=True, exist_ok=True)
+        spec.creds_dir.chmod(0o700)
+        _write_atomic(spec.socket_dir / HARNESS_ENV_FILE, render_env_file(container_env(spec)))
+        uid_base = await self._write_conf(spec)
+        if uid_base is not None:
+            for directory in (spec.state_dir, spec.creds_dir, spec.socket_dir):
+                await asyncio.to_thread(chown_tree, directory, uid_base, uid_base)
+        limits = limits_argv(spec.name, spec.memory_max, spec.cpu_quota)
+        if limits is not None:
+            await self._run(limits, f"set the limits of {spec.container}")
+        await self._run(container_argv("start", spec.name), f"start {spec.container}")
+
+    async def stop(self, name: str, *, timeout: float = 10.0) -> None:
+        """``nixos-container stop``; ``terminate`` once ``timeout`` has passed."""
+        if not self.conf_path(name).exists():
+            return
+        try:
+            await self._run(
+                container_argv("stop", name), f"stop {container_name(name)}", timeout=timeout
+            )
+        except TimeoutError:
+            await self._run(container_argv("terminate", name), f"terminate {container_name(name)}")
+
+    async def destroy(self, name: str) -> None:
+        """Remove the container and its meta flake entry; the kept state stays."""
+        await self._run(container_argv("destroy", name), f"destroy {container_name(name)}")
+        async with self._meta_lock:
+            shutil.rmtree(self.meta_dir / "agents" / name, ignore_errors=True)
+            # without the flake reference the stale entry stays; nix evaluates it lazily
+            if self._flake is not None and (self.meta_dir / "flake.nix").exists():
+                self._write_meta_flake(self._flake)
+
+    async def status(self, name: str) -> ContainerStatus:
+        """``up`` is running (with the leader's pid), ``down`` stopped, else absent."""
+        result = await self._runner.run(container_argv("status", name), check=False, timeout=30)
+        word = result.stdout.strip()
+        if result.returncode != 0 or word not in ("up", "down"):
+            return ContainerStatus(
+                name, ContainerState.ABSENT, detail=word or result.stderr.strip()
+            )
+        if word == "down":
+            return ContainerStatus(name, ContainerState.STOPPED)
+        leader = await self._runner.run(leader_argv(name), check=False, timeout=30)
+        pid = int(leader.stdout.strip()) if leader.stdout.strip().isdigit() else None
+        return ContainerStatus(name, ContainerState.RUNNING, pid=pid)
+
+    async def list(self) -> list[ContainerStatus]:
+        """Every hyperhive container nixos-container knows (others are left alone)."""
+        result = await self._run(list_argv(), "list containers", timeout=30)
+        agents = [agent_of(line.strip()) for line in result.stdout.splitlines()]
+        return [await self.status(agent) for agent in agents if agent is not None]
+
+    async def exec(
+        self,
+        name: str,
+        argv: Sequence[str],
+        *,
+        input: str | None = None,
+        timeout: float | None = None,
+    ) -> Completed:
+        """Run ``argv`` in the container's login shell; the exit status is the caller's to judge."""
+        if not self.conf_path(name).exists():
+            raise ContainerError(f"container {container_name(name)} does not exist")
+        return await self._runner.run(
+            exec_argv(name, argv), check=False, input=input, timeout=timeout
+        )
+
+    async def open_pty(
+        self, name: str, argv: Sequence[str], *, rows: int = 24, cols: int = 80
+    ) -> PtyProcess:
+        """Start ``argv`` in the container on a fresh PTY (``nixos-container run``)."""
+        if not self.conf_path(name).exists():
+            raise ContainerError(f"container {container_name(name)} does not exist")
+        try:
+            return await PtySession.start(pty_argv(name, argv), rows=rows, cols=cols)
+        except CommandError as exc:
+            raise ContainerError(
+                f"cannot open a terminal in {container_name(name)}: {exc}"
+            ) from exc
+
+    # --- helpers -----------------------------------------------------------------------
+
+    async def sync_meta(self, spec: AgentSpec) -> None:
+        """Write the agent's files and the meta flake; lock it when its inputs changed.
+
+        Only files: the meta repo's history belongs to repos.py, which commits a deploy
+        once it worked.
+        """
+        flake = self._flake_ref()
+        async with self._meta_lock:
+            write_agent_files(self.meta_dir, spec.name, spec.applied_dir)
+            if self._write_meta_flake(flake):
+                await self._run(lock_argv(self.meta_dir), "lock the meta flake")
+
+    def _flake_ref(self) -> str:
+        if self._flake is None:
+            raise ContainerError(
+                "the nixos runtime needs the flake reference of hyperhive: set "
+                f"{FLAKE_ENV} (services.hyperhive.flake does)"
+            )
+        return self._flake
+
+    def _write_meta_flake(self, flake: str) -> bool:
+        """Rewrite meta/flake.nix; True when its inputs changed or it has no lock yet."""
+        path = self.meta_dir / "flake.nix"
+        old = path.read_text() if path.exists() else ""
+        text = render_meta_flake(flake, scan_meta_agents(self.meta_dir), self._system)
+        if text != old:
+            _write_atomic(path, text)
+        inputs_changed = render_meta_inputs(flake) not in old
+        return inputs_changed or not (self.meta_dir / "flake.lock").exists()
+
+    async def _write_conf(self, spec: AgentSpec) -> int | None:
+        """Rewrite the container's .conf; return its uid base (None: no user namespace)."""
+        uid_base = None
+        if self._settings.container.private_users:
+            # shared with the nspawn runtime: switching runtimes keeps an agent's range
+            registry = self._settings.state_dir / "containers" / "uid-ranges.json"
+            uid_base = await asyncio.to_thread(allocate_uid_base, registry, spec.container)
+        path = self.conf_path(spec.name)
+        existing = path.read_text() if path.exists() else ""
+        text = render_container_conf(
+            existing,
+            flake=meta_flake(self.meta_dir),
+            flags=nspawn_flags(spec, uid_base=uid_base),
+            private_network=spec.private_network or self._settings.container.private_network,
+        )
+        _write_atomic(path, text)
+        return uid_base
+
+    async def _run(
+        self, argv: Sequence[str], what: str, *, timeout: float | None = None
+    ) -> Completed:
+        try:
+            return await self._runner.run(argv, timeout=timeout)
+        except CommandError as exc:
+            raise ContainerError(f"cannot {what}: {exc}") from exc
