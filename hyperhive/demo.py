@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import shutil
 import tempfile
 from importlib import resources
@@ -26,20 +25,7 @@ def demo_settings() -> Settings:
 
 def demo_script(name: str) -> bytes:
     """The packaged script of one demo agent."""
-    return (
-        resources.files("hyperhive.agent").joinpath("scripts", f"demo-{name}.json").read_bytes()
-    )
-
-
-def scripted_files(name: str, role: Role, script: bytes | None) -> dict[str, bytes]:
-    """The default config of ``name`` switched to the scripted driver (with ``script``)."""
-    files = default_files(name, role)
-    toml = files["agent.toml"].decode()
-    line = 'driver = "scripted"' + ('\nscript = "script.json"' if script is not None else "")
-    files["agent.toml"] = re.sub(r'^driver = ".*"$', line, toml, count=1, flags=re.M).encode()
-    if script is not None:
-        files["script.json"] = script
-    return files
+    return resources.files("hyperhive.agent").joinpath("scripts", f"demo-{name}.json").read_bytes()
 
 
 async def seed(settings: Settings) -> None:
@@ -47,7 +33,8 @@ async def seed(settings: Settings) -> None:
     repos = Repos(settings)
     for name, role in DEMO_AGENTS.items():
         if not await repos.exists(name):
-            await repos.create(name, scripted_files(name, role, demo_script(name)))
+            files = default_files(name, role, driver="scripted", script=demo_script(name))
+            await repos.create(name, files)
 
 
 def remove(settings: Settings) -> None:

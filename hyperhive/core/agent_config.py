@@ -370,14 +370,25 @@ MANAGER_NIX_TEMPLATE = """\
 """
 
 
-def default_files(name: str, role: Role | str, *, with_nix: bool = True) -> dict[str, bytes]:
+def default_files(
+    name: str,
+    role: Role | str,
+    *,
+    with_nix: bool = True,
+    driver: str = DEFAULT_DRIVER,
+    script: bytes | None = None,
+) -> dict[str, bytes]:
     """The files a new agent's proposed repo starts from.
 
     Args:
         name: the agent's name (``manager`` for the manager).
         role: ``agent`` or ``manager``.
         with_nix: include ``agent.nix`` (read by the nixos runtime, ignored elsewhere).
+        driver: the driver the new agent runs (the host's ``driver`` setting).
+        script: for the scripted driver, a script to ship as ``script.json``.
     """
+    if driver not in DRIVERS:
+        raise InvalidInput(f"unknown driver {driver!r}: use one of {', '.join(DRIVERS)}")
     role = Role(role)
     validate_agent_name(name, allow_manager=role is Role.MANAGER)
     if role is Role.MANAGER:
@@ -395,9 +406,10 @@ def default_files(name: str, role: Role | str, *, with_nix: bool = True) -> dict
             "Extra instructions for this agent go here (the manager fills this in).\n"
             "Keep durable notes in /state/notes.md.\n"
         )
+    script_line = '\nscript = "script.json"' if script is not None else ""
     toml = f"""\
 # Portable config of {who}. The manager edits it; the operator approves every change.
-driver = "{DEFAULT_DRIVER}"
+driver = "{driver}"{script_line}
 model = "{DEFAULT_MODEL}"
 # Who this agent may message; [] = anyone. The manager is always allowed.
 allowed_recipients = []
@@ -416,6 +428,8 @@ auto_compact = true
 # allowed_tools = ["*"]
 """
     files = {"agent.toml": toml.encode(), "prompt.md": prompt.encode()}
+    if script is not None:
+        files["script.json"] = script
     if with_nix:
         template = MANAGER_NIX_TEMPLATE if role is Role.MANAGER else AGENT_NIX_TEMPLATE
         files["agent.nix"] = template.encode()

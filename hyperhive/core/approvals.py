@@ -58,6 +58,7 @@ class Approvals:
         *,
         notify: Callable[[str, str], Awaitable[Any]],
         audit: Audit | None = None,
+        driver: str = "claude",
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._store = store
@@ -67,6 +68,7 @@ class Approvals:
         self._notify = notify
         self._audit = audit
         self._clock = clock
+        self._driver = driver
         self.builder: Builder | None = None
         self._builds: set[asyncio.Task[None]] = set()
 
@@ -105,7 +107,7 @@ class Approvals:
         """One-shot spawn: the default config (or a tombstone's) pinned, container on approve."""
         name = self._new_name(name)
         if not await self._repos.exists(name):
-            await self._repos.create(name, default_files(name, Role.AGENT))
+            await self._repos.create(name, default_files(name, Role.AGENT, driver=self._driver))
         head = await self._repos.proposed_head(name)
         assert head is not None
         return await self._create(ApprovalKind.SPAWN, name, by, head)
@@ -116,7 +118,8 @@ class Approvals:
         if agent is not None and agent.applied_sha is not None:
             return None
         if not await self._repos.exists(MANAGER):
-            await self._repos.create(MANAGER, default_files(MANAGER, Role.MANAGER))
+            files = default_files(MANAGER, Role.MANAGER, driver=self._driver)
+            await self._repos.create(MANAGER, files)
         head = await self._repos.proposed_head(MANAGER)
         assert head is not None
         approval = await self._create(ApprovalKind.SPAWN, MANAGER, SYSTEM, head)

@@ -68,6 +68,13 @@ async def run_daemon(
         ready: called once the hive is up.
     """
     prepare_dirs(settings)
+    if settings.runtime == "nixos":
+        from hyperhive.core.runner import ProcessRunner
+        from hyperhive.core.runtimes.nixos import check_nix
+
+        # name a nix that cannot lock the meta flake now, not at the first deploy
+        await check_nix(ProcessRunner())
+    ssh = ssh or os.environ.get("HYPERHIVE_SSH_LISTEN") or None
     lock = DaemonLock(settings.lock_path)
     lock.acquire()
     try:

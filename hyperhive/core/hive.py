@@ -13,18 +13,21 @@ from typing import Any
 
 from hyperhive.core.agents import AgentRegistry
 from hyperhive.core.approvals import Approvals
+from hyperhive.core.audit import AuditLog
 from hyperhive.core.broker import Broker
 from hyperhive.core.errors import HyperhiveError
 from hyperhive.core.events import EventBus
 from hyperhive.core.lifecycle import Lifecycle
 from hyperhive.core.models import Agent, AgentState, Role
 from hyperhive.core.protocol import Caller, Registry, Scope
+from hyperhive.core.questions import Questions
 from hyperhive.core.repos import Repos
 from hyperhive.core.runner import Runner
 from hyperhive.core.runtimes import get_runtime
 from hyperhive.core.runtimes.base import Runtime
 from hyperhive.core.server import SocketServer
 from hyperhive.core.settings import MANAGER, SYSTEM, Settings
+from hyperhive.core.stats import Stats
 from hyperhive.core.store import Store
 
 logger = logging.getLogger(__name__)
@@ -46,7 +49,13 @@ class Hive:
         self.repos = Repos(settings)
         self.runtime = runtime
         self.approvals = Approvals(
-            store, self.events, self.repos, self.agents, notify=self._notify, audit=self.record
+            store,
+            self.events,
+            self.repos,
+            self.agents,
+            notify=self._notify,
+            audit=self.record,
+            driver=settings.driver,
         )
         self.lifecycle = Lifecycle(
             settings,
@@ -60,6 +69,9 @@ class Hive:
             audit=self.record,
         )
         self.approvals.builder = self.lifecycle
+        self.audit = AuditLog(store, self.events)
+        self.questions = Questions(store, self.events, self.broker, settings.limits, self.audit)
+        self.stats = Stats(store, self.events, settings.limits, self.agents, self.broker.depth)
         self.registry: Registry = Registry()
         self.server: SocketServer | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -93,6 +105,7 @@ class Hive:
             hive = cls(settings, store, runtime or get_runtime(settings, runner))
             await hive.agents.load()
             await hive.broker.start()
+            await hive.audit.load()
             await hive.ensure_manager()
             from hyperhive.core.api import build_registry
 
@@ -108,6 +121,9 @@ class Hive:
             stack.push_async_callback(hive._stop_tasks)
             stack.push_async_callback(hive.approvals.wait_builds)
             hive.every(3600, hive.broker.sweep, "message retention sweep")
+            hive.every(Questions.SWEEP_SECONDS, hive.questions.expire_due, "question expiry")
+            hive.every(Stats.SAMPLE_SECONDS, hive.stats.sample_swarm, "swarm stats sample")
+            hive.every(Stats.SWEEP_SECONDS, hive.stats.sweep, "stats retention sweep")
             if run_agents:
                 await hive.run_swarm()
             yield hive

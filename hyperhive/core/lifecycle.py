@@ -197,7 +197,8 @@ class Lifecycle:
         from hyperhive.core.agent_config import default_files
 
         if not await self.repos.exists(name):
-            await self.repos.create(name, default_files(name, Role.AGENT))
+            files = default_files(name, Role.AGENT, driver=self.settings.driver)
+            await self.repos.create(name, files)
         found = self.agents.find(name)
         if found is not None and found.state is not AgentState.DESTROYED:
             raise Refused(f"agent {name!r} already exists")

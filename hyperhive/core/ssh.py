@@ -124,8 +124,19 @@ class _Server(asyncssh.SSHServer):
 class SshFrontDoor:
     """Serves ``command`` (the TUI by default) on a PTY for every SSH session."""
 
-    def __init__(self, settings: Settings, *, command: Sequence[str] | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        command: Sequence[str] | None = None,
+        authorized_keys: Path | None = None,
+    ) -> None:
         self.settings = settings
+        # the NixOS module hands the file in as a systemd credential
+        env_keys = os.environ.get("HYPERHIVE_SSH_AUTHORIZED_KEYS")
+        self.authorized_keys = authorized_keys or (
+            Path(env_keys) if env_keys else settings.ssh_dir / "authorized_keys"
+        )
         self.command = (
             list(command)
             if command
@@ -144,7 +155,7 @@ class SshFrontDoor:
         self.sessions = 0
 
     def authorized(self) -> list[AuthorizedKey]:
-        path = self.settings.ssh_dir / "authorized_keys"
+        path = self.authorized_keys
         try:
             return parse_authorized_keys(path.read_text(), source=str(path))
         except FileNotFoundError:
