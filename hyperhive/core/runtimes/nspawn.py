@@ -1,0 +1,659 @@
+"""The nspawn runtime: each agent is a systemd-nspawn process the daemon supervises."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import os
+import shutil
+import signal
+import sys
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import hyperhive
+from hyperhive.core.errors import CommandError, ContainerError, InvalidInput, Refused
+from hyperhive.core.pty import PtySession
+from hyperhive.core.runner import Completed, Runner, which
+from hyperhive.core.runtimes.base import AgentSpec
+from hyperhive.core.runtimes.process import (
+    DEFAULT_PATH,
+    AgentPaths,
+    RuntimeRecord,
+    SupervisedRuntime,
+    children,
+    harness_command,
+    harness_env,
+    prepare_dirs,
+    signal_pid,
+    wait_gone,
+)
+from hyperhive.core.runtimes.rootfs import UID_RANGE, allocate_uid_base, build_root, chown_tree
+from hyperhive.core.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+# Where an agent finds its files inside the container.
+CONTAINER_PATHS = AgentPaths(
+    socket=Path("/run/hive/hive.sock"),
+    state=Path("/state"),
+    creds=Path("/creds"),
+    etc=Path("/etc/hyperhive"),
+    applied=Path("/config"),
+    agents=Path("/agents"),
+    applied_root=Path("/applied"),
+    meta=Path("/meta"),
+)
+HOST_RO = ("/etc/ssl", "/etc/ca-certificates", "/etc/alternatives", "/etc/pki")
+CPU_PERIOD_US = 100_000
+_STOP_GRACE_SECONDS = 5.0
+_LEADER_WAIT_SECONDS = 10.0
+
+
+# --- the command line --------------------------------------------------------------------
+
+
+def install_paths() -> tuple[Path, ...]:
+    """Host paths to bind read-only so that ``python -m hyperhive`` works inside.
+
+    The interpreter's prefixes (a venv and its base) and the hyperhive package itself
+    (an editable install lives outside site-packages); paths under ``/usr`` are already
+    bound, and a Nix-built Python needs the whole store.
+    """
+    package = Path(hyperhive.__file__).resolve().parent
+    candidates = [Path(sys.base_prefix), Path(sys.prefix), package]
+    if any(str(p).startswith("/nix/store/") for p in candidates):
+        candidates.insert(0, Path("/nix/store"))
+    chosen: list[Path] = []
+    for path in candidates:
+        if path.is_relative_to("/usr") or any(path.is_relative_to(c) for c in chosen):
+            continue
+        chosen = [c for c in chosen if not c.is_relative_to(path)] + [path]
+    return tuple(chosen)
+
+
+def host_ro_paths() -> tuple[Path, ...]:
+    """Host config the agent CLI needs (TLS roots, Debian alternatives), where present."""
+    return tuple(Path(p) for p in HOST_RO if Path(p).exists())
+
+
+def _bind(source: Path, target: str | Path | None = None, *, ro: bool, opts: str = "") -> str:
+    if ":" in str(source):
+        raise InvalidInput(f"cannot bind {source} into a container: the path holds a ':'")
+    spec = str(source) if target is None and not opts else f"{source}:{target or source}"
+    if opts:
+        spec = f"{spec}:{opts}"
+    return f"--bind-ro={spec}" if ro else f"--bind={spec}"
+
+
+def nspawn_argv(
+    spec: AgentSpec,
+    settings: Settings,
+    root: Path,
+    *,
+    uid_base: int | None,
+    install: Sequence[Path] | None = None,
+    host_ro: Sequence[Path] | None = None,
+) -> list[str]:
+    """The systemd-nspawn command line of one agent (a pure function of its inputs).
+
+    Args:
+        spec: the agent.
+        settings: ``settings.container`` decides private users and network.
+        root: the container's minimal root directory.
+        uid_base: first host uid of the agent's private range (needed with private users).
+        install: read-only binds for Python and hyperhive (default: `install_paths()`).
+        host_ro: read-only binds of host config (default: `host_ro_paths()`).
+
+    Raises:
+        InvalidInput: private users without a uid base, or a path nspawn cannot bind.
+    """
+    private_users = settings.container.private_users
+    if private_users and uid_base is None:
+        raise InvalidInput("private users need a uid base")
+    argv = [
+        "systemd-nspawn",
+        "--register=no",
+        "--keep-unit",
+        "-q",
+        "-D",
+        str(root),
+        f"--machine={spec.container}",
+        "--settings=no",
+        "--as-pid2",
+        "--console=pipe",
+        "--link-journal=no",
+        "--resolv-conf=off",
+        "--timezone=off",
+        f"--chdir={CONTAINER_PATHS.state}",
+    ]
+    if private_users:
+        argv += [f"--private-users={uid_base}:{UID_RANGE}", "--private-users-ownership=off"]
+    else:
+        argv.append("--private-users=no")
+    if spec.private_network or settings.container.private_network:
+        argv.append("--private-network")
+    argv.append("--bind-ro=/usr")
+    for path in host_ro_paths() if host_ro is None else host_ro:
+        argv.append(_bind(path, ro=True))
+    for path in install_paths() if install is None else install:
+        argv.append(_bind(path, ro=True))
+    argv += [
+        _bind(spec.socket_dir, "/run/hive", ro=False),
+        _bind(spec.state_dir, CONTAINER_PATHS.state, ro=False),
+        _bind(spec.creds_dir, CONTAINER_PATHS.creds, ro=False),
+        _bind(spec.etc_dir, CONTAINER_PATHS.etc, ro=True),
+        _bind(spec.applied_dir, CONTAINER_PATHS.applied, ro=True),
+    ]
+    if spec.agents_root is not None:
+        # every agent's proposed repo, written by the daemon as root too: an idmapped
+        # bind shows host root as root inside, so no ownership dance between the two
+        idmap = "idmap" if private_users else ""
+        argv.append(_bind(spec.agents_root, CONTAINER_PATHS.agents, ro=False, opts=idmap))
+    if spec.applied_root is not None:
+        argv.append(_bind(spec.applied_root, CONTAINER_PATHS.applied_root, ro=True))
+    if spec.meta_dir is not None:
+        argv.append(_bind(spec.meta_dir, CONTAINER_PATHS.meta, ro=True))
+    for key, value in container_env(spec).items():
+        argv.append(f"--setenv={key}={value}")
+    argv += ["--", *harness_command(spec)]
+    return argv
+
+
+def container_env(spec: AgentSpec) -> dict[str, str]:
+    """The harness environment inside the container."""
+    base = {"PATH": f"{Path(sys.executable).parent}:{DEFAULT_PATH}", "LANG": "C.UTF-8"}
+    return harness_env(spec, CONTAINER_PATHS, base)
+
+
+def nsenter_argv(leader: int, argv: Sequence[str], env: Mapping[str, str]) -> list[str]:
+    """Run ``argv`` inside the container of ``leader`` (its namespaces, root, cwd /state)."""
+    assignments = [f"{k}={v}" for k, v in env.items()]
+    return [
+        "nsenter",
+        f"--target={leader}",
+        "--all",
+        "--",
+        "/usr/bin/env",
+        "-i",
+        f"--chdir={CONTAINER_PATHS.state}",
+        *assignments,
+        *argv,
+    ]
+
+
+# --- resource limits ---------------------------------------------------------------------
+
+_UNITS = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+
+
+def parse_memory(value: str | None) -> int | None:
+    """Bytes of a systemd-style size (``512M``, ``2G``, ``50%`` of RAM); None: no limit."""
+    if value is None or value.strip().lower() in ("", "infinity", "max"):
+        return None
+    text = value.strip().upper().removesuffix("B")
+    try:
+        if text.endswith("%"):
+            return int(_mem_total() * float(text[:-1]) / 100)
+        if text[-1:] in _UNITS:
+            return int(float(text[:-1]) * _UNITS[text[-1]])
+        return int(text)
+    except ValueError as exc:
+        raise InvalidInput(f"invalid memory limit {value!r}: use e.g. 512M, 2G or 50%") from exc
+
+
+def parse_cpu_quota(value: str | None) -> int | None:
+    """Percent of one CPU (``200%`` = two CPUs); None: no limit."""
+    if value is None or value.strip().lower() in ("", "infinity", "max"):
+        return None
+    try:
+        percent = int(value.strip().removesuffix("%"))
+    except ValueError as exc:
+        raise InvalidInput(f"invalid CPU quota {value!r}: use e.g. 200%") from exc
+    if percent <= 0:
+        raise InvalidInput(f"invalid CPU quota {value!r}: must be positive")
+    return percent
+
+
+def _mem_total() -> int:
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemTotal:"):
+            return int(line.split()[1]) * 1024
+    raise ContainerError("cannot read MemTotal from /proc/meminfo")
+
+
+@dataclass(frozen=True)
+class CgroupMount:
+    """One mounted cgroup hierarchy: v2, or v1 with its controllers (``name=systemd`` too)."""
+
+    path: Path
+    version: int
+    controllers: frozenset[str]
+    root: str = "/"
+
+
+def cgroup_mounts(mountinfo: str | None = None) -> list[CgroupMount]:
+    """The cgroup hierarchies this process sees, one entry per hierarchy."""
+    if mountinfo is None:
+        mountinfo = Path("/proc/self/mountinfo").read_text()
+    found: list[CgroupMount] = []
+    seen: set[tuple[int, frozenset[str]]] = set()
+    key: tuple[int, frozenset[str]]
+    for line in mountinfo.splitlines():
+        left, _, right = line.partition(" - ")
+        fields, extra = left.split(), right.split()
+        if len(fields) < 5 or len(extra) < 3 or extra[0] not in ("cgroup", "cgroup2"):
+            continue
+        path = Path(fields[4])
+        if extra[0] == "cgroup2":
+            try:
+                ctl = frozenset((path / "cgroup.controllers").read_text().split())
+            except OSError:
+                ctl = frozenset()
+            mount = CgroupMount(path, 2, ctl, fields[3])
+            key = (2, frozenset())
+        else:
+            opts = frozenset(extra[2].split(","))
+            ctl = frozenset(o for o in opts if o in _V1_CONTROLLERS or o.startswith("name="))
+            mount = CgroupMount(path, 1, ctl, fields[3])
+            key = (1, ctl)
+        if key not in seen:
+            seen.add(key)
+            found.append(mount)
+    return found
+
+
+_V1_CONTROLLERS = frozenset(
+    "cpu cpuacct cpuset memory devices freezer net_cls blkio perf_event net_prio hugetlb "
+    "pids rdma misc".split()
+)
+
+
+def _relevant(mount: CgroupMount) -> bool:
+    # memory and cpu carry the limits; the systemd-named and the v2 hierarchy are where
+    # nspawn makes its payload/supervisor cgroups, which must not collide between agents
+    return mount.version == 2 or bool(mount.controllers & {"memory", "cpu", "name=systemd"})
+
+
+def limit_mode() -> str:
+    """``scope`` when systemd runs the host (systemd-run does the cgroups), else ``cgroupfs``."""
+    if Path("/run/systemd/system").is_dir() and which("systemd-run"):
+        return "scope"
+    return "cgroupfs"
+
+
+def prepare_cgroups(leaf: str, memory: int | None, cpu_percent: int | None) -> list[Path]:
+    """Create ``hyperhive/<leaf>`` in every relevant hierarchy and write the limits there.
+
+    Returns the created directories; a process joins them by writing its pid to their
+    ``cgroup.procs``.
+    """
+    dirs: list[Path] = []
+    try:
+        for mount in cgroup_mounts():
+            if not _relevant(mount):
+                continue
+            parent = mount.path / "hyperhive"
+            path = parent / leaf
+            if mount.version == 2:
+                wanted = {"memory", "cpu"} & mount.controllers
+                if wanted:
+                    line = " ".join(f"+{c}" for c in sorted(wanted))
+                    parent.mkdir(exist_ok=True)
+                    (mount.path / "cgroup.subtree_control").write_text(line)
+                    (parent / "cgroup.subtree_control").write_text(line)
+                path.mkdir(parents=True, exist_ok=True)
+                if "memory" in wanted:
+                    (path / "memory.max").write_text(str(memory) if memory else "max")
+                if "cpu" in wanted:
+                    quota = str(cpu_percent * CPU_PERIOD_US // 100) if cpu_percent else "max"
+                    (path / "cpu.max").write_text(f"{quota} {CPU_PERIOD_US}")
+            else:
+                path.mkdir(parents=True, exist_ok=True)
+                if "memory" in mount.controllers:
+                    (path / "memory.limit_in_bytes").write_text(str(memory or -1))
+                if "cpu" in mount.controllers:
+                    (path / "cpu.cfs_period_us").write_text(str(CPU_PERIOD_US))
+                    cfs_quota = cpu_percent * CPU_PERIOD_US // 100 if cpu_percent else -1
+                    (path / "cpu.cfs_quota_us").write_text(str(cfs_quota))
+            dirs.append(path)
+    except OSError as exc:
+        raise ContainerError(f"cannot set up the cgroup of {leaf}: {exc}") from exc
+    return dirs
+
+
+def cgroup_dirs_of(pid: int) -> list[Path]:
+    """The cgroups of ``pid`` in the hierarchies that matter, as host directories."""
+    try:
+        lines = Path(f"/proc/{pid}/cgroup").read_text().splitlines()
+    except OSError:
+        return []
+    mounts = cgroup_mounts()
+    dirs: list[Path] = []
+    for line in lines:
+        hid, _, rest = line.partition(":")
+        ctl, _, path = rest.partition(":")
+        if path == "/":
+            continue
+        names = frozenset(ctl.split(",")) if ctl else frozenset()
+        for mount in mounts:
+            version_matches = (mount.version == 2) == (hid == "0")
+            if version_matches and _relevant(mount) and (hid == "0" or names <= mount.controllers):
+                rel = path.removeprefix(mount.root.rstrip("/")).lstrip("/")
+                dirs.append(mount.path / rel)
+                break
+    return dirs
+
+
+JOIN_SCRIPT = (
+    'for f; do [ "$f" = -- ] && break; echo $$ > "$f" || exit 125; shift; done; shift; exec "$@"'
+)
+
+
+def join_argv(cgroups: Iterable[Path], argv: Sequence[str]) -> list[str]:
+    """Wrap ``argv`` so that it runs in ``cgroups`` from its first instruction.
+
+    Moving a process after it started would leave behind the children it forked in the
+    meantime; a shell that moves itself and then execs has none.
+    """
+    procs = [str(Path(d) / "cgroup.procs") for d in cgroups]
+    if not procs:
+        return list(argv)
+    return ["/bin/sh", "-c", JOIN_SCRIPT, "hyperhive-cgroup", *procs, "--", *argv]
+
+
+def scope_argv(unit: str, memory: str | None, cpu: str | None, argv: Sequence[str]) -> list[str]:
+    """Wrap ``argv`` in a transient systemd scope carrying the limits (systemd hosts)."""
+    props = ["--property=Delegate=yes"]
+    if parse_memory(memory) is not None:
+        props.append(f"--property=MemoryMax={memory}")
+    if parse_cpu_quota(cpu) is not None:
+        props.append(f"--property=CPUQuota={cpu}")
+    return ["systemd-run", "--scope", "--quiet", "--collect", f"--unit={unit}", *props, *argv]
+
+
+def cgroup_pids(dirs: Iterable[Path]) -> set[int]:
+    """Every process in ``dirs`` and their sub-cgroups."""
+    pids: set[int] = set()
+    for top in dirs:
+        if not top.is_dir():
+            continue
+        for current, _subdirs, files in os.walk(top):
+            if "cgroup.procs" in files:
+                with contextlib.suppress(OSError):
+                    text = (Path(current) / "cgroup.procs").read_text()
+                    pids.update(int(p) for p in text.split())
+    return pids
+
+
+def remove_cgroups(dirs: Iterable[Path]) -> list[Path]:
+    """Remove ``dirs`` and their sub-cgroups, deepest first; returns those still busy."""
+    busy: list[Path] = []
+    for top in dirs:
+        if not top.is_dir():
+            continue
+        for current, _subdirs, _files in os.walk(top, topdown=False):
+            try:
+                os.rmdir(current)
+            except FileNotFoundError:
+                pass
+            except OSError:
+                busy.append(Path(current))
+    return busy
+
+
+def mounts_under(path: Path) -> list[str]:
+    """Mount points at or below ``path`` in the daemon's mount namespace."""
+    prefix = str(path.resolve())
+    found = []
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        point = line.split()[4].replace("\\040", " ")
+        if point == prefix or point.startswith(prefix + "/"):
+            found.append(point)
+    return found
+
+
+# --- the runtime -------------------------------------------------------------------------
+
+
+class NspawnRuntime(SupervisedRuntime):
+    """Agents as systemd-nspawn containers: unprivileged by default, with resource limits."""
+
+    name = "nspawn"
+
+    def __init__(self, settings: Settings, runner: Runner) -> None:
+        super().__init__(settings, runner)
+        digest = hashlib.sha256(str(settings.state_dir.resolve()).encode()).hexdigest()
+        self._instance = digest[:8]
+
+    def root_dir(self, name: str) -> Path:
+        """The container's minimal root: ``<state>/containers/<container>/root``."""
+        return self.runtime_dir(name) / "root"
+
+    def cgroup_leaf(self, name: str) -> str:
+        """The container's cgroup (and scope) name, unique per install of hyperhive."""
+        rec = self.record(name)
+        container = rec.spec.container if rec else f"h-{name}"
+        return f"{container}-{self._instance}"
+
+    def uid_base(self, name: str) -> int | None:
+        """First host uid of the agent's range (uid 0 inside), None without private users."""
+        rec = self.record(name)
+        return rec.uid_base if rec else None
+
+    def _host_env(self) -> dict[str, str]:
+        return {"PATH": os.environ.get("PATH") or DEFAULT_PATH, "LANG": "C.UTF-8"}
+
+    def _check_host(self) -> None:
+        if os.geteuid() != 0:
+            raise ContainerError("the nspawn runtime needs root")
+        if which("systemd-nspawn") is None:
+            raise ContainerError("systemd-nspawn is not installed (Debian: systemd-container)")
+
+    async def create(self, spec: AgentSpec) -> None:
+        """Build the container's root, allocate its uid range, own its writable dirs."""
+        self._check_host()
+        rec = self.record(spec.name)
+        if rec is not None and self._running(rec):
+            return
+        uid_base = None
+        if self.settings.container.private_users:
+            registry = self.settings.state_dir / "containers" / "uid-ranges.json"
+            uid_base = await asyncio.to_thread(allocate_uid_base, registry, spec.container)
+        await asyncio.to_thread(self._prepare_files, spec, uid_base)
+        base = rec or RuntimeRecord(runtime=self.name, spec=spec)
+        self._save(replace(base, spec=spec, uid_base=uid_base))
+
+    def _prepare_files(self, spec: AgentSpec, uid_base: int | None) -> None:
+        prepare_dirs(spec)
+        build_root(self.root_dir(spec.name), hostname=spec.container, owner=uid_base)
+        if uid_base is not None:
+            # root inside is uid_base outside: it must own what it writes
+            for path in (spec.state_dir, spec.creds_dir, spec.socket_dir):
+                chown_tree(path, uid_base, uid_base)
+
+    async def start(self, spec: AgentSpec) -> None:
+        """Launch the container (idempotent: a running one is left alone)."""
+        rec = self.record(spec.name)
+        if rec is not None and self._running(rec):
+            return
+        await self.create(spec)
+        rec = self._require(spec.name)
+        if rec.cgroups or rec.scope:
+            await self._sweep(rec)  # leftovers of a container that died on its own
+        for path in (spec.applied_dir, spec.agents_root, spec.applied_root, spec.meta_dir):
+            if path is not None and not path.is_dir():
+                raise ContainerError(f"cannot start agent {spec.name}: {path} does not exist")
+        argv = nspawn_argv(spec, self.settings, self.root_dir(spec.name), uid_base=rec.uid_base)
+        memory = spec.memory_max or self.settings.container.memory_max
+        cpu = spec.cpu_quota or self.settings.container.cpu_quota
+        leaf = self.cgroup_leaf(spec.name)
+        scope: str | None = None
+        cgroups: list[Path] = []
+        if limit_mode() == "scope":
+            scope = f"hyperhive-{leaf}.scope"
+            argv = scope_argv(scope, memory, cpu, argv)
+        else:
+            mem_bytes, cpu_percent = parse_memory(memory), parse_cpu_quota(cpu)
+            cgroups = await asyncio.to_thread(prepare_cgroups, leaf, mem_bytes, cpu_percent)
+            argv = join_argv(cgroups, argv)
+        started = time.time()
+        pid, start_time = self._spawn(
+            spec.name,
+            argv,
+            env=self._host_env(),
+            cwd=Path("/"),
+            log=spec.state_dir.parent / "harness.log",
+        )
+        self._save(
+            replace(
+                rec,
+                spec=spec,
+                pid=pid,
+                start_time=start_time,
+                started_at=started,
+                cgroups=tuple(str(c) for c in cgroups),
+                scope=scope,
+            )
+        )
+        logger.info("started container %s as pid %d", spec.container, pid)
+
+    def _status_pid(self, rec: RuntimeRecord) -> int | None:
+        return self._leader(rec) or rec.pid
+
+    def _leader(self, rec: RuntimeRecord) -> int | None:
+        """The container's PID 1 on the host: the child of nspawn in another pid namespace."""
+        if rec.pid is None:
+            return None
+        own = os.readlink("/proc/self/ns/pid")
+        for child in children(rec.pid):
+            with contextlib.suppress(OSError):
+                if os.readlink(f"/proc/{child}/ns/pid") != own:
+                    return child
+        return None
+
+    async def leader(self, name: str) -> int:
+        """The container's PID 1 on the host, waiting briefly for a starting container.
+
+        Raises:
+            NotFound: no such container.
+            Refused: the container is not running.
+        """
+        rec = self._require(name)
+        deadline = time.monotonic() + _LEADER_WAIT_SECONDS
+        while self._running(rec):
+            leader = self._leader(rec)
+            if leader is not None:
+                return leader
+            if time.monotonic() > deadline:
+                raise ContainerError(f"container of {name} did not come up")
+            await asyncio.sleep(0.02)  # nspawn forks the container within milliseconds
+        raise Refused(f"agent {name} is not running")
+
+    async def stop(self, name: str, *, timeout: float = 10.0) -> None:
+        """SIGTERM the harness, SIGKILL the container after ``timeout``; leave nothing behind.
+
+        The harness gets the SIGTERM directly: the stub init nspawn runs as PID 1
+        (``--as-pid2``) drops signals sent from outside the container.
+        """
+        rec = self.record(name)
+        if rec is None or rec.pid is None:
+            return
+        if self._running(rec):
+            leader = self._leader(rec)
+            payload = children(leader) if leader else []
+            for pid in payload:
+                signal_pid(pid, signal.SIGTERM)
+            if not payload:
+                signal_pid(rec.pid, signal.SIGTERM, rec.start_time)
+            if not await wait_gone(rec.pid, rec.start_time, timeout):
+                # nspawn answers SIGTERM by SIGKILLing the container and cleaning up
+                signal_pid(rec.pid, signal.SIGTERM, rec.start_time)
+                if not await wait_gone(rec.pid, rec.start_time, _STOP_GRACE_SECONDS):
+                    if leader is not None:
+                        signal_pid(leader, signal.SIGKILL)
+                    signal_pid(rec.pid, signal.SIGKILL, rec.start_time)
+                    await wait_gone(rec.pid, rec.start_time, _STOP_GRACE_SECONDS)
+        await self._sweep(rec)
+        self._reap(name)
+        self._save(replace(rec, cgroups=(), scope=None))
+        logger.info("stopped container %s", rec.spec.container)
+
+    async def _sweep(self, rec: RuntimeRecord) -> None:
+        """Kill whatever is left in the container's cgroups and remove them."""
+        if rec.scope:
+            for argv in (
+                ["systemctl", "kill", "--signal=SIGKILL", rec.scope],
+                ["systemctl", "stop", rec.scope],
+            ):
+                with contextlib.suppress(CommandError):
+                    await self.runner.run(argv, check=False)
+            return
+        dirs = [Path(d) for d in rec.cgroups]
+        for _ in range(3):
+            pids = await asyncio.to_thread(cgroup_pids, dirs)
+            if not pids:
+                break
+            for pid in pids:
+                signal_pid(pid, signal.SIGKILL)
+            for pid in pids:
+                await wait_gone(pid, None, _STOP_GRACE_SECONDS)
+        busy = await asyncio.to_thread(remove_cgroups, dirs)
+        if busy:
+            logger.warning("cgroups of %s still busy: %s", rec.spec.container, busy)
+
+    async def destroy(self, name: str) -> None:
+        """Stop the container and remove its root and record (never the agent's state)."""
+        rec = self.record(name)
+        if rec is None:
+            return
+        await self.stop(name)
+        runtime_dir = self.runtime_dir(name)
+        left = mounts_under(runtime_dir)
+        if left:
+            # rmtree would walk into a bind mount of the agent's state and delete it
+            raise ContainerError(f"cannot remove {runtime_dir}: still mounted: {left}")
+        await asyncio.to_thread(shutil.rmtree, runtime_dir, True)
+        self._forget(name)
+
+    async def _inside(
+        self, name: str, argv: Sequence[str], extra_env: Mapping[str, str]
+    ) -> list[str]:
+        rec = self._require(name)
+        leader = await self.leader(name)
+        env = container_env(rec.spec) | dict(extra_env)
+        inner = nsenter_argv(leader, argv, env)
+        # exec'd processes share the container's limits and die with it
+        return join_argv(cgroup_dirs_of(leader), inner)
+
+    async def exec(
+        self,
+        name: str,
+        argv: Sequence[str],
+        *,
+        input: str | None = None,
+        timeout: float | None = None,
+    ) -> Completed:
+        """Run ``argv`` inside the running container as its root, in ``/state``."""
+        if timeout is not None:
+            # the runner only kills nsenter on the host; timeout(1) ends the command inside
+            argv = ["/usr/bin/timeout", "--kill-after=2", str(timeout), *argv]
+        full = await self._inside(name, argv, {})
+        return await self.runner.run(
+            full,
+            check=False,
+            input=input,
+            env=self._host_env(),
+            timeout=timeout + _STOP_GRACE_SECONDS if timeout is not None else None,
+        )
+
+    async def open_pty(
+        self, name: str, argv: Sequence[str], *, rows: int = 24, cols: int = 80
+    ) -> PtySession:
+        """Start ``argv`` inside the running container on a fresh PTY."""
+        full = await self._inside(name, argv, {"TERM": "xterm-256color"})
+        return await PtySession.start(full, env=self._host_env(), rows=rows, cols=cols)
