@@ -52,10 +52,10 @@ class Context:
 
 
 def all_verbs() -> list[Verb]:
-    from hyperhive.commands import approvals, core, lifecycle
+    from hyperhive.commands import agent, approvals, audit, core, lifecycle, questions, stats, tui
 
     verbs: list[Verb] = []
-    for module in (core, approvals, lifecycle):
+    for module in (core, approvals, lifecycle, agent, questions, audit, stats, tui):
         verbs.extend(module.VERBS)
     return verbs
 

@@ -157,8 +157,9 @@ class Hive:
             return
         path = self.settings.agent_socket(agent.name)
         scope = Scope.MANAGER if agent.role is Role.MANAGER else Scope.AGENT
-        path.parent.mkdir(parents=True, exist_ok=True)
-        os.chmod(path.parent, 0o755)
+        if not path.parent.exists():
+            # the runtime may hand the dir to the container's uid; only create it here
+            path.parent.mkdir(parents=True, mode=0o755)
         # the container's root may be an unprivileged uid: the socket itself is open,
         # and only this agent's directory is bound into its container
         await self.server.listen(path, Caller(scope, agent.name, agent.name), mode=0o666)

@@ -12,9 +12,31 @@ if TYPE_CHECKING:
 
 def build_registry(hive: Hive) -> Registry:
     """Every method of every socket, bound to ``hive``."""
-    from hyperhive.core.api import agents, approvals, harness, lifecycle, messages, repos
+    from hyperhive.core.api import (
+        agents,
+        approvals,
+        audit,
+        harness,
+        lifecycle,
+        messages,
+        pty,
+        questions,
+        repos,
+        stats,
+    )
 
     registry = Registry()
-    for module in (agents, messages, approvals, lifecycle, repos, harness):
+    for module in (
+        agents,
+        messages,
+        approvals,
+        lifecycle,
+        repos,
+        harness,
+        questions,
+        audit,
+        stats,
+        pty,
+    ):
         module.register(registry, hive)
     return registry

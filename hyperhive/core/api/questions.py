@@ -1,0 +1,63 @@
+"""RPC methods of operator questions: agents ask, the operator answers or cancels."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from hyperhive.core.protocol import Caller, Registry, Scope, p
+
+if TYPE_CHECKING:
+    from hyperhive.core.hive import Hive
+
+
+def register(reg: Registry, hive: Hive) -> None:
+    questions = hive.questions
+
+    @reg.method(
+        "questions.ask",
+        Scope.AGENT,
+        question=p(str),
+        options=p(list, None, default=None),
+        multi=p(bool, default=False),
+        ttl_seconds=p(float, None, default=None),
+    )
+    async def ask(
+        caller: Caller,
+        question: str,
+        options: list[Any] | None,
+        multi: bool,
+        ttl_seconds: float | None,
+    ) -> Any:
+        """Ask the operator; the answer arrives later as a message from ``system``."""
+        asked = await questions.ask(caller.name, question, options or [], multi, ttl_seconds)
+        return {"id": asked.id, "deadline": asked.deadline}
+
+    @reg.method(
+        "questions.list",
+        Scope.HOST,
+        status=p(str, None, default=None),
+        limit=p(int, None, default=None),
+    )
+    async def list_(caller: Caller, status: str | None, limit: int | None) -> Any:
+        """Questions oldest first, optionally of one status; damaged rows carry ``broken``."""
+        if limit is not None:
+            limit = max(1, min(limit, 10_000))
+        found = await questions.list(status, limit)
+        return {"questions": [f.to_json() for f in found]}
+
+    @reg.method(
+        "questions.answer",
+        Scope.HOST,
+        decides=True,
+        id=p(int),
+        options=p(list, None, default=None),
+        text=p(str, None, default=None),
+    )
+    async def answer(caller: Caller, id: int, options: list[Any] | None, text: str | None) -> Any:
+        """Answer a pending question with offered options and/or free text."""
+        return (await questions.answer(id, options, text, caller.actor)).to_json()
+
+    @reg.method("questions.cancel", Scope.HOST, decides=True, id=p(int))
+    async def cancel(caller: Caller, id: int) -> Any:
+        """Withdraw a pending question; the asker is told it was cancelled."""
+        return (await questions.cancel(id, caller.actor)).to_json()
