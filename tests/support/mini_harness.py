@@ -1,4 +1,8 @@
-"""A minimal stand-in harness for lifecycle tests: answers ``echo <text>`` and acks."""
+"""A minimal stand-in harness for lifecycle tests: answers ``echo <text>`` and acks.
+
+A first delivery of ``die`` makes it exit before acking (a harness killed mid-turn);
+redelivered messages are logged with a ``(redelivered)`` suffix.
+"""
 
 from __future__ import annotations
 
@@ -16,7 +20,10 @@ async def main() -> None:
         got = await client.call("messages.recv", wait_seconds=30, max=8)
         for m in got["messages"]:
             with open(log, "a") as fh:
-                fh.write(f"{m['id']} {m['sender']} {m['body']}\n")
+                again = " (redelivered)" if m.get("redelivered") else ""
+                fh.write(f"{m['id']} {m['sender']} {m['body']}{again}\n")
+            if m["body"] == "die" and not m.get("redelivered"):
+                os._exit(1)
             if m["body"].startswith("echo "):
                 await client.call(
                     "messages.send", to=m["sender"], body=f"{name}: {m['body'][5:]}",

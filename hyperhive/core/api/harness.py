@@ -114,9 +114,7 @@ def register(reg: Registry, hive: Hive) -> None:
             "rate_limit_backoff_seconds": hive.settings.rate_limit_backoff_seconds,
         }
 
-    @reg.method(
-        "harness.event", Scope.AGENT, events=p(list), turn=p(int, None, default=None)
-    )
+    @reg.method("harness.event", Scope.AGENT, events=p(list), turn=p(int, None, default=None))
     async def event(caller: Caller, events: list[Any], turn: int | None) -> Any:
         """Store and publish a batch of turn events (each a dict with a ``type``)."""
         if len(events) > EVENT_BATCH_MAX:
@@ -237,9 +235,7 @@ def register(reg: Registry, hive: Hive) -> None:
         if hive.agents.find(agent) is None:
             raise NotFound(f"no agent named {agent!r}")
         limit = max(1, min(limit, 5000))
-        got = await hive.store.read(
-            lambda db: q.page(db, agent, limit=limit, before_id=before_id)
-        )
+        got = await hive.store.read(lambda db: q.page(db, agent, limit=limit, before_id=before_id))
         return {"events": [ev.to_json() for ev in got]}
 
     async def sweep() -> None:

@@ -1,0 +1,529 @@
+"""The turn loop of an agent (`hyperhive agent serve`): wake on a message, run one turn, report.
+
+Long-poll ``messages.recv`` → a wake prompt naming the sender → the driver runs one
+turn, its events streamed to the daemon (``harness.event``) → ack on success, requeue on
+failure → one stats sample set (``stats.record``) and ``harness.turn_ended``. A driver
+that cannot run (CLI missing, no credentials) or is rate limited is a visible agent
+state (``harness.state``), never a crash loop. The operator's ``cancel`` and
+``new_session`` arrive on a long-poll ``harness.control``. The hyperhive MCP server runs
+in this process on a private socket; the agent CLI reaches it through the relay.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import re
+import signal
+import sys
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass, replace
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from hyperhive.agent.config import AgentEnv, load_agent_env
+from hyperhive.agent.drivers.base import Driver, ExitClass, TurnResult
+from hyperhive.agent.notes import NotesCompactor
+from hyperhive.core.agent_config import McpServer
+from hyperhive.core.client import HiveClient
+from hyperhive.core.errors import DaemonUnavailable, HyperhiveError, InvalidInput
+from hyperhive.core.settings import BROADCAST, MANAGER, OPERATOR, SYSTEM
+
+logger = logging.getLogger(__name__)
+
+RECV_WAIT_SECONDS = 180.0
+CONTROL_WAIT_SECONDS = 60.0
+FAILURE_BACKOFF_MAX = 300.0
+BODY_PREVIEW = 500
+_SOCKET_PATH_MAX = 100  # sun_path holds 108 bytes
+_TRAILER = "\n\n--- hyperhive ---\n"
+_KEY_BAD = re.compile(r"[^a-z0-9_.:-]")
+MAX_TOOL_KEYS = 150
+_HEAD_RE = re.compile(r"^You have a new message \(#(\d+)\) from (\S+) \((\w+)\)")
+
+
+# --- the wake prompt -------------------------------------------------------------------
+
+
+def sender_class(sender: str) -> str:
+    """The class of a sender as the wake prompt names it: operator, manager, system, peer."""
+    return sender if sender in (OPERATOR, MANAGER, SYSTEM) else "peer"
+
+
+def wake_prompt(message: dict[str, Any], pending: int) -> str:
+    """The prompt of one turn: who wrote, what, how many more wait, and whether it is a retry."""
+    sender = str(message["sender"])
+    cls = sender_class(sender)
+    head = f"You have a new message (#{message['id']}) from {sender} ({cls})"
+    if message.get("in_reply_to"):
+        head += f", in reply to #{message['in_reply_to']}"
+    notes = []
+    if pending:
+        more = "message is" if pending == 1 else "messages are"
+        notes.append(f"{pending} more {more} waiting: take them with recv when you are ready.")
+    if message.get("redelivered"):
+        notes.append(
+            "This message was delivered before, but the turn that handled it failed: parts "
+            "of it may already be done. Check before repeating side effects."
+        )
+    if cls == "system":
+        notes.append("Messages from system are hyperhive notices (answers, approvals, lifecycle).")
+    notes.append(
+        f"Reply with send(to='{sender}', ...) if an answer is needed; end the turn when done."
+    )
+    return f"{head}:\n\n{message['body']}{_TRAILER}" + "\n".join(notes)
+
+
+@dataclass(frozen=True)
+class Wake:
+    """What a wake prompt says, parsed back (the scripted driver keys its turns on it)."""
+
+    message_id: int
+    sender: str
+    sender_class: str
+    body: str
+
+
+def parse_wake(prompt: str) -> Wake | None:
+    """Parse a prompt made by `wake_prompt`; None for anything else."""
+    match = _HEAD_RE.match(prompt)
+    if match is None:
+        return None
+    _, sep, rest = prompt.partition(":\n\n")
+    body, _, _ = rest.rpartition(_TRAILER) if _TRAILER in rest else (rest, "", "")
+    return Wake(int(match.group(1)), match.group(2), match.group(3), body if sep else "")
+
+
+def recipient_class(recipient: str) -> str:
+    """operator, manager, broadcast or peer: how stats group the messages a turn sent."""
+    if recipient == BROADCAST:
+        return "broadcast"
+    return recipient if recipient in (OPERATOR, MANAGER) else "peer"
+
+
+def turn_samples(
+    result: TurnResult, *, wall_ms: float, inbox_depth: int, notes_bytes: int
+) -> dict[str, float]:
+    """The stats sample set of one turn; usage and cost come from the result, never summed."""
+    samples: dict[str, float] = {
+        "turn.duration_ms": float(result.duration_ms or wall_ms),
+        "turn.wall_ms": float(wall_ms),
+        f"turn.exit.{result.exit_class.value}": 1.0,
+        "turn.tool_calls": float(result.tool_calls),
+        "turn.sent": float(len(result.messages_sent)),
+        "turn.permission_denials": float(len(result.permission_denials)),
+        "inbox.depth": float(inbox_depth),
+        "tokens.input": float(result.input_tokens),
+        "tokens.output": float(result.output_tokens),
+        "tokens.cache_read": float(result.cache_read_tokens),
+        "tokens.cache_creation": float(result.cache_creation_tokens),
+        "cost.usd": float(result.cost_usd),
+        "notes.bytes": float(notes_bytes),
+    }
+    for cls, count in Counter(recipient_class(r) for r in result.messages_sent).items():
+        samples[f"turn.sent.{cls}"] = float(count)
+    tools: Counter[str] = Counter()
+    for tool, count in result.tools.items():
+        tools[stat_key(f"turn.tool.{tool}")] += count
+    # a sample set holds at most 200 keys: keep the most used tools
+    for key, count in tools.most_common(MAX_TOOL_KEYS):
+        samples[key] = float(count)
+    return samples
+
+
+def stat_key(key: str) -> str:
+    """``key`` as a stats key: 1-64 chars of ``[a-z0-9_.:-]`` (``Bash`` → ``bash``)."""
+    return _KEY_BAD.sub("_", key.lower())[:64]
+
+
+# --- prompts and drivers ---------------------------------------------------------------
+
+
+def system_prompt(env: AgentEnv) -> str:
+    """The appended system prompt: the role's prompt, then the agent's own prompt.md."""
+    name = "manager.md" if env.is_manager else "agent.md"
+    text = resources.files("hyperhive.agent").joinpath("prompts", name).read_text()
+    text = text.replace("{name}", env.name)
+    if env.prompt_extra.strip():
+        text += "\n\n# Your own instructions (prompt.md)\n\n" + env.prompt_extra.strip() + "\n"
+    return text
+
+
+def mcp_socket_path(env: AgentEnv) -> Path:
+    """Where the harness serves MCP: ``$HYPERHIVE_MCP_SOCKET``, else in the state dir."""
+    if env.mcp_socket is not None:
+        return env.mcp_socket
+    path = env.state_dir / ".hyperhive-mcp.sock"
+    if len(os.fsencode(path)) <= _SOCKET_PATH_MAX:
+        return path
+    # a deep state dir on the host (process runtime): a private dir of our own instead
+    return Path(tempfile.mkdtemp(prefix="hh-mcp-")) / "mcp.sock"
+
+
+def relay_server(socket_path: Path) -> McpServer:
+    """The MCP server entry the agent CLI starts per turn: the light relay to our socket."""
+    return McpServer(
+        command=sys.executable,
+        args=("-m", "hyperhive.agent.mcp_relay", "--socket", str(socket_path)),
+    )
+
+
+class UnusableDriver:
+    """Stands in for a driver whose config is broken: its state says why, it never runs."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+    async def check(self) -> tuple[ExitClass | None, str]:
+        return ExitClass.DRIVER_MISSING, self.reason
+
+    async def run_turn(
+        self, prompt: str, *, on_event: Any, new_session: bool = False
+    ) -> TurnResult:
+        return TurnResult(ExitClass.DRIVER_MISSING, error=self.reason)
+
+    def cancel(self) -> None:
+        return None
+
+
+def make_driver(env: AgentEnv, mcp: McpServer) -> tuple[Driver, Driver | None]:
+    """The turn driver of ``env.driver`` and the one notes compaction uses (None: no compaction)."""
+    try:
+        if env.driver == "scripted":
+            from hyperhive.agent.drivers.scripted import ScriptedDriver
+
+            if env.script is None:
+                return UnusableDriver("the scripted driver needs a script (HYPERHIVE_SCRIPT)"), None
+            scripted = ScriptedDriver(
+                env.script,
+                mcp=mcp,
+                name=env.name,
+                state_dir=env.state_dir,
+                agents_root=env.agents_root,
+            )
+            return scripted, None
+        from hyperhive.agent.drivers.claude import ClaudeConfig, ClaudeDriver
+
+        config = ClaudeConfig(
+            cwd=env.state_dir,
+            hyperhive_mcp=mcp,
+            binary=env.claude_bin,
+            model=env.model,
+            system_prompt=system_prompt(env),
+            extra_mcp_servers=env.extra_mcp_servers,
+            allowed_bash=env.allowed_bash,
+            rate_limit_backoff_seconds=env.rate_limit_backoff_seconds,
+        )
+        notes = ClaudeDriver(replace(config, persist_session=False, compact_retries=0))
+        return ClaudeDriver(config), notes
+    except InvalidInput as exc:
+        return UnusableDriver(f"bad driver config: {exc.message}"), None
+
+
+# --- the harness -----------------------------------------------------------------------
+
+
+class _EventSender:
+    """Streams a turn's events to the daemon in batches, without holding up the driver."""
+
+    def __init__(self, client: HiveClient, turn: int) -> None:
+        self._client = client
+        self._turn = turn
+        self._pending: list[dict[str, Any]] = []
+        self._wake = asyncio.Event()
+        self._closing = False
+        self._warned = False
+        self._task = asyncio.create_task(self._run())
+
+    async def put(self, event: dict[str, Any]) -> None:
+        if not isinstance(event, dict) or not isinstance(event.get("type"), str):
+            event = {"type": "unknown", "text": repr(event)[:500]}
+        self._pending.append(event)
+        self._wake.set()
+
+    async def _run(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._pending:
+                batch, self._pending = self._pending[:200], self._pending[200:]
+                try:
+                    await self._client.call("harness.event", turn=self._turn, events=batch)
+                except HyperhiveError as exc:
+                    if not self._warned:
+                        logger.warning("turn events not stored: %s", exc)
+                        self._warned = True
+            if self._closing:
+                return
+
+    async def close(self) -> None:
+        """Send what is queued, then stop."""
+        self._closing = True
+        self._wake.set()
+        await self._task
+
+
+class Harness:
+    """Runs one agent: its MCP server, its turn loop, and its link to the daemon."""
+
+    def __init__(
+        self,
+        env: AgentEnv,
+        driver: Driver,
+        *,
+        notes_driver: Driver | None = None,
+        mcp_socket: Path | None = None,
+        recv_wait: float = RECV_WAIT_SECONDS,
+    ) -> None:
+        self.env = env
+        self.driver = driver
+        self.mcp_socket = mcp_socket or mcp_socket_path(env)
+        self.recv_wait = recv_wait
+        self.notes = NotesCompactor(env.notes_path, notes_driver, env.notes_compact_bytes)
+        self.turn = 0
+        self.failures = 0
+        self._new_session = False
+        self._in_turn = False
+        self._warned_stats = False
+        self._state: tuple[str, str] | None = None
+
+    # -- the outer loop: MCP server up, (re)connect to the daemon -------------------------
+
+    async def run(self) -> None:
+        """Serve until cancelled; a daemon that goes away is waited for, never fatal."""
+        from hyperhive.agent.mcp_server import HiveLink, HiveTools, build_server, serve_unix
+
+        link = HiveLink(self.env.socket)
+        tools = HiveTools(link, manager=self.env.is_manager, etc_dir=self.env.etc_dir)
+        try:
+            async with serve_unix(build_server(tools), self.mcp_socket):
+                backoff = 0.1
+                while True:
+                    since = time.monotonic()
+                    try:
+                        await self._serve_connected()
+                    except DaemonUnavailable as exc:
+                        logger.warning("daemon unavailable (%s); reconnecting", exc)
+                    except HyperhiveError as exc:
+                        # e.g. the agent was destroyed under us: wait, never crash-loop
+                        logger.error("the daemon refused the harness: %s", exc)
+                        backoff = max(backoff, 5.0)
+                    if time.monotonic() - since > 30:
+                        backoff = 0.1
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, 30.0)
+        finally:
+            await link.close()
+            if self.mcp_socket.parent.name.startswith("hh-mcp-"):
+                with contextlib.suppress(OSError):
+                    self.mcp_socket.parent.rmdir()
+
+    async def _serve_connected(self) -> None:
+        client = await HiveClient.connect(self.env.socket)
+        control: asyncio.Task[None] | None = None
+        try:
+            info = await client.call("harness.started")
+            self.turn = max(self.turn, int(info.get("last_turn") or 0))
+            if info.get("requeued"):
+                logger.info("requeued %d message(s) left in flight", info["requeued"])
+            self._state = None
+            limits = info.get("limits") or {}
+            wait = min(self.recv_wait, float(limits.get("recv_wait_seconds") or self.recv_wait))
+            control = asyncio.create_task(self._control_loop(client))
+            await self._wait_ready(client)
+            while True:
+                got = await client.call("messages.recv", wait_seconds=wait, max=1)
+                messages = got.get("messages") or []
+                if messages:
+                    await self.run_turn(client, messages[0], int(got.get("pending") or 0))
+        finally:
+            if control is not None:
+                control.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await control
+            await client.close()
+
+    # -- driver readiness and state ------------------------------------------------------
+
+    async def _set_state(self, client: HiveClient, state: str, reason: str = "") -> None:
+        if self._state == (state, reason):
+            return
+        got = await client.call("harness.state", state=state, reason=reason)
+        # not applied while the lifecycle owns the state (starting, ...): say it again later
+        self._state = (state, reason) if got.get("applied") else None
+
+    async def _wait_ready(self, client: HiveClient) -> None:
+        """Return once the driver can run; meanwhile its state tells the operator why not."""
+        while True:
+            try:
+                exit_class, reason = await self.driver.check()
+            except Exception as exc:  # a driver bug is a visible state, not a crash loop
+                logger.exception("driver check failed")
+                exit_class, reason = ExitClass.DRIVER_MISSING, f"driver check failed: {exc}"
+            if exit_class is None:
+                await self._set_state(client, "running")
+                return
+            state = "needs_login" if exit_class is ExitClass.NEEDS_LOGIN else "driver_missing"
+            await self._set_state(client, state, reason)
+            await asyncio.sleep(self.env.check_interval_seconds)
+
+    async def _control_loop(self, client: HiveClient) -> None:
+        while True:
+            try:
+                got = await client.call("harness.control", wait_seconds=CONTROL_WAIT_SECONDS)
+            except DaemonUnavailable:
+                return
+            except HyperhiveError as exc:
+                logger.warning("operator control unavailable: %s", exc)
+                return
+            for command in got.get("commands") or []:
+                name = command.get("command") if isinstance(command, dict) else None
+                if name == "cancel" and self._in_turn:
+                    logger.info("the operator cancelled the turn")
+                    self.driver.cancel()
+                elif name == "new_session":
+                    logger.info("the next turn starts a new session")
+                    self._new_session = True
+
+    # -- one turn ------------------------------------------------------------------------
+
+    async def run_turn(
+        self, client: HiveClient, message: dict[str, Any], pending: int
+    ) -> TurnResult:
+        """Run the turn for ``message`` and report it; returns the driver's result."""
+        self.turn += 1
+        turn = self.turn
+        started = time.monotonic()
+        new_session, self._new_session = self._new_session, False
+        sender = str(message.get("sender", "?"))
+        await client.call(
+            "harness.event",
+            turn=turn,
+            events=[
+                {
+                    "type": "turn_start",
+                    "message_id": message.get("id"),
+                    "sender": sender,
+                    "sender_class": sender_class(sender),
+                    "body": str(message.get("body", ""))[:BODY_PREVIEW],
+                    "pending": pending,
+                    "redelivered": bool(message.get("redelivered")),
+                    "new_session": new_session,
+                }
+            ],
+        )
+        events = _EventSender(client, turn)
+        self._in_turn = True
+        try:
+            result = await self.driver.run_turn(
+                wake_prompt(message, pending), on_event=events.put, new_session=new_session
+            )
+        except Exception as exc:  # a driver bug fails the turn; the harness keeps serving
+            logger.exception("the driver raised")
+            result = TurnResult(ExitClass.FAILED, error=f"driver error: {exc!r}")
+        finally:
+            self._in_turn = False
+            await events.close()
+        wall_ms = (time.monotonic() - started) * 1000
+        exit_class = result.exit_class
+        if exit_class.succeeded or exit_class is ExitClass.CANCELLED:
+            # a cancelled turn was stopped on purpose: running it again would undo that
+            await client.call("messages.ack")
+        else:
+            await client.call("messages.requeue")
+        await self._record(client, result, wall_ms)
+        await client.call(
+            "harness.turn_ended",
+            turn=turn,
+            exit_class=exit_class.value,
+            duration_ms=float(result.duration_ms or wall_ms),
+            error=result.error,
+            message_id=message.get("id"),
+        )
+        await self._after(client, result, new_session)
+        return result
+
+    async def _record(self, client: HiveClient, result: TurnResult, wall_ms: float) -> None:
+        try:
+            me = await client.call("agent.whoami")
+            depth = int(me.get("inbox") or 0)
+        except HyperhiveError:
+            depth = 0
+        samples = turn_samples(
+            result, wall_ms=wall_ms, inbox_depth=depth, notes_bytes=self.notes.size()
+        )
+        try:
+            await client.call("stats.record", samples=samples)
+        except DaemonUnavailable:
+            raise
+        except HyperhiveError as exc:  # stats are telemetry: the turn counts without them
+            if not self._warned_stats:
+                logger.warning("turn stats not recorded: %s", exc)
+                self._warned_stats = True
+
+    async def _after(self, client: HiveClient, result: TurnResult, new_session: bool) -> None:
+        """What the exit class asks for: back off, wait for a login, compact the notes."""
+        exit_class = result.exit_class
+        if exit_class is ExitClass.RATE_LIMITED:
+            wait = result.retry_after_s or self.env.rate_limit_backoff_seconds
+            until = time.strftime("%H:%M:%S", time.localtime(time.time() + wait))
+            await self._set_state(client, "rate_limited", f"rate limited: retrying at {until}")
+            await asyncio.sleep(wait)
+            await self._set_state(client, "running")
+        elif exit_class in (ExitClass.NEEDS_LOGIN, ExitClass.DRIVER_MISSING):
+            state = "needs_login" if exit_class is ExitClass.NEEDS_LOGIN else "driver_missing"
+            await self._set_state(client, state, result.error or state.replace("_", " "))
+            await asyncio.sleep(self.env.check_interval_seconds)
+            await self._wait_ready(client)
+        elif exit_class is ExitClass.FAILED:
+            self.failures += 1
+            # the message comes straight back: without a pause a persistent error spins
+            wait = min(
+                self.env.failure_backoff_seconds * 2 ** (self.failures - 1), FAILURE_BACKOFF_MAX
+            )
+            self._new_session = self._new_session or new_session
+            if wait > 0:
+                await asyncio.sleep(wait)
+        else:
+            self.failures = 0
+            if exit_class.succeeded:
+                await self._compact_notes(client)
+
+    async def _compact_notes(self, client: HiveClient) -> None:
+        if not self.notes.due():
+            return
+        events = _EventSender(client, self.turn)
+        await events.put({"type": "notes", "subtype": "compact", "text": "compacting notes.md"})
+        outcome = await self.notes.compact(on_event=events.put)
+        await events.put({"type": "notes", "subtype": outcome.status, "text": outcome.detail})
+        await events.close()
+
+
+async def run_harness(env: dict[str, str] | None = None) -> None:
+    """``hyperhive agent serve``: load the agent's config, then run its harness until SIGTERM."""
+    agent = load_agent_env(env)
+    mcp_socket = mcp_socket_path(agent)
+    driver, notes_driver = make_driver(agent, relay_server(mcp_socket))
+    harness = Harness(agent, driver, notes_driver=notes_driver, mcp_socket=mcp_socket)
+    task = asyncio.current_task()
+    loop = asyncio.get_running_loop()
+
+    def stop() -> None:
+        driver.cancel()
+        if task is not None:
+            task.cancel()
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop)
+    try:
+        await harness.run()
+    except asyncio.CancelledError:
+        logger.info("harness of %s stopped", agent.name)
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)

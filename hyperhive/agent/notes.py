@@ -1,0 +1,148 @@
+"""Notes compaction: a short side session rewrites ``/state/notes.md`` once it grows too big.
+
+The side session writes its rewrite to ``notes.md.new``; only a sane result (non-empty,
+smaller than the original) replaces ``notes.md``, atomically, after the original was
+copied to ``notes.md.bak``. If anything goes wrong the original stays (and is restored
+from the backup if the session touched it), so the notes are never lost.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from hyperhive.agent.drivers.base import Driver, OnEvent
+
+logger = logging.getLogger(__name__)
+
+PROMPT = """\
+[hyperhive] Notes compaction. Your durable notes file {notes} has grown to {size} bytes;
+the limit is {limit} bytes. Read it and write a condensed rewrite to {new} (and ONLY
+there: do not edit {notes} itself). Keep every fact that is still true and useful: open
+tasks, decisions and their reasons, names, paths, commands that worked, what the operator
+asked for. Drop finished work, duplicates and chatter. Aim for well under {target} bytes,
+in the same markdown style. Do not send messages; end the turn when the file is written.
+"""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one compaction did: ``status`` is compacted, skipped or failed."""
+
+    status: str
+    detail: str = ""
+    before: int = 0
+    after: int = 0
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "wb") as out:
+        out.write(data)
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(tmp, path)
+
+
+class NotesCompactor:
+    """Decides when the notes are due and runs the rewrite through a side driver session."""
+
+    def __init__(self, path: Path, driver: Driver | None, threshold: int) -> None:
+        self.path = path
+        self.driver = driver
+        self.threshold = threshold
+        self._failed_at: int | None = None
+
+    @property
+    def backup(self) -> Path:
+        return self.path.with_name(self.path.name + ".bak")
+
+    @property
+    def staged(self) -> Path:
+        return self.path.with_name(self.path.name + ".new")
+
+    def size(self) -> int:
+        """The size of the notes in bytes (0 when there are none)."""
+        try:
+            return self.path.stat().st_size
+        except OSError:
+            return 0
+
+    def due(self) -> bool:
+        """Past the threshold, and grown since the last failed attempt (no retry loop)."""
+        if self.driver is None or self.threshold <= 0:
+            return False
+        size = self.size()
+        if size <= self.threshold:
+            return False
+        return self._failed_at is None or size > self._failed_at
+
+    async def compact(self, *, on_event: OnEvent | None = None) -> Outcome:
+        """Rewrite the notes through the side session; never loses the file."""
+        if self.driver is None:
+            return Outcome("skipped", "no driver for notes compaction")
+        try:
+            original = self.path.read_bytes()
+        except FileNotFoundError:
+            return Outcome("skipped", "no notes")
+        if len(original) <= self.threshold:
+            return Outcome("skipped", "under the threshold", len(original), len(original))
+        _write_atomic(self.backup, original)
+        with contextlib.suppress(FileNotFoundError):
+            self.staged.unlink()
+        prompt = PROMPT.format(
+            notes=self.path,
+            new=self.staged,
+            size=len(original),
+            limit=self.threshold,
+            target=self.threshold // 2,
+        )
+
+        async def ignore(event: dict[str, object]) -> None:
+            return None
+
+        error = ""
+        try:
+            result = await self.driver.run_turn(
+                prompt, on_event=on_event or ignore, new_session=True
+            )
+            if not result.exit_class.succeeded:
+                error = f"the rewrite session ended {result.exit_class.value}: {result.error}"
+        except Exception as exc:  # the side session must never take the harness down
+            logger.exception("notes compaction session failed")
+            error = f"the rewrite session raised {exc!r}"
+        outcome = self._settle(original, error)
+        if outcome.status == "failed":
+            self._failed_at = outcome.before
+            logger.warning("notes compaction failed: %s", outcome.detail)
+        else:
+            self._failed_at = None
+        return outcome
+
+    def _settle(self, original: bytes, error: str) -> Outcome:
+        before = len(original)
+        try:
+            rewrite = self.staged.read_bytes()
+        except FileNotFoundError:
+            rewrite = b""
+        if not error:
+            if not rewrite.strip():
+                error = f"the rewrite session wrote nothing to {self.staged.name}"
+            elif len(rewrite) >= before:
+                error = f"the rewrite ({len(rewrite)} bytes) is not smaller than the notes"
+        with contextlib.suppress(FileNotFoundError):
+            self.staged.unlink()
+        if error:
+            # the session was told not to touch the notes; if it did, put them back
+            try:
+                current = self.path.read_bytes()
+            except FileNotFoundError:
+                current = None
+            if current != original:
+                _write_atomic(self.path, original)
+            return Outcome("failed", error, before, before)
+        _write_atomic(self.path, rewrite)
+        return Outcome("compacted", f"{before} → {len(rewrite)} bytes", before, len(rewrite))

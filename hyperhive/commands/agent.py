@@ -1,0 +1,52 @@
+"""The in-container verbs: ``hyperhive agent serve`` (the harness) and ``hyperhive agent mcp``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+
+from hyperhive.commands import Context, Output, Verb
+
+
+def _args(p: argparse.ArgumentParser) -> None:
+    sub = p.add_subparsers(dest="agent_command", metavar="SUBCOMMAND", required=True)
+    sub.add_parser(
+        "serve",
+        help="run this agent's harness: the turn loop and its MCP server",
+        description="Run the harness of the agent named by $HYPERHIVE_AGENT (inside its "
+        "container, or as the process runtime starts it).",
+    )
+    mcp = sub.add_parser(
+        "mcp",
+        help="the hyperhive MCP server on stdio (relays to the harness when it runs)",
+        description="Serve the hyperhive MCP tools on stdin/stdout: relayed to the "
+        "harness's MCP socket when one answers, served directly otherwise.",
+    )
+    mcp.add_argument("--socket", help="the harness's MCP socket ($HYPERHIVE_MCP_SOCKET)")
+
+
+async def agent(ctx: Context) -> Output:
+    if ctx.args.agent_command == "serve":
+        from hyperhive.agent.harness import run_harness
+
+        await run_harness()
+        return None
+    from hyperhive.agent.mcp_relay import ENV_MCP_SOCKET, connect, pump
+
+    path = ctx.args.socket or os.environ.get(ENV_MCP_SOCKET, "")
+    sock = connect(path) if path else None
+    if sock is not None:
+        await asyncio.to_thread(pump, sock)
+        return None
+    from hyperhive.agent.mcp_server import run_stdio
+
+    await run_stdio()
+    return None
+
+
+VERBS = [
+    Verb(
+        "agent", "the in-container side: `agent serve` (harness), `agent mcp` (tools)", agent, _args
+    ),
+]

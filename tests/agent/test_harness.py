@@ -1,0 +1,416 @@
+"""The harness turn loop against a real daemon (in-process hive), with a fake driver."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hyperhive.agent.config import AgentEnv
+from hyperhive.agent.drivers.base import ExitClass, OnEvent, TurnResult
+from hyperhive.agent.harness import (
+    Harness,
+    UnusableDriver,
+    make_driver,
+    parse_wake,
+    relay_server,
+    system_prompt,
+    turn_samples,
+    wake_prompt,
+)
+from hyperhive.core.client import HiveClient
+from hyperhive.core.hive import Hive
+from hyperhive.core.models import AgentState, Role
+from hyperhive.core.protocol import Method, Scope, p
+
+BLOCK = "block"
+
+
+class FakeDriver:
+    """Plays canned results; ``BLOCK`` waits until `cancel`."""
+
+    def __init__(
+        self, results: list[Any], checks: tuple[tuple[ExitClass | None, str], ...] = ()
+    ) -> None:
+        self.results = list(results)
+        self.checks = list(checks)
+        self.prompts: list[str] = []
+        self.new_sessions: list[bool] = []
+        self.running = asyncio.Event()
+        self._cancelled = asyncio.Event()
+
+    async def check(self) -> tuple[ExitClass | None, str]:
+        return self.checks.pop(0) if self.checks else (None, "fake 1.0")
+
+    async def run_turn(
+        self, prompt: str, *, on_event: OnEvent, new_session: bool = False
+    ) -> TurnResult:
+        self.prompts.append(prompt)
+        self.new_sessions.append(new_session)
+        await on_event({"type": "text", "text": "working on it"})
+        await on_event({"type": "tool_use", "tool": "mcp__hyperhive__send", "id": "t1"})
+        step = self.results.pop(0) if self.results else TurnResult(ExitClass.OK)
+        if step == BLOCK:
+            self.running.set()
+            await self._cancelled.wait()
+            return TurnResult(ExitClass.CANCELLED, error="cancelled by the operator")
+        assert isinstance(step, TurnResult)
+        return step
+
+    def cancel(self) -> None:
+        self._cancelled.set()
+
+
+def agent_env(hive: Hive, tmp_path: Path, name: str = "alice") -> AgentEnv:
+    return AgentEnv(
+        name=name,
+        role=Role.MANAGER if name == "manager" else Role.AGENT,
+        socket=hive.settings.agent_socket(name),
+        state_dir=tmp_path / name / "state",
+        etc_dir=tmp_path / name / "etc",
+        failure_backoff_seconds=0,
+        check_interval_seconds=0.01,
+        rate_limit_backoff_seconds=0.01,
+    )
+
+
+@contextlib.asynccontextmanager
+async def running(hive: Hive, harness: Harness) -> AsyncIterator[None]:
+    task = asyncio.create_task(harness.run())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+def capture_stats(hive: Hive) -> list[dict[str, float]]:
+    """Record what harnesses send to ``stats.record`` (calling the real one if it exists)."""
+    seen: list[dict[str, float]] = []
+    real = hive.registry.methods.get("stats.record")
+
+    async def record(caller: Any, samples: dict[str, float], **rest: Any) -> Any:
+        seen.append(samples)
+        if real is None:
+            return {"recorded": len(samples)}
+        return await real.handler(caller, samples=samples, **rest)
+
+    params = real.params if real else {"samples": p(dict)}
+    hive.registry.methods["stats.record"] = Method(
+        "stats.record", record, params, frozenset({Scope.AGENT})
+    )
+    assert hive.server is not None
+    hive.server.methods = {scope: hive.registry.for_scope(scope) for scope in Scope}
+    return seen
+
+
+async def until(predicate: Callable[[], Any], timeout: float = 10) -> None:
+    """Wait for ``predicate`` on the event loop's own progress (no sleeps)."""
+    async with asyncio.timeout(timeout):
+        while not predicate():
+            await asyncio.sleep(0.01)
+
+
+async def next_named(client: HiveClient, name: str, timeout: float = 10) -> dict[str, Any]:
+    async with asyncio.timeout(timeout):
+        while True:
+            event = await client.next_event()
+            if event["event"] == name:
+                return event["data"]
+
+
+async def prepare(hive: Hive, name: str = "alice") -> None:
+    if hive.agents.find(name) is None:
+        await hive.create_agent(name)
+    await hive.agents.set_state(name, AgentState.RUNNING)
+
+
+# --- pure parts ------------------------------------------------------------------------
+
+
+def test_the_wake_prompt_names_sender_class_pending_and_redelivery() -> None:
+    msg = {"id": 7, "sender": "bob", "body": "hi\n\nthere", "redelivered": True, "in_reply_to": 3}
+    prompt = wake_prompt(msg, 2)
+    assert prompt.startswith("You have a new message (#7) from bob (peer), in reply to #3:")
+    assert "2 more messages are waiting" in prompt
+    assert "delivered before" in prompt
+    wake = parse_wake(prompt)
+    assert wake is not None
+    assert (wake.message_id, wake.sender, wake.sender_class, wake.body) == (
+        7,
+        "bob",
+        "peer",
+        "hi\n\nthere",
+    )
+    plain = wake_prompt({"id": 1, "sender": "operator", "body": "go"}, 0)
+    assert "(operator)" in plain and "waiting" not in plain and "delivered before" not in plain
+    assert parse_wake("something else") is None
+
+
+def test_turn_samples_come_from_the_result_and_group_recipients() -> None:
+    result = TurnResult(
+        ExitClass.COMPACT_RETRY,
+        duration_ms=1200,
+        tool_calls=3,
+        tools={"Bash": 1, "mcp__hyperhive__send": 2},
+        input_tokens=10,
+        output_tokens=5,
+        cost_usd=0.25,
+        messages_sent=["bob", "operator", "bob", "*"],
+    )
+    samples = turn_samples(result, wall_ms=1500, inbox_depth=4, notes_bytes=99)
+    assert samples["turn.duration_ms"] == 1200
+    assert samples["turn.exit.compact_retry"] == 1
+    assert samples["turn.tool.bash"] == 1 and samples["turn.tool.mcp__hyperhive__send"] == 2
+    assert samples["turn.sent.peer"] == 2 and samples["turn.sent.operator"] == 1
+    assert samples["turn.sent.broadcast"] == 1
+    assert samples["inbox.depth"] == 4 and samples["notes.bytes"] == 99
+    assert samples["tokens.input"] == 10 and samples["cost.usd"] == 0.25
+
+
+def test_the_system_prompt_holds_the_role_prompt_and_the_agents_own(tmp_path: Path) -> None:
+    env = AgentEnv(
+        name="alice",
+        role=Role.AGENT,
+        socket=tmp_path / "s",
+        state_dir=tmp_path,
+        etc_dir=tmp_path,
+        prompt_extra="Write the README.",
+    )
+    text = system_prompt(env)
+    assert "hyperhive agent `alice`" in text and text.rstrip().endswith("Write the README.")
+    manager = system_prompt(replace(env, name="manager", role=Role.MANAGER, prompt_extra=""))
+    assert "deployed/<id>" in manager and "denied/<id>" in manager
+
+
+def test_a_broken_driver_config_becomes_a_driver_that_explains(tmp_path: Path) -> None:
+    env = AgentEnv(
+        name="alice",
+        role=Role.AGENT,
+        socket=tmp_path / "s",
+        state_dir=tmp_path,
+        etc_dir=tmp_path,
+        driver="scripted",
+    )
+    driver, notes = make_driver(env, relay_server(tmp_path / "m.sock"))
+    assert isinstance(driver, UnusableDriver) and notes is None
+    assert "HYPERHIVE_SCRIPT" in driver.reason
+    claude, claude_notes = make_driver(replace(env, driver="claude"), relay_server(tmp_path / "m"))
+    assert type(claude).__name__ == "ClaudeDriver" and claude_notes is not None
+
+
+# --- the loop against a daemon ---------------------------------------------------------
+
+
+async def test_a_failed_turn_is_requeued_and_redelivered_flagged(
+    hive: Hive, host: HiveClient, tmp_path: Path
+) -> None:
+    await prepare(hive)
+    stats = capture_stats(hive)
+    driver = FakeDriver([TurnResult(ExitClass.FAILED, error="boom"), TurnResult(ExitClass.OK)])
+    harness = Harness(agent_env(hive, tmp_path), driver, mcp_socket=tmp_path / "mcp.sock")
+    await host.subscribe(["turn.ended"])
+    async with running(hive, harness):
+        await host.call("messages.send", to="alice", body="do the thing")
+        first = await next_named(host, "turn.ended")
+        second = await next_named(host, "turn.ended")
+    assert (first["exit_class"], first["error"]) == ("failed", "boom")
+    assert second["exit_class"] == "ok"
+    assert "delivered before" not in driver.prompts[0]
+    assert "delivered before" in driver.prompts[1]
+    assert first["message_id"] == second["message_id"]
+    assert hive.broker.depth("alice") == 0 and hive.broker.inflight("alice") == 0
+    assert [s.get("turn.exit.failed", 0) for s in stats] == [1, 0]
+    assert stats[1]["turn.exit.ok"] == 1
+    assert hive.agents.get("alice").last_turn_at is not None
+    events = (await host.call("turns.events", agent="alice"))["events"]
+    kinds = [(e["turn"], e["kind"]) for e in events]
+    assert kinds == [
+        (1, "turn_start"),
+        (1, "text"),
+        (1, "tool_use"),
+        (1, "turn_end"),
+        (2, "turn_start"),
+        (2, "text"),
+        (2, "tool_use"),
+        (2, "turn_end"),
+    ]
+    assert events[4]["data"]["redelivered"] is True
+
+
+async def test_a_driver_without_login_is_a_visible_state_until_it_can_run(
+    hive: Hive, host: HiveClient, tmp_path: Path
+) -> None:
+    await prepare(hive)
+    driver = FakeDriver(
+        [],
+        checks=(
+            (ExitClass.DRIVER_MISSING, "'claude' not found"),
+            (ExitClass.NEEDS_LOGIN, "login!"),
+        ),
+    )
+    harness = Harness(agent_env(hive, tmp_path), driver, mcp_socket=tmp_path / "mcp.sock")
+    await host.subscribe(["agent.changed"])
+    seen: list[tuple[str, str]] = []
+    async with running(hive, harness):
+        while ("running", "") not in seen[1:]:
+            data = await next_named(host, "agent.changed")
+            seen.append((data["state"], data["state_reason"]))
+    assert seen == [
+        ("driver_missing", "'claude' not found"),
+        ("needs_login", "login!"),
+        ("running", ""),
+    ]
+
+
+async def test_a_turn_that_needs_login_requeues_and_waits_for_credentials(
+    hive: Hive, host: HiveClient, tmp_path: Path
+) -> None:
+    await prepare(hive)
+    driver = FakeDriver(
+        [TurnResult(ExitClass.NEEDS_LOGIN, error="401 please run /login")],
+        checks=((None, "ok"), (ExitClass.NEEDS_LOGIN, "still no login"), (None, "ok")),
+    )
+    harness = Harness(agent_env(hive, tmp_path), driver, mcp_socket=tmp_path / "mcp.sock")
+    await host.subscribe(["turn.ended", "agent.changed"])
+    async with running(hive, harness):
+        await host.call("messages.send", to="alice", body="hello")
+        states = []
+        ended = []
+        while len(ended) < 2:
+            async with asyncio.timeout(10):
+                event = await host.next_event()
+            if event["event"] == "turn.ended":
+                ended.append(event["data"]["exit_class"])
+            else:
+                states.append(event["data"]["state"])
+    assert ended == ["needs_login", "ok"]
+    assert "needs_login" in states and states[-1] == "running"
+    assert len(driver.prompts) == 2 and "delivered before" in driver.prompts[1]
+
+
+async def test_rate_limits_back_off_with_a_visible_state(
+    hive: Hive, host: HiveClient, tmp_path: Path
+) -> None:
+    await prepare(hive)
+    driver = FakeDriver([TurnResult(ExitClass.RATE_LIMITED, error="429", retry_after_s=0.01)])
+    harness = Harness(agent_env(hive, tmp_path), driver, mcp_socket=tmp_path / "mcp.sock")
+    await host.subscribe(["agent.changed"])
+    states: list[tuple[str, str]] = []
+    async with running(hive, harness):
+        await host.call("messages.send", to="alice", body="hello")
+        while len(states) < 2 or states[-1][0] != "running":
+            data = await next_named(host, "agent.changed")
+            state = (data["state"], data["state_reason"])
+            if state[0] == "rate_limited" or (states and states[-1] != state):
+                states.append(state)
+        await until(lambda: len(driver.prompts) == 2)
+    assert states[0][0] == "rate_limited" and "retrying at" in states[0][1]
+    assert states[1] == ("running", "")
+
+
+async def test_the_operator_cancels_a_turn_and_asks_for_a_new_session(
+    hive: Hive, host: HiveClient, tmp_path: Path
+) -> None:
+    await prepare(hive)
+    driver = FakeDriver([BLOCK, TurnResult(ExitClass.OK)])
+    harness = Harness(agent_env(hive, tmp_path), driver, mcp_socket=tmp_path / "mcp.sock")
+    await host.subscribe(["turn.ended"])
+    async with running(hive, harness):
+        with pytest.raises(Exception, match="not running a turn"):
+            await host.call("harness.cancel", agent="alice")
+        await host.call("messages.send", to="alice", body="long job")
+        async with asyncio.timeout(10):
+            await driver.running.wait()
+        await host.call("harness.cancel", agent="alice")
+        cancelled = await next_named(host, "turn.ended")
+        await host.call("harness.new_session", agent="alice")
+        await until(lambda: harness._new_session)
+        await host.call("messages.send", to="alice", body="next")
+        await next_named(host, "turn.ended")
+    assert cancelled["exit_class"] == "cancelled"
+    assert driver.new_sessions == [False, True]
+    # a cancelled turn is not retried
+    assert hive.broker.depth("alice") == 0 and hive.broker.inflight("alice") == 0
+
+
+async def test_a_restarted_harness_gets_back_what_was_in_flight(
+    hive: Hive, host: HiveClient, tmp_path: Path
+) -> None:
+    await prepare(hive)
+    driver = FakeDriver([BLOCK])
+    harness = Harness(agent_env(hive, tmp_path), driver, mcp_socket=tmp_path / "mcp.sock")
+    async with running(hive, harness):
+        await host.call("messages.send", to="alice", body="work")
+        async with asyncio.timeout(10):
+            await driver.running.wait()
+    assert hive.broker.inflight("alice") == 1
+    again = FakeDriver([TurnResult(ExitClass.OK)])
+    await host.subscribe(["turn.ended"])
+    harness2 = Harness(agent_env(hive, tmp_path), again, mcp_socket=tmp_path / "mcp.sock")
+    async with running(hive, harness2):
+        ended = await next_named(host, "turn.ended")
+    assert ended["turn"] == 2  # numbering goes on from the stored turns
+    assert "delivered before" in again.prompts[0]
+
+
+@pytest.mark.claude
+async def test_the_real_claude_cli_reaches_the_daemon_through_the_relay(
+    hive: Hive, host: HiveClient, tmp_path: Path
+) -> None:
+    """Harness + Claude Code + relay + in-harness MCP server + daemon, model faked."""
+    from hyperhive.agent.drivers.claude import ClaudeConfig, ClaudeDriver
+    from tests.support.claude_cli import require_claude
+    from tests.support.fake_anthropic import FakeAnthropic, text, tool_use
+
+    binary = require_claude()
+    await prepare(hive)
+    await hive.create_agent("bob")
+    env = agent_env(hive, tmp_path)
+    env.state_dir.mkdir(parents=True)
+    short_tmp = Path(tempfile.mkdtemp(prefix="cc-", dir="/tmp"))
+    sock = hive.settings.run_dir / "alice-mcp.sock"
+    script = [tool_use("mcp__hyperhive__send", {"to": "bob", "body": "hi from claude"}), text("ok")]
+    try:
+        async with FakeAnthropic(script) as api:
+            config = ClaudeConfig(
+                cwd=env.state_dir,
+                hyperhive_mcp=relay_server(sock),
+                binary=binary,
+                model="claude-test-1",
+                inherit_env=False,
+                env={
+                    "PATH": os.environ["PATH"],
+                    "HOME": str(tmp_path / "home"),
+                    "CLAUDE_CODE_TMPDIR": str(short_tmp),
+                    "DISABLE_TELEMETRY": "1",
+                    "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+                    "ANTHROPIC_BASE_URL": api.base_url,
+                    "ANTHROPIC_API_KEY": "test",
+                    "CLAUDE_CODE_MAX_RETRIES": "0",
+                },
+            )
+            harness = Harness(env, ClaudeDriver(config), mcp_socket=sock)
+            await host.subscribe(["turn.ended"])
+            async with running(hive, harness):
+                await host.call("messages.send", to="alice", body="greet bob")
+                ended = await next_named(host, "turn.ended", timeout=90)
+            (first, second) = api.main_requests
+    finally:
+        shutil.rmtree(short_tmp, ignore_errors=True)
+    assert ended["exit_class"] == "ok", ended["error"]
+    assert "You have a new message" in json.dumps(first.body["messages"])
+    assert "mcp__hyperhive__ask_operator" in first.tool_names
+    (result,) = second.tool_results
+    assert result["content"][0]["text"].startswith("sent #")
+    assert hive.broker.depth("bob") == 1

@@ -1,0 +1,230 @@
+"""The hyperhive MCP server, driven through the MCP SDK's stdio client.
+
+Most tests run the production path: the server lives in this process on its unix
+socket (as in the harness) and the client starts the stdio relay subprocess, exactly
+what the agent CLI does per turn.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from mcp.client.session import ClientSession
+from mcp.client.stdio import StdioServerParameters, stdio_client
+
+from hyperhive.agent.mcp_server import (
+    AGENT_TOOLS,
+    MANAGER_TOOLS,
+    HiveLink,
+    HiveTools,
+    build_server,
+    check_send_allowed,
+    serve_unix,
+)
+from hyperhive.core.errors import Refused
+from hyperhive.core.hive import Hive
+from hyperhive.core.models import AgentState
+from tests.conftest import agent_client
+
+
+@asynccontextmanager
+async def session_on(
+    hive: Hive, name: str, etc: Path, *, manager: bool | None = None
+) -> AsyncIterator[ClientSession]:
+    """An MCP client session for ``name``: server in-process, reached through the relay."""
+    if hive.agents.find(name) is None:
+        await hive.create_agent(name)
+    link = HiveLink(hive.settings.agent_socket(name))
+    is_manager = name == "manager" if manager is None else manager
+    server = build_server(HiveTools(link, manager=is_manager, etc_dir=etc))
+    sock = hive.settings.run_dir / f"mcp-{name}.sock"
+    params = StdioServerParameters(
+        command=sys.executable,
+        args=["-m", "hyperhive.agent.mcp_relay", "--socket", str(sock)],
+        env=dict(os.environ),
+    )
+    try:
+        async with serve_unix(server, sock), stdio_client(params) as (read, write):
+            async with ClientSession(read, write) as session:
+                await session.initialize()
+                yield session
+    finally:
+        await link.close()
+
+
+def text_of(result: Any) -> str:
+    return "\n".join(getattr(c, "text", "") for c in result.content)
+
+
+async def call(session: ClientSession, tool: str, **args: Any) -> tuple[bool, str]:
+    result = await session.call_tool(tool, args)
+    return bool(result.is_error), text_of(result)
+
+
+def write_allow(etc: Path, names: list[str]) -> None:
+    etc.mkdir(parents=True, exist_ok=True)
+    (etc / "send-allow.json").write_text(json.dumps(names))
+
+
+async def test_an_agent_sees_only_the_agent_tools(hive: Hive, tmp_path: Path) -> None:
+    async with session_on(hive, "alice", tmp_path / "etc") as session:
+        tools = await session.list_tools()
+    names = {t.name for t in tools.tools}
+    assert names == set(AGENT_TOOLS)
+    send = next(t for t in tools.tools if t.name == "send")
+    assert "manager" in (send.description or "")
+    assert send.input_schema["required"] == ["to", "body"]
+
+
+async def test_the_manager_sees_the_manager_tools_too(hive: Hive, tmp_path: Path) -> None:
+    async with session_on(hive, "manager", tmp_path / "etc") as session:
+        tools = await session.list_tools()
+        error, text = await call(session, "list_agents")
+    assert {t.name for t in tools.tools} == set(AGENT_TOOLS) | set(MANAGER_TOOLS)
+    assert not error
+    assert text.startswith("manager: manager,")
+
+
+async def test_send_and_recv_carry_a_message_between_agents(hive: Hive, tmp_path: Path) -> None:
+    await hive.create_agent("bob")
+    async with session_on(hive, "alice", tmp_path / "etc") as alice:
+        error, text = await call(alice, "send", to="bob", body="hello bob")
+        assert not error, text
+        assert text.startswith("sent #") and text.endswith("to bob")
+    async with session_on(hive, "bob", tmp_path / "etc") as bob:
+        error, text = await call(bob, "recv", wait_seconds=5, max=5)
+        assert not error
+        assert "from alice (peer)" in text and "hello bob" in text
+        error, text = await call(bob, "recv")
+        assert (error, text) == (False, "(empty)")
+
+
+async def test_the_allow_list_refuses_with_a_readable_error_and_the_server_goes_on(
+    hive: Hive, tmp_path: Path
+) -> None:
+    await hive.create_agent("bob")
+    etc = tmp_path / "etc"
+    write_allow(etc, ["bob"])
+    async with session_on(hive, "alice", etc) as session:
+        error, text = await call(session, "send", to="operator", body="hi")
+        assert error
+        assert "may not message 'operator'" in text and "manager" in text
+        error, text = await call(session, "send", to="*", body="all")
+        assert error and "everyone" in text
+        # the manager is always allowed, and the listed peer too
+        assert not (await call(session, "send", to="manager", body="please relay"))[0]
+        assert not (await call(session, "send", to="bob", body="hi bob"))[0]
+    assert hive.broker.depth("manager") == 1 and hive.broker.depth("bob") == 1
+
+
+async def test_an_unreadable_allow_list_refuses_every_direct_send(
+    hive: Hive, tmp_path: Path
+) -> None:
+    etc = tmp_path / "etc"
+    etc.mkdir()
+    (etc / "send-allow.json").write_text("{not json")
+    with pytest.raises(Refused, match="send it to the manager"):
+        check_send_allowed("bob", manager=False, etc_dir=etc)
+    check_send_allowed("manager", manager=False, etc_dir=etc)
+    check_send_allowed("bob", manager=True, etc_dir=etc)
+
+
+async def test_a_manager_tool_on_an_agent_socket_is_a_tool_error(
+    hive: Hive, tmp_path: Path
+) -> None:
+    await hive.create_agent("bob")
+    async with session_on(hive, "alice", tmp_path / "etc", manager=True) as session:
+        error, text = await call(session, "kill", name="bob")
+        assert error
+        assert "unknown method 'lifecycle.kill'" in text and "only the manager" in text
+        error, text = await call(session, "list_agents")
+        assert error and "agents.list" in text
+        # still serving
+        error, text = await call(session, "whoami")
+        assert not error and "name: alice" in text
+
+
+async def test_bad_arguments_and_daemon_errors_are_tool_errors(hive: Hive, tmp_path: Path) -> None:
+    async with session_on(hive, "alice", tmp_path / "etc") as session:
+        error, text = await call(session, "send", to="bob")
+        assert error and "body" in text
+        error, text = await call(session, "send", to="nobody", body="x")
+        assert error and "unknown recipient 'nobody'" in text
+        error, text = await call(session, "send", to="  ", body="x")
+        assert error and "'to' is empty" in text
+        error, text = await call(session, "recv", wait_seconds=999)
+        assert error and "wait_seconds" in text
+        error, text = await call(session, "send", to="manager", body="x" * 5000)
+        assert error and "limit is 4096" in text
+        error, text = await call(session, "whoami")
+        assert not error and "role: agent" in text
+
+
+async def test_ask_operator_queues_a_question_or_explains_why_not(
+    hive: Hive, tmp_path: Path
+) -> None:
+    async with session_on(hive, "alice", tmp_path / "etc") as session:
+        error, text = await call(
+            session, "ask_operator", question="English or French?", options=["en", "fr"]
+        )
+    if "questions.ask" in hive.registry.methods:
+        assert not error, text
+        assert text.startswith("question #") and "do not wait" in text
+    else:
+        assert error and "questions.ask" in text
+
+
+async def test_manager_requests_reach_the_approval_queue_or_fail_readably(
+    hive: Hive, tmp_path: Path
+) -> None:
+    async with session_on(hive, "manager", tmp_path / "etc") as session:
+        error, text = await call(session, "request_spawn", name="carol")
+        if "approvals.request_spawn" in hive.registry.methods:
+            assert not error, text
+            assert text.startswith("approval #") and "spawn carol" in text
+        else:
+            assert error and "approvals.request_spawn" in text
+        error, text = await call(session, "request_apply_commit", agent="carol", commit_ref="zz")
+        assert error and text.startswith("Error executing tool request_apply_commit")
+
+
+async def test_a_dead_daemon_is_a_tool_error_not_a_crash(hive: Hive, tmp_path: Path) -> None:
+    async with session_on(hive, "alice", tmp_path / "etc") as session:
+        assert not (await call(session, "whoami"))[0]
+        await hive.unlisten_agent("alice")
+        error, text = await call(session, "whoami")
+        assert error and "not reachable" in text
+        await hive.listen_agent(hive.agents.get("alice"))
+        error, text = await call(session, "whoami")
+        assert not error and "name: alice" in text
+
+
+async def test_the_relay_serves_the_tools_itself_when_no_harness_answers(
+    hive: Hive, tmp_path: Path
+) -> None:
+    await hive.create_agent("alice")
+    await hive.agents.set_state("alice", AgentState.RUNNING)
+    params = StdioServerParameters(
+        command=sys.executable,
+        args=["-m", "hyperhive.agent.mcp_relay", "--socket", str(tmp_path / "nobody.sock")],
+        env={
+            **os.environ,
+            "HYPERHIVE_SOCKET": str(hive.settings.agent_socket("alice")),
+            "HYPERHIVE_ETC": str(tmp_path / "etc"),
+        },
+    )
+    async with stdio_client(params) as (read, write), ClientSession(read, write) as session:
+        await session.initialize()
+        tools = await session.list_tools()
+        error, text = await call(session, "whoami")
+    assert {t.name for t in tools.tools} == set(AGENT_TOOLS)
+    assert not error and "state: running" in text
+    client = await agent_client(hive, "alice")
+    await client.close()
