@@ -7,14 +7,11 @@ import os
 import platform
 import re
 import shutil
-import tempfile
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
-from hyperhive.core.agent_config import CONFIG_ENV_KEYS, default_files, parse_agent_toml
+from hyperhive.core.agent_config import CONFIG_ENV_KEYS
 from hyperhive.core.errors import CommandError, ContainerError, InvalidInput
-from hyperhive.core.models import Role
 from hyperhive.core.pty import PtySession
 from hyperhive.core.runner import Completed, Runner
 from hyperhive.core.runtimes import process
@@ -25,8 +22,21 @@ from hyperhive.core.runtimes.base import (
     PtyProcess,
     container_name,
 )
+
+# The meta flake code lived here before it moved to nixos_meta.py; the redundant aliases
+# keep `from hyperhive.core.runtimes.nixos import ...` working.
+from hyperhive.core.runtimes.nixos_meta import MetaAgent as MetaAgent
+from hyperhive.core.runtimes.nixos_meta import agent_of as agent_of
+from hyperhive.core.runtimes.nixos_meta import container_flake as container_flake
+from hyperhive.core.runtimes.nixos_meta import meta_flake as meta_flake
+from hyperhive.core.runtimes.nixos_meta import nix_string as nix_string
+from hyperhive.core.runtimes.nixos_meta import render_meta_flake as render_meta_flake
+from hyperhive.core.runtimes.nixos_meta import render_meta_inputs as render_meta_inputs
+from hyperhive.core.runtimes.nixos_meta import scan_meta_agents as scan_meta_agents
+from hyperhive.core.runtimes.nixos_meta import write_agent_files as write_agent_files
+from hyperhive.core.runtimes.nixos_meta import write_atomic
 from hyperhive.core.runtimes.rootfs import UID_RANGE, allocate_uid_base, chown_tree
-from hyperhive.core.settings import MANAGER, NAME_RE, Settings
+from hyperhive.core.settings import Settings
 
 CONTAINERS_DIR = Path("/etc/nixos-containers")
 FLAKE_ENV = "HYPERHIVE_FLAKE"  # set by services.hyperhive (module.nix)
@@ -64,48 +74,13 @@ _NETWORK_KEYS = (
 )
 
 
-# --- names and flake references ------------------------------------------------------
-
-
-def agent_of(container: str) -> str | None:
-    """The agent a container belongs to, or None for containers hyperhive does not own."""
-    if container == container_name(MANAGER):
-        return MANAGER
-    if container.startswith("h-") and NAME_RE.fullmatch(container[2:]):
-        return container[2:]
-    return None
-
-
-def meta_flake(meta_dir: Path) -> str:
-    """The meta flake as a ``path:`` reference.
-
-    ``path:`` rather than the git repo meta also is: nix sees only the tracked files of a
-    git flake, and the files of a deploy are committed (by repos.py) only after it worked.
-    """
-    return f"path:{meta_dir}"
-
-
-def container_flake(meta_dir: Path, agent: str) -> str:
-    return f"{meta_flake(meta_dir)}#{container_name(agent)}"
+# --- the host ------------------------------------------------------------------------
 
 
 def nix_system() -> str:
     """The nix system double of this host, e.g. ``x86_64-linux``."""
     machine = platform.machine()
     return {"amd64": "x86_64", "arm64": "aarch64"}.get(machine, machine) + "-linux"
-
-
-def nix_string(value: str) -> str:
-    """``value`` as a nix string literal."""
-    escaped = (
-        value.replace("\\", "\\\\")
-        .replace('"', '\\"')
-        .replace("${", "\\${")
-        .replace("\n", "\\n")
-        .replace("\r", "\\r")
-        .replace("\t", "\\t")
-    )
-    return f'"{escaped}"'
 
 
 # --- argv, as data -------------------------------------------------------------------
@@ -276,124 +251,6 @@ def container_env(spec: AgentSpec) -> dict[str, str]:
     return {key: value for key, value in env.items() if key not in CONFIG_ENV_KEYS}
 
 
-# --- the meta flake ------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class MetaAgent:
-    """One agent's entry in the meta flake; its files live in ``meta/agents/<name>/``."""
-
-    name: str
-    has_prompt: bool = False
-    script: str | None = None  # relative to the agent's dir
-
-    @property
-    def role(self) -> Role:
-        return Role.MANAGER if self.name == MANAGER else Role.AGENT
-
-
-def render_meta_inputs(flake_ref: str) -> str:
-    return f"  inputs.hyperhive.url = {nix_string(flake_ref)};\n"
-
-
-def render_meta_flake(flake_ref: str, agents: Sequence[MetaAgent], system: str) -> str:
-    """``meta/flake.nix``: one ``nixosConfigurations.<container>`` per agent."""
-    entries = []
-    for agent in sorted(agents, key=lambda a: a.name):
-        here = f"./agents/{agent.name}"
-        prompt = f"{here}/prompt.md" if agent.has_prompt else "null"
-        script = f"({here} + {nix_string('/' + agent.script)})" if agent.script else "null"
-        entries.append(
-            f"      {nix_string(container_name(agent.name))} = hyperhive.lib.mkAgent {{\n"
-            f"        name = {nix_string(agent.name)};\n"
-            f"        role = {nix_string(str(agent.role))};\n"
-            f"        system = {nix_string(system)};\n"
-            f"        agentToml = {here}/agent.toml;\n"
-            f"        agentNix = {here}/agent.nix;\n"
-            f"        prompt = {prompt};\n"
-            f"        script = {script};\n"
-            "      };\n"
-        )
-    return (
-        "# Generated by hyperhive from the applied repos; every deploy rewrites it.\n"
-        "{\n"
-        '  description = "hyperhive swarm: one NixOS container per agent";\n'
-        "\n" + render_meta_inputs(flake_ref) + "\n"
-        "  outputs =\n"
-        "    { self, hyperhive }:\n"
-        "    {\n"
-        "      nixosConfigurations = {\n" + "".join(entries) + "      };\n"
-        "    };\n"
-        "}\n"
-    )
-
-
-def write_agent_files(meta_dir: Path, name: str, applied_dir: Path) -> MetaAgent:
-    """Copy an agent's applied files into ``meta/agents/<name>/`` (replacing the old copy).
-
-    A missing ``agent.toml`` or ``agent.nix`` is taken from the default template.
-
-    Raises:
-        InvalidInput: agent.toml is invalid, or names a script the repo lacks.
-    """
-    role = Role.MANAGER if name == MANAGER else Role.AGENT
-    template = default_files(name, role)
-    files: dict[str, bytes] = {}
-    for file in ("agent.toml", "agent.nix", "prompt.md"):
-        path = applied_dir / file
-        if path.is_file():
-            files[file] = path.read_bytes()
-        elif file in template and file != "prompt.md":
-            files[file] = template[file]
-    config = parse_agent_toml(files["agent.toml"])
-    if config.script is not None:
-        path = applied_dir / config.script
-        if not path.is_file():
-            raise InvalidInput(
-                f"agent.toml names script {config.script!r}, which is not in the repo"
-            )
-        files[config.script] = path.read_bytes()
-    agents = meta_dir / "agents"
-    agents.mkdir(parents=True, exist_ok=True)
-    fresh = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=agents))
-    for rel, data in files.items():
-        (fresh / rel).parent.mkdir(parents=True, exist_ok=True)
-        (fresh / rel).write_bytes(data)
-    fresh.chmod(0o755)
-    target = agents / name
-    if target.exists():
-        stale = Path(tempfile.mkdtemp(prefix=f".{name}.old.", dir=agents))
-        target.rename(stale / name)
-        fresh.rename(target)
-        shutil.rmtree(stale)
-    else:
-        fresh.rename(target)
-    return MetaAgent(name=name, has_prompt="prompt.md" in files, script=config.script)
-
-
-def scan_meta_agents(meta_dir: Path) -> list[MetaAgent]:
-    """Every agent whose files are in ``meta/agents/``."""
-    agents = []
-    root = meta_dir / "agents"
-    for path in sorted(root.iterdir() if root.is_dir() else []):
-        if agent_of(container_name(path.name)) is None or not (path / "agent.toml").is_file():
-            continue  # a half-written copy (.<name>.xxx) or a stranger
-        config = parse_agent_toml((path / "agent.toml").read_bytes())
-        agents.append(
-            MetaAgent(path.name, has_prompt=(path / "prompt.md").is_file(), script=config.script)
-        )
-    return agents
-
-
-def _write_atomic(path: Path, text: str, mode: int = 0o644) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w") as out:
-        out.write(text)
-    os.chmod(tmp, mode)
-    os.replace(tmp, path)
-
-
 # --- nix -----------------------------------------------------------------------------
 
 
@@ -496,7 +353,7 @@ class NixosRuntime:
         for directory in (spec.socket_dir, spec.state_dir, spec.creds_dir):
             directory.mkdir(parents=True, exist_ok=True)
         spec.creds_dir.chmod(0o700)
-        _write_atomic(spec.socket_dir / HARNESS_ENV_FILE, render_env_file(container_env(spec)))
+        write_atomic(spec.socket_dir / HARNESS_ENV_FILE, render_env_file(container_env(spec)))
         uid_base = await self._write_conf(spec)
         if uid_base is not None:
             for directory in (spec.state_dir, spec.creds_dir, spec.socket_dir):
@@ -602,7 +459,7 @@ class NixosRuntime:
         old = path.read_text() if path.exists() else ""
         text = render_meta_flake(flake, scan_meta_agents(self.meta_dir), self._system)
         if text != old:
-            _write_atomic(path, text)
+            write_atomic(path, text)
         inputs_changed = render_meta_inputs(flake) not in old
         return inputs_changed or not (self.meta_dir / "flake.lock").exists()
 
@@ -621,7 +478,7 @@ class NixosRuntime:
             flags=nspawn_flags(spec, uid_base=uid_base),
             private_network=spec.private_network or self._settings.container.private_network,
         )
-        _write_atomic(path, text)
+        write_atomic(path, text)
         return uid_base
 
     async def _run(

@@ -29,7 +29,6 @@ from hyperhive.core.runtimes.nixos import (
     exec_argv,
     limits_argv,
     lock_argv,
-    nix_string,
     nspawn_flags,
     parse_nix_version,
     render_container_conf,
@@ -224,10 +223,6 @@ def test_the_argv_builders_are_plain_data() -> None:
     assert exec_argv("bob", ["cat", "/state/notes.md"])[-3:] == ["sh", "cat", "/state/notes.md"]
     with pytest.raises(ValueError):
         container_argv("create", "bob")
-
-
-def test_nix_strings_escape_what_nix_would_interpolate() -> None:
-    assert nix_string('a "b" \\ ${c} $d\n') == '"a \\"b\\" \\\\ \\${c} $d\\n"'
 
 
 def test_a_nix_version_is_read_from_nix_and_lix_banners() -> None:

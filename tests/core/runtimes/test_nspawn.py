@@ -20,24 +20,9 @@ from hyperhive.core.models import Role
 from hyperhive.core.pty import read_until_eof
 from hyperhive.core.runner import ProcessRunner, which
 from hyperhive.core.runtimes.base import AgentSpec, ContainerState
-from hyperhive.core.runtimes.nspawn import (
-    JOIN_SCRIPT,
-    NspawnRuntime,
-    cgroup_mounts,
-    install_paths,
-    join_argv,
-    nspawn_argv,
-    parse_cpu_quota,
-    parse_memory,
-    scope_argv,
-)
-from hyperhive.core.runtimes.rootfs import (
-    UID_END,
-    UID_FIRST,
-    UID_RANGE,
-    allocate_uid_base,
-    build_root,
-)
+from hyperhive.core.runtimes.cgroups import cgroup_mounts
+from hyperhive.core.runtimes.nspawn import NspawnRuntime, install_paths, nspawn_argv
+from hyperhive.core.runtimes.rootfs import UID_FIRST, UID_RANGE
 from hyperhive.core.settings import ContainerSettings, Settings
 
 PY = sys.executable
@@ -166,115 +151,6 @@ def test_install_paths_hold_the_interpreter_and_the_package() -> None:
         if not needed.is_relative_to("/usr"):
             assert any(needed.is_relative_to(p) for p in paths)
     assert not any(a.is_relative_to(b) for a in paths for b in paths if a != b)
-
-
-def test_join_argv_moves_the_shell_into_each_cgroup_before_exec() -> None:
-    argv = join_argv([Path("/cg/memory/x"), Path("/cg/unified/x")], ["nsenter", "-a"])
-    assert argv == [
-        "/bin/sh",
-        "-c",
-        JOIN_SCRIPT,
-        "hyperhive-cgroup",
-        "/cg/memory/x/cgroup.procs",
-        "/cg/unified/x/cgroup.procs",
-        "--",
-        "nsenter",
-        "-a",
-    ]
-    assert join_argv([], ["true"]) == ["true"]
-
-
-async def test_the_join_script_really_joins_and_execs(tmp_path: Path) -> None:
-    files = [tmp_path / "a", tmp_path / "b"]
-    argv = join_argv([f.parent for f in files], ["sh", "-c", "echo $$"])
-    argv[4:6] = [str(f) for f in files]  # plain files stand in for cgroup.procs
-    result = await ProcessRunner().run(argv)
-    pid = result.stdout.strip()
-    assert [f.read_text().strip() for f in files] == [pid, pid]  # exec kept the pid
-
-
-def test_scope_argv_carries_the_limits_for_systemd() -> None:
-    assert scope_argv("hyperhive-h-a-1.scope", "2G", "200%", ["systemd-nspawn"]) == [
-        "systemd-run",
-        "--scope",
-        "--quiet",
-        "--collect",
-        "--unit=hyperhive-h-a-1.scope",
-        "--property=Delegate=yes",
-        "--property=MemoryMax=2G",
-        "--property=CPUQuota=200%",
-        "systemd-nspawn",
-    ]
-    assert "--property=MemoryMax=infinity" not in scope_argv("u", "infinity", None, [])
-
-
-def test_limits_parse_like_systemd() -> None:
-    assert parse_memory("2G") == 2 << 30
-    assert parse_memory("512M") == 512 << 20
-    assert parse_memory("1048576") == 1 << 20
-    assert parse_memory("infinity") is None
-    assert parse_memory(None) is None
-    assert 0 < parse_memory("50%") < parse_memory("100%")  # type: ignore[operator]
-    assert parse_cpu_quota("200%") == 200
-    assert parse_cpu_quota(None) is None
-    for bad in ("lots", "2X"):
-        with pytest.raises(InvalidInput):
-            parse_memory(bad)
-    with pytest.raises(InvalidInput):
-        parse_cpu_quota("-5%")
-
-
-def test_cgroup_mounts_reads_a_hybrid_hierarchy(tmp_path: Path) -> None:
-    unified = tmp_path / "unified"
-    unified.mkdir()
-    (unified / "cgroup.controllers").write_text("hugetlb\n")
-    mountinfo = (
-        "30 24 0:26 / /sys/fs/cgroup rw - tmpfs tmpfs rw\n"
-        f"31 30 0:27 / {unified} rw shared:5 - cgroup2 cgroup2 rw\n"
-        "32 30 0:28 / /sys/fs/cgroup/systemd rw - cgroup cgroup rw,xattr,name=systemd\n"
-        "33 30 0:29 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n"
-        "34 30 0:30 / /sys/fs/cgroup/cpu,cpuacct rw - cgroup cgroup rw,cpu,cpuacct\n"
-        "35 30 0:29 / /mnt/again rw - cgroup cgroup rw,memory\n"
-    )
-    mounts = cgroup_mounts(mountinfo)
-    assert [(str(m.path), m.version, sorted(m.controllers)) for m in mounts] == [
-        (str(unified), 2, ["hugetlb"]),
-        ("/sys/fs/cgroup/systemd", 1, ["name=systemd"]),
-        ("/sys/fs/cgroup/memory", 1, ["memory"]),
-        ("/sys/fs/cgroup/cpu,cpuacct", 1, ["cpu", "cpuacct"]),
-    ]
-
-
-def test_uid_ranges_are_stable_aligned_and_distinct(tmp_path: Path) -> None:
-    registry = tmp_path / "containers" / "uid-ranges.json"
-    a = allocate_uid_base(registry, "h-a")
-    b = allocate_uid_base(registry, "h-b")
-    assert allocate_uid_base(registry, "h-a") == a
-    assert a != b
-    for base in (a, b):
-        assert UID_FIRST <= base < UID_END
-        assert base % UID_RANGE == 0
-    assert json.loads(registry.read_text()) == {"h-a": a, "h-b": b}
-
-
-def test_build_root_lays_out_a_minimal_merged_usr_root(tmp_path: Path) -> None:
-    resolv = tmp_path / "resolv.conf"
-    resolv.write_text("nameserver 192.0.2.1\n")
-    root = tmp_path / "root"
-    build_root(root, hostname="h-x", owner=None, resolv_conf=resolv)
-    build_root(root, hostname="h-x", owner=None, resolv_conf=resolv)  # idempotent
-    for name in ("proc", "sys", "dev", "run", "tmp", "var/tmp", "usr"):
-        assert (root / name).is_dir() and not any((root / name).iterdir())
-    assert {p.name: os.readlink(p) for p in root.iterdir() if p.is_symlink()} == {
-        "bin": "usr/bin",
-        "lib": "usr/lib",
-        "lib64": "usr/lib64",
-        "sbin": "usr/sbin",
-    }
-    assert (root / "etc" / "passwd").read_text().startswith("root:x:0:0:")
-    assert (root / "etc" / "group").read_text().startswith("root:x:0:")
-    assert "h-x" in (root / "etc" / "hosts").read_text()
-    assert (root / "etc" / "resolv.conf").read_text() == resolv.read_text()
 
 
 # --- real containers ---------------------------------------------------------------------
@@ -590,8 +466,7 @@ async def test_the_manager_edits_proposed_repos_through_an_idmapped_bind(
     config = agents / "peer" / "config"
     config.mkdir(parents=True)
     (config / "agent.toml").write_text("# by the daemon\n")
-    for path in (applied, meta):
-        path.mkdir(parents=True, exist_ok=True)
+    applied.mkdir(parents=True, exist_ok=True)  # meta does not exist before the first deploy
     spec = agent_spec(
         settings, name, role=Role.MANAGER, agents_root=agents, applied_root=applied, meta_dir=meta
     )
@@ -607,5 +482,6 @@ async def test_the_manager_edits_proposed_repos_through_an_idmapped_bind(
     # host root's files stay host root's: the daemon and the manager share them as root
     assert (config / "agent.toml").read_text() == "# by the daemon\nedit\n"
     assert (config / "new").stat().st_uid == 0
+    assert meta.is_dir()
     async with asyncio.timeout(30):
         await runtime.stop(name)

@@ -18,14 +18,8 @@ from hyperhive.core.models import Role
 from hyperhive.core.pty import read_until_eof
 from hyperhive.core.runner import ProcessRunner
 from hyperhive.core.runtimes.base import AgentSpec, ContainerState
-from hyperhive.core.runtimes.process import (
-    ProcessRuntime,
-    RuntimeRecord,
-    harness_command,
-    proc_stat,
-    rotate_log,
-    spec_to_json,
-)
+from hyperhive.core.runtimes.process import ProcessRuntime, harness_command
+from hyperhive.core.runtimes.supervisor import RuntimeRecord, proc_stat, spec_to_json
 from hyperhive.core.settings import Settings
 
 # A stand-in harness: reports itself over HYPERHIVE_SOCKET, starts a grandchild in a
@@ -273,28 +267,6 @@ async def test_open_pty_echoes_and_sees_the_resize(
         assert await session.close() == 0
     assert b"hi" in out
     assert b"33 101" in out
-
-
-def test_the_log_is_copied_aside_and_truncated_past_its_cap(tmp_path: Path) -> None:
-    log = tmp_path / "harness.log"
-    log.write_text("x" * 100)
-    rotate_log(log, cap=200)
-    assert log.stat().st_size == 100
-    rotate_log(log, cap=50)
-    assert log.stat().st_size == 0
-    assert (tmp_path / "harness.log.1").read_text() == "x" * 100
-
-
-def test_spec_survives_the_record_round_trip(settings: Settings, script: Path) -> None:
-    spec = replace(
-        make_spec(settings, "rt", script),
-        role=Role.MANAGER,
-        agents_root=settings.state_dir / "agents",
-        memory_max="1G",
-        private_network=True,
-    )
-    record = RuntimeRecord(runtime="process", spec=spec, pid=12, start_time=34, cgroups=("a",))
-    assert RuntimeRecord.from_json(json.loads(json.dumps(record.to_json()))) == record
 
 
 def test_the_harness_command_defaults_to_python_m_hyperhive(settings: Settings) -> None:
