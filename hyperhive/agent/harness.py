@@ -191,6 +191,21 @@ class UnusableDriver:
         return None
 
 
+class IdleDriver:
+    """The scripted driver without a script: every turn ends at once, doing nothing."""
+
+    async def check(self) -> tuple[ExitClass | None, str]:
+        return None, "scripted driver without a script: idle"
+
+    async def run_turn(
+        self, prompt: str, *, on_event: Any, new_session: bool = False
+    ) -> TurnResult:
+        return TurnResult(ExitClass.OK)
+
+    def cancel(self) -> None:
+        return None
+
+
 def make_driver(env: AgentEnv, mcp: McpServer) -> tuple[Driver, Driver | None]:
     """The turn driver of ``env.driver`` and the one notes compaction uses (None: no compaction)."""
     try:
@@ -198,7 +213,7 @@ def make_driver(env: AgentEnv, mcp: McpServer) -> tuple[Driver, Driver | None]:
             from hyperhive.agent.drivers.scripted import ScriptedDriver
 
             if env.script is None:
-                return UnusableDriver("the scripted driver needs a script (HYPERHIVE_SCRIPT)"), None
+                return IdleDriver(), None
             scripted = ScriptedDriver(
                 env.script,
                 mcp=mcp,
@@ -296,12 +311,20 @@ class Harness:
 
     async def run(self) -> None:
         """Serve until cancelled; a daemon that goes away is waited for, never fatal."""
-        from hyperhive.agent.mcp_server import HiveLink, HiveTools, build_server, serve_unix
+        from hyperhive.agent.mcp_socket import LazyMcp, serve_sessions
 
-        link = HiveLink(self.env.socket)
-        tools = HiveTools(link, manager=self.env.is_manager, etc_dir=self.env.etc_dir)
+        links: list[Any] = []
+
+        def make_server(mcp_server: Any) -> Any:
+            link = mcp_server.HiveLink(self.env.socket)
+            links.append(link)
+            tools = mcp_server.HiveTools(
+                link, manager=self.env.is_manager, etc_dir=self.env.etc_dir
+            )
+            return mcp_server.build_server(tools)
+
         try:
-            async with serve_unix(build_server(tools), self.mcp_socket):
+            async with serve_sessions(self.mcp_socket, LazyMcp(make_server).handle):
                 backoff = 0.1
                 while True:
                     since = time.monotonic()
@@ -318,7 +341,8 @@ class Harness:
                     await asyncio.sleep(backoff)
                     backoff = min(backoff * 2, 30.0)
         finally:
-            await link.close()
+            for link in links:
+                await link.close()
             if self.mcp_socket.parent.name.startswith("hh-mcp-"):
                 with contextlib.suppress(OSError):
                     self.mcp_socket.parent.rmdir()

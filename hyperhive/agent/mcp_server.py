@@ -34,6 +34,7 @@ from hyperhive.agent.config import (
     ENV_SOCKET,
     read_send_allow,
 )
+from hyperhive.agent.mcp_socket import serve_sessions
 from hyperhive.core.client import HiveClient
 from hyperhive.core.errors import DaemonUnavailable, HyperhiveError, ProtocolError, Refused
 from hyperhive.core.settings import BROADCAST, MANAGER, OPERATOR, SYSTEM
@@ -446,39 +447,12 @@ async def serve_streams(
 @contextlib.asynccontextmanager
 async def serve_unix(server: MCPServer[Any], path: Path) -> AsyncIterator[asyncio.Server]:
     """Serve MCP sessions on the unix socket ``path`` (mode 0600) until the block exits."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with contextlib.suppress(FileNotFoundError):
-        path.unlink()
-    sessions: set[asyncio.Task[None]] = set()
 
-    async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        sessions.add(task)
-        try:
-            await serve_streams(server, reader, writer)
-        finally:
-            sessions.discard(task)
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await serve_streams(server, reader, writer)
 
-    old = os.umask(0o177)
-    try:
-        listener = await asyncio.start_unix_server(on_connect, str(path), limit=_LINE_LIMIT)
-    finally:
-        os.umask(old)
-    os.chmod(path, 0o600)
-    try:
+    async with serve_sessions(path, handle) as listener:
         yield listener
-    finally:
-        listener.close()
-        for task in list(sessions):
-            task.cancel()
-        for task in list(sessions):
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-        with contextlib.suppress(Exception):
-            await listener.wait_closed()
-        with contextlib.suppress(FileNotFoundError):
-            path.unlink()
 
 
 async def resolve_manager(link: HiveLink, env: dict[str, str]) -> bool:

@@ -19,7 +19,7 @@ from hyperhive.agent.config import AgentEnv
 from hyperhive.agent.drivers.base import ExitClass, OnEvent, TurnResult
 from hyperhive.agent.harness import (
     Harness,
-    UnusableDriver,
+    IdleDriver,
     make_driver,
     parse_wake,
     relay_server,
@@ -193,7 +193,7 @@ def test_the_system_prompt_holds_the_role_prompt_and_the_agents_own(tmp_path: Pa
     assert "deployed/<id>" in manager and "denied/<id>" in manager
 
 
-def test_a_broken_driver_config_becomes_a_driver_that_explains(tmp_path: Path) -> None:
+async def test_a_scripted_agent_without_a_script_is_idle_not_broken(tmp_path: Path) -> None:
     env = AgentEnv(
         name="alice",
         role=Role.AGENT,
@@ -203,8 +203,26 @@ def test_a_broken_driver_config_becomes_a_driver_that_explains(tmp_path: Path) -
         driver="scripted",
     )
     driver, notes = make_driver(env, relay_server(tmp_path / "m.sock"))
-    assert isinstance(driver, UnusableDriver) and notes is None
-    assert "HYPERHIVE_SCRIPT" in driver.reason
+    assert isinstance(driver, IdleDriver) and notes is None
+    assert (await driver.check())[0] is None
+    result = await driver.run_turn("wake", on_event=None)
+    assert result.exit_class is ExitClass.OK
+
+
+async def test_a_broken_driver_config_becomes_a_driver_that_explains(tmp_path: Path) -> None:
+    env = AgentEnv(
+        name="alice",
+        role=Role.AGENT,
+        socket=tmp_path / "s",
+        state_dir=tmp_path,
+        etc_dir=tmp_path,
+        driver="scripted",
+        script=tmp_path / "missing.json",
+    )
+    driver, notes = make_driver(env, relay_server(tmp_path / "m.sock"))
+    assert notes is None
+    state, reason = await driver.check()
+    assert state is ExitClass.DRIVER_MISSING and "does not exist" in reason
     claude, claude_notes = make_driver(replace(env, driver="claude"), relay_server(tmp_path / "m"))
     assert type(claude).__name__ == "ClaudeDriver" and claude_notes is not None
 
