@@ -52,10 +52,21 @@ class Context:
 
 
 def all_verbs() -> list[Verb]:
-    from hyperhive.commands import agent, approvals, audit, core, lifecycle, questions, stats, tui
+    from hyperhive.commands import (
+        agent,
+        approvals,
+        audit,
+        core,
+        lifecycle,
+        questions,
+        shell,
+        stats,
+        tui,
+        up,
+    )
 
     verbs: list[Verb] = []
-    for module in (core, approvals, lifecycle, agent, questions, audit, stats, tui):
+    for module in (core, up, approvals, lifecycle, shell, questions, audit, stats, tui, agent):
         verbs.extend(module.VERBS)
     return verbs
 

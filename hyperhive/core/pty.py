@@ -9,6 +9,7 @@ import logging
 import os
 import signal
 import struct
+import subprocess
 import termios
 from collections.abc import Mapping, Sequence
 
@@ -17,12 +18,47 @@ from hyperhive.core.errors import CommandError
 logger = logging.getLogger(__name__)
 
 
-def _take_controlling_tty() -> None:
-    # Runs in the child between fork and exec, after setsid(): make the PTY slave (fd 0)
-    # the controlling terminal so job control, ctrl+c and SIGWINCH reach the program.
-    # It is one ioctl with no allocation or locking, which keeps preexec_fn safe enough in
-    # a threaded daemon.
+def take_controlling_tty() -> None:
+    """In the child between fork and exec: make the PTY slave (fd 0) the controlling tty.
+
+    So job control, ctrl+c and SIGWINCH reach the program. CPython's subprocess runs it
+    after setsid() and after stdin is the slave; uvloop's spawning does neither in that
+    order, so PTY children are always started with `subprocess.Popen`. One ioctl, no
+    allocation or locking, which keeps preexec_fn safe enough in a threaded daemon.
+    """
     fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
+class _Child:
+    """A `subprocess.Popen` child awaited through a pidfd (no thread, any event loop)."""
+
+    def __init__(self, proc: subprocess.Popen[bytes]) -> None:
+        self._proc = proc
+        self.pid = proc.pid
+
+    @property
+    def returncode(self) -> int | None:
+        return self._proc.poll()
+
+    async def wait(self) -> int:
+        if self._proc.poll() is not None:
+            return int(self._proc.returncode)
+        loop = asyncio.get_running_loop()
+        try:
+            pidfd = os.pidfd_open(self.pid)
+        except ProcessLookupError:
+            return int(self._proc.wait())
+        try:
+            while self._proc.poll() is None:
+                exited: asyncio.Future[None] = loop.create_future()
+                loop.add_reader(pidfd, _resolve, exited)
+                try:
+                    await exited
+                finally:
+                    loop.remove_reader(pidfd)
+        finally:
+            os.close(pidfd)
+        return int(self._proc.returncode)
 
 
 def set_winsize(fd: int, rows: int, cols: int) -> None:
@@ -37,7 +73,7 @@ class PtySession:
     keystrokes to it. Build one with `PtySession.start`.
     """
 
-    def __init__(self, proc: asyncio.subprocess.Process, fd: int) -> None:
+    def __init__(self, proc: _Child, fd: int) -> None:
         self._proc = proc
         self.fd = fd
         self.pid = proc.pid
@@ -68,15 +104,15 @@ class PtySession:
         try:
             set_winsize(master, rows, cols)
             try:
-                proc = await asyncio.create_subprocess_exec(
-                    *argv,
+                popen = subprocess.Popen(
+                    list(argv),
                     stdin=slave,
                     stdout=slave,
                     stderr=slave,
                     env=dict(env) if env is not None else None,
                     cwd=cwd,
                     start_new_session=True,
-                    preexec_fn=_take_controlling_tty,
+                    preexec_fn=take_controlling_tty,
                 )
             except OSError as exc:
                 raise CommandError(argv, 127, f"{argv[0]}: {exc.strerror or exc}") from exc
@@ -87,7 +123,7 @@ class PtySession:
             # the child holds its own copy; keeping ours would hide the hangup at its exit
             os.close(slave)
         os.set_blocking(master, False)
-        return cls(proc, master)
+        return cls(_Child(popen), master)
 
     @property
     def returncode(self) -> int | None:

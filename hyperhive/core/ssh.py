@@ -15,13 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
 import logging
 import os
-import signal
-import struct
 import sys
-import termios
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +25,7 @@ from pathlib import Path
 import asyncssh
 
 from hyperhive.core.errors import InvalidInput
+from hyperhive.core.pty import PtySession, read_chunk
 from hyperhive.core.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -209,8 +206,6 @@ class SshFrontDoor:
 
     async def _relay(self, process: asyncssh.SSHServerProcess[bytes], entry: AuthorizedKey) -> int:
         cols, rows = process.term_size[0] or 80, process.term_size[1] or 24
-        master, slave = os.openpty()
-        _set_size(slave, rows, cols)
         env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "HOME": os.environ.get("HOME", "/root"),
@@ -219,36 +214,13 @@ class SshFrontDoor:
             "HYPERHIVE_WHO": f"ssh:{entry.name}",
             "HYPERHIVE_ROLE": entry.role,
         }
-        argv = [*self.command, "--who", f"ssh:{entry.name}", "--role", entry.role]
-        if self.command[-1] != "tui":
-            argv = list(self.command)
-        proc = await asyncio.create_subprocess_exec(
-            *argv,
-            stdin=slave,
-            stdout=slave,
-            stderr=slave,
-            env=env,
-            start_new_session=True,
-            preexec_fn=_controlling_tty,
-        )
-        os.close(slave)
-        os.set_blocking(master, False)
-        loop = asyncio.get_running_loop()
-        out: asyncio.Queue[bytes] = asyncio.Queue()
-
-        def readable() -> None:
-            try:
-                data = os.read(master, 65536)
-            except OSError:
-                data = b""
-            if not data:
-                loop.remove_reader(master)
-            out.put_nowait(data)
-
-        loop.add_reader(master, readable)
+        argv = list(self.command)
+        if argv[-1] == "tui":
+            argv += ["--who", f"ssh:{entry.name}", "--role", entry.role]
+        session = await PtySession.start(argv, env=env, rows=rows, cols=cols)
 
         async def pump_out() -> None:
-            while data := await out.get():
+            while data := await read_chunk(session.fd):
                 process.stdout.write(data)
                 await process.stdout.drain()
 
@@ -257,59 +229,36 @@ class SshFrontDoor:
                 try:
                     data = await process.stdin.read(65536)
                 except asyncssh.TerminalSizeChanged as change:
-                    _set_size(master, change.height, change.width)
-                    with contextlib.suppress(ProcessLookupError):
-                        os.killpg(proc.pid, signal.SIGWINCH)
+                    session.resize(change.height, change.width)
                     continue
                 if not data:
                     return
-                await loop.run_in_executor(None, _write_all, master, data)
+                await _write_all(session.fd, data)
 
         out_task = asyncio.create_task(pump_out())
         in_task = asyncio.create_task(pump_in())
         try:
             done, _ = await asyncio.wait(
-                {out_task, in_task, asyncio.create_task(proc.wait())},
+                {out_task, in_task, asyncio.create_task(session.wait())},
                 return_when=asyncio.FIRST_COMPLETED,
             )
             if in_task in done:  # the client went away
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGHUP)
-            code = await proc.wait()
-            with contextlib.suppress(asyncio.TimeoutError):
+                session.terminate()
+            code = await session.wait()
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(out_task, 2)
             return code if code >= 0 else 1
         finally:
-            # no orphans: the whole session goes
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
             for task in (out_task, in_task):
                 task.cancel()
-            with contextlib.suppress(Exception):
-                loop.remove_reader(master)
-            os.close(master)
-            if proc.returncode is None:
-                await proc.wait()
+            # no orphans: the whole session goes
+            await session.close()
 
 
-def _controlling_tty() -> None:
-    # runs in the child after setsid(): make stdin (the PTY slave) the controlling
-    # terminal, so the TUI sees SIGWINCH on resizes
-    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
-
-
-def _set_size(fd: int, rows: int, cols: int) -> None:
-    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
-
-
-def _write_all(fd: int, data: bytes) -> None:
+async def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
         try:
-            n = os.write(fd, view)
+            view = view[os.write(fd, view) :]
         except BlockingIOError:
-            import select
-
-            select.select([], [fd], [], 1)
-            continue
-        view = view[n:]
+            await asyncio.sleep(0.01)

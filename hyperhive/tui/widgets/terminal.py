@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
 import logging
 import os
 import signal
-import struct
 import subprocess
-import termios
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from functools import lru_cache
@@ -27,6 +24,7 @@ from textual.timer import Timer
 from textual.widget import Widget
 
 from hyperhive.core.errors import ContainerError, HyperhiveError
+from hyperhive.core.pty import set_winsize, take_controlling_tty
 
 logger = logging.getLogger(__name__)
 
@@ -51,12 +49,6 @@ class TerminalTransport(Protocol):
     async def close(self) -> None: ...
 
 
-def _take_controlling_tty() -> None:
-    # Runs in the child after setsid(): without a controlling tty, ctrl+c never
-    # becomes SIGINT and an interactive shell disables job control.
-    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
-
-
 class LocalPtyTransport:
     """A child process on a fresh PTY of this host, for local use and tests."""
 
@@ -77,7 +69,7 @@ class LocalPtyTransport:
         child_env = dict(os.environ if env is None else env)
         child_env.setdefault("TERM", "xterm-256color")
         master, slave = os.openpty()
-        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+        set_winsize(slave, rows, cols)
         try:
             self._proc = subprocess.Popen(
                 list(argv),
@@ -87,7 +79,7 @@ class LocalPtyTransport:
                 env=child_env,
                 cwd=cwd,
                 start_new_session=True,
-                preexec_fn=_take_controlling_tty,
+                preexec_fn=take_controlling_tty,
             )
         except OSError as exc:
             os.close(master)
@@ -139,7 +131,7 @@ class LocalPtyTransport:
     async def resize(self, rows: int, cols: int) -> None:
         """Set the PTY size; the kernel sends SIGWINCH to the foreground job."""
         if self._fd >= 0:
-            fcntl.ioctl(self._fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+            set_winsize(self._fd, rows, cols)
 
     async def close(self) -> None:
         """Hang up the PTY, kill the child's process group and reap the child."""
