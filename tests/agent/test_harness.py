@@ -382,14 +382,40 @@ async def test_a_restarted_harness_gets_back_what_was_in_flight(
     assert "delivered before" in again.prompts[0]
 
 
+def claude_config(
+    binary: str, api: Any, env: AgentEnv, sock: Path, home: Path, tmp: Path, **extra: Any
+) -> Any:
+    """A ClaudeConfig for the real CLI against the scripted API, offline and quiet."""
+    from hyperhive.agent.drivers.claude import ClaudeConfig
+
+    return ClaudeConfig(
+        cwd=env.state_dir,
+        hyperhive_mcp=relay_server(sock),
+        binary=binary,
+        model="claude-test-1",
+        inherit_env=False,
+        env={
+            "PATH": os.environ["PATH"],
+            "HOME": str(home),
+            "CLAUDE_CODE_TMPDIR": str(tmp),
+            "DISABLE_TELEMETRY": "1",
+            "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+            "ANTHROPIC_BASE_URL": api.base_url,
+            "ANTHROPIC_API_KEY": "test",
+            "CLAUDE_CODE_MAX_RETRIES": "0",
+        },
+        **extra,
+    )
+
+
 @pytest.mark.claude
-async def test_the_real_claude_cli_reaches_the_daemon_through_the_relay(
+async def test_the_real_claude_cli_runs_a_full_turn_through_the_relay_and_the_daemon(
     hive: Hive, host: HiveClient, tmp_path: Path
 ) -> None:
     """Harness + Claude Code + relay + in-harness MCP server + daemon, model faked."""
-    from hyperhive.agent.drivers.claude import ClaudeConfig, ClaudeDriver
+    from hyperhive.agent.drivers.claude import ClaudeDriver
     from tests.support.claude_cli import require_claude
-    from tests.support.fake_anthropic import FakeAnthropic, text, tool_use
+    from tests.support.fake_anthropic import FakeAnthropic, reply, text, tool_use
 
     binary = require_claude()
     await prepare(hive)
@@ -398,25 +424,18 @@ async def test_the_real_claude_cli_reaches_the_daemon_through_the_relay(
     env.state_dir.mkdir(parents=True)
     short_tmp = Path(tempfile.mkdtemp(prefix="cc-", dir="/tmp"))
     sock = hive.settings.run_dir / "alice-mcp.sock"
-    script = [tool_use("mcp__hyperhive__send", {"to": "bob", "body": "hi from claude"}), text("ok")]
+    forbidden = env.state_dir / "forbidden"
+    script = [
+        reply(
+            tool_use("mcp__hyperhive__send", {"to": "bob", "body": "hi from claude"}).blocks[0],
+            tool_use("Bash", {"command": f"touch {forbidden}"}).blocks[0],
+        ),
+        text("ok"),
+    ]
     try:
         async with FakeAnthropic(script) as api:
-            config = ClaudeConfig(
-                cwd=env.state_dir,
-                hyperhive_mcp=relay_server(sock),
-                binary=binary,
-                model="claude-test-1",
-                inherit_env=False,
-                env={
-                    "PATH": os.environ["PATH"],
-                    "HOME": str(tmp_path / "home"),
-                    "CLAUDE_CODE_TMPDIR": str(short_tmp),
-                    "DISABLE_TELEMETRY": "1",
-                    "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
-                    "ANTHROPIC_BASE_URL": api.base_url,
-                    "ANTHROPIC_API_KEY": "test",
-                    "CLAUDE_CODE_MAX_RETRIES": "0",
-                },
+            config = claude_config(
+                binary, api, env, sock, tmp_path / "home", short_tmp, allowed_bash=("git *",)
             )
             harness = Harness(env, ClaudeDriver(config), mcp_socket=sock)
             await host.subscribe(["turn.ended"])
@@ -429,6 +448,46 @@ async def test_the_real_claude_cli_reaches_the_daemon_through_the_relay(
     assert ended["exit_class"] == "ok", ended["error"]
     assert "You have a new message" in json.dumps(first.body["messages"])
     assert "mcp__hyperhive__ask_operator" in first.tool_names
-    (result,) = second.tool_results
-    assert result["content"][0]["text"].startswith("sent #")
-    assert hive.broker.depth("bob") == 1
+    sent, refused = second.tool_results
+    assert sent["content"][0]["text"].startswith("sent #")
+    assert refused.get("is_error") and not forbidden.exists()
+    [message] = await hive.broker.recv("bob", 0, 1)
+    assert (message.sender, message.body) == ("alice", "hi from claude")
+    events = (await host.call("turns.events", agent="alice"))["events"]
+    kinds = {e["kind"] for e in events}
+    assert {"tool_use", "result"} <= kinds, kinds
+    keys = {s["key"] for s in (await host.call("stats.keys", agent="alice"))["series"]}
+    assert {"turn.duration_ms", "turn.exit.ok", "turn.tool_calls", "turn.sent.peer"} <= keys
+
+
+@pytest.mark.claude
+async def test_a_full_context_in_a_harness_turn_is_compacted_and_retried(
+    hive: Hive, host: HiveClient, tmp_path: Path
+) -> None:
+    from hyperhive.agent.drivers.claude import ClaudeDriver
+    from tests.support.claude_cli import require_claude
+    from tests.support.fake_anthropic import FakeAnthropic, prompt_too_long, text
+
+    binary = require_claude()
+    await prepare(hive)
+    env = agent_env(hive, tmp_path)
+    env.state_dir.mkdir(parents=True)
+    short_tmp = Path(tempfile.mkdtemp(prefix="cc-", dir="/tmp"))
+    sock = hive.settings.run_dir / "alice-mcp.sock"
+    try:
+        async with FakeAnthropic([text("first"), prompt_too_long(), text("after compact")]) as api:
+            config = claude_config(binary, api, env, sock, tmp_path / "home", short_tmp)
+            harness = Harness(env, ClaudeDriver(config), mcp_socket=sock)
+            await host.subscribe(["turn.ended"])
+            async with running(hive, harness):
+                await host.call("messages.send", to="alice", body="turn one")
+                first = await next_named(host, "turn.ended", timeout=90)
+                await host.call("messages.send", to="alice", body="turn two")
+                second = await next_named(host, "turn.ended", timeout=90)
+    finally:
+        shutil.rmtree(short_tmp, ignore_errors=True)
+    assert first["exit_class"] == "ok", first["error"]
+    assert second["exit_class"] == "compact_retry", second["error"]
+    assert api.remaining == 0
+    keys = {s["key"] for s in (await host.call("stats.keys", agent="alice"))["series"]}
+    assert "turn.exit.compact_retry" in keys
