@@ -111,6 +111,25 @@ async def stop_agents(settings: Settings) -> None:
             await runtime.stop(status.name, timeout=5)
 
 
+async def _run_tui(settings: Settings) -> None:
+    from hyperhive.commands.tui import _log_to_file, session_identity
+    from hyperhive.tui.app import make_app  # Textual loads only here
+
+    who, role = session_identity(None, None)
+    _log_to_file(settings)
+    app = make_app(lambda: HiveClient.connect(settings.host_socket), who=who, role=role)
+    loop = asyncio.get_running_loop()
+    # a closed terminal (SIGHUP) or a kill (SIGTERM) ends the TUI cleanly, so that
+    # `up` still stops what it started
+    for sig in (signal.SIGHUP, signal.SIGTERM):
+        loop.add_signal_handler(sig, app.exit)
+    try:
+        await app.run_async()
+    finally:
+        for sig in (signal.SIGHUP, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+
+
 async def up(ctx: Context) -> Output:
     from hyperhive import demo
 
@@ -127,9 +146,7 @@ async def up(ctx: Context) -> Output:
                 {"state_dir": str(settings.state_dir), "run_dir": str(settings.run_dir)},
                 f"hyperhive is up: state {settings.state_dir}, sockets {settings.run_dir}",
             )
-        from hyperhive.commands.tui import run_tui
-
-        await run_tui(settings, who=None, role=None)
+        await _run_tui(settings)
         return None
     finally:
         if a.demo and not a.no_tui:
