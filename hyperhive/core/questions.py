@@ -30,8 +30,6 @@ __all__ = ["Question", "QuestionStatus", "Questions", "answer_body"]
 
 logger = logging.getLogger(__name__)
 
-OPTION_MAX_BYTES = 256
-MAX_PENDING_PER_ASKER = 20
 QUOTE_CHARS = 200
 
 
@@ -120,7 +118,7 @@ class Questions:
         ttl = self._check_ttl(ttl_seconds)
         now = self.clock()
         found = await self._store.write(
-            q.insert, asker, text, offered, multi, now + ttl, now, MAX_PENDING_PER_ASKER
+            q.insert, asker, text, offered, multi, now + ttl, now, self._limits.question_max_pending
         )
         self._events.publish("question.asked", found.to_json())
         return found
@@ -153,8 +151,9 @@ class Questions:
             if not isinstance(raw, str) or not raw.strip():
                 raise InvalidInput("every option must be a non-empty string")
             option = raw.strip()
-            if len(option.encode()) > OPTION_MAX_BYTES:
-                raise InvalidInput(f"option {option[:40]!r}… is over {OPTION_MAX_BYTES} bytes")
+            if len(option.encode()) > self._limits.question_option_bytes:
+                limit = self._limits.question_option_bytes
+                raise InvalidInput(f"option {option[:40]!r}… is over {limit} bytes")
             if option in seen:
                 raise InvalidInput(f"option {option!r} is listed twice")
             seen.append(option)

@@ -50,6 +50,8 @@ class Limits:
     question_ttl_seconds: int = 6 * 3600
     question_default_ttl_seconds: int = 3600
     question_options: int = 16
+    question_option_bytes: int = 256
+    question_max_pending: int = 20  # open questions per asking agent
     question_text_bytes: int = 4096
     protocol_line_bytes: int = 1024 * 1024
     events_keep_days: int = 7
