@@ -8,6 +8,7 @@ pushed events ``{"event": "approval.created", "seq": 7, "ts": ..., "data": {...}
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -44,6 +45,8 @@ class Caller:
 
 
 REQUIRED: Any = object()
+# integers travel on to sqlite, whose integers are signed 64-bit
+INT_MIN, INT_MAX = -(2**63), 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -61,13 +64,23 @@ class Param:
             if t is None:
                 continue
             if t is float and isinstance(value, int) and not isinstance(value, bool):
-                return float(value)
+                return float(self._in_range(method, name, value))
             if t is int and isinstance(value, bool):
                 continue
             if isinstance(value, t):
+                if isinstance(value, int) and not isinstance(value, bool):
+                    return self._in_range(method, name, value)
+                if isinstance(value, float) and not math.isfinite(value):
+                    raise InvalidInput(f"{method}: param {name!r} must be a finite number")
                 return value
         names = " or ".join("null" if t is None else t.__name__ for t in self.types)
         raise InvalidInput(f"{method}: param {name!r} must be {names}, not {_kind(value)}")
+
+    @staticmethod
+    def _in_range(method: str, name: str, value: int) -> int:
+        if not INT_MIN <= value <= INT_MAX:
+            raise InvalidInput(f"{method}: param {name!r} is out of range")
+        return value
 
 
 def _kind(value: Any) -> str:
@@ -179,7 +192,27 @@ def parse_request(line: bytes) -> tuple[Any, str, Any]:
     method = msg.get("method")
     if not isinstance(method, str) or not method:
         raise BadRequest(req_id, ProtocolError("a request needs a 'method' string"))
-    return req_id, method, msg.get("params")
+    params = msg.get("params")
+    # Python's json reads NaN, Infinity and 1e400 (as inf); JSON has no such numbers, and
+    # a reply or an event carrying one back would not be JSON either
+    if isinstance(params, dict | list) and _non_finite(params):
+        raise BadRequest(req_id, ProtocolError("not valid JSON: NaN and Infinity are not numbers"))
+    return req_id, method, params
+
+
+def _non_finite(params: Any) -> bool:
+    """Whether ``params`` hold NaN or an infinity anywhere (iterative: nesting may be deep)."""
+    stack = [params]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, float):
+            if not math.isfinite(value):
+                return True
+        elif isinstance(value, dict):
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+    return False
 
 
 class LineTooLong(Exception):

@@ -26,7 +26,9 @@ async def main() -> None:
                 os._exit(1)
             if m["body"].startswith("echo "):
                 await client.call(
-                    "messages.send", to=m["sender"], body=f"{name}: {m['body'][5:]}",
+                    "messages.send",
+                    to=m["sender"],
+                    body=f"{name}: {m['body'][5:]}",
                     in_reply_to=m["id"],
                 )
         if got["messages"]:

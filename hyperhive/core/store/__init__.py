@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 
 import aiosqlite
 
-from hyperhive.core.errors import HyperhiveError, StoreError
+from hyperhive.core.errors import HyperhiveError, InvalidInput, StoreError
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +51,12 @@ def migrations() -> list[tuple[int, str]]:
 SCHEMA_VERSION = len(migrations())
 
 
-def _map_error(exc: sqlite3.Error) -> StoreError:
+def _map_error(exc: BaseException) -> HyperhiveError:
+    if isinstance(exc, OverflowError):
+        # sqlite integers are 64-bit: a bigger one is the caller's input, not a fault
+        return InvalidInput(f"a number is out of range for the database: {exc}")
+    if not isinstance(exc, sqlite3.Error):
+        return StoreError(f"database write failed: {type(exc).__name__}: {exc}")
     text = str(exc)
     if isinstance(exc, sqlite3.OperationalError):
         if "readonly" in text or "read-only" in text:
@@ -117,7 +122,7 @@ def _run_batch(db: sqlite3.Connection, batch: list[tuple[Op, tuple[Any, ...]]]) 
     return results
 
 
-_OP_ERRORS = (HyperhiveError, sqlite3.IntegrityError, ValueError, TypeError)
+_OP_ERRORS = (HyperhiveError, sqlite3.IntegrityError, ValueError, TypeError, OverflowError)
 
 
 class Store:
@@ -190,7 +195,7 @@ class Store:
         db = self._conn._conn
         try:
             result: T = await self._conn._execute(fn, db, *args)
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, OverflowError) as exc:
             raise _map_error(exc) from exc
         return result
 
@@ -222,7 +227,11 @@ class Store:
             before = self._writer.total_changes
             try:
                 results = _run_batch(self._writer, ops)
-            except sqlite3.Error as exc:
+            except Exception as exc:
+                # whatever went wrong, every caller of this group gets an answer: an
+                # unanswered future would hang its request (and the daemon's shutdown)
+                if not isinstance(exc, sqlite3.Error):
+                    logger.exception("group commit failed")
                 err = _map_error(exc)
                 for _, _, fut in batch:
                     if not fut.done():
@@ -231,7 +240,9 @@ class Store:
             for (_, _, fut), result in zip(batch, results, strict=True):
                 if fut.done():
                     continue
-                if isinstance(result, BaseException):
+                if isinstance(result, OverflowError):
+                    fut.set_exception(_map_error(result))
+                elif isinstance(result, BaseException):
                     fut.set_exception(result)
                 else:
                     fut.set_result(result)

@@ -1,0 +1,46 @@
+"""A harness that dies mid-turn: the message it popped comes back, marked redelivered."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import replace
+
+import pytest
+
+from hyperhive.core.client import HiveClient
+from hyperhive.core.hive import Hive
+from hyperhive.core.settings import Settings
+from tests.support.swarm import open_swarm, wait_for
+
+
+@pytest.fixture
+async def swarm(settings: Settings) -> AsyncIterator[Hive]:
+    async with open_swarm(replace(settings, crash_poll_seconds=0.2)) as hive:
+        hive.every(hive.settings.crash_poll_seconds, hive.lifecycle.check_once, "crash watcher")
+        yield hive
+
+
+def received(hive: Hive, name: str) -> list[str]:
+    log = hive.settings.agent_state_dir(name) / "received.log"
+    return log.read_text().splitlines() if log.exists() else []
+
+
+async def test_a_harness_killed_mid_turn_gets_its_message_again_marked_redelivered(
+    swarm: Hive,
+) -> None:
+    op = await HiveClient.connect(swarm.settings.host_socket)
+    await op.call("lifecycle.spawn", name="alice")
+    await op.subscribe(["agent.crashed"])
+    # the mini harness exits before acking the first delivery of "die"
+    [mid] = (await op.call("messages.send", to="alice", body="die"))["ids"]
+    crashed = await op.next_event(timeout=15)
+    assert crashed["data"]["name"] == "alice"
+    await wait_for(lambda: f"{mid} operator die (redelivered)" in received(swarm, "alice"), 20)
+    assert received(swarm, "alice") == [f"{mid} operator die", f"{mid} operator die (redelivered)"]
+    # the restarted harness finished the turn this time: acknowledged, delivered twice
+    await wait_for(lambda: swarm.broker.inflight("alice") == 0 and swarm.broker.depth("alice") == 0)
+    [row] = [
+        m for m in (await op.call("messages.history", agent="alice"))["messages"] if m["id"] == mid
+    ]
+    assert row["deliveries"] == 2
+    await op.close()
