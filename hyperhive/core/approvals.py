@@ -270,6 +270,23 @@ class Approvals:
             if self.builder is None:
                 raise Refused("no builder is configured")
             sha = approval.fetched_sha
+            if sha is not None and await self._deployed_in_repo(name, aid):
+                # a crash came after the deploy itself: finish the meta commit and the
+                # bookkeeping, never build twice
+                recorded = (await self._repos.meta_agents()).get(name) or {}
+                if recorded.get("approval_id") != aid:
+                    await self._repos.deploy(name, aid)
+                await self._agents.update(name, applied_sha=sha, stale=0)
+                done = await self._store.write(
+                    lambda db: q.transition(
+                        db, aid, [Status.BUILDING], Status.DEPLOYED, self._clock()
+                    )
+                )
+                await self._record(SYSTEM, "deployed", name, {"approval": aid, "sha": sha})
+                if done is not None:
+                    self._changed(done)
+                    await self._tell_manager(done)
+                return
             if sha is not None:
                 await self._repos.tag(name, "building", aid)
             if approval.kind in (ApprovalKind.SPAWN, ApprovalKind.SPAWN_COMMIT):
@@ -301,6 +318,11 @@ class Approvals:
             self._changed(done)
             await self._tell_manager(done)
 
+    async def _deployed_in_repo(self, name: str, approval_id: int) -> bool:
+        if not self._repos.applied_exists(name):
+            return False
+        return any(t.id == approval_id for t in await self._repos.tags(name, "deployed"))
+
     async def _fail(self, approval: Approval, error: str) -> Approval | None:
         now = self._clock()
         failed = await self._store.write(
@@ -313,7 +335,9 @@ class Approvals:
                 error=error[:4000],
             )
         )
-        if approval.fetched_sha is not None:
+        if approval.fetched_sha is not None and not await self._deployed_in_repo(
+            approval.agent, approval.id
+        ):
             try:
                 await self._repos.tag(
                     approval.agent, "failed", approval.id, message=error or "failed"

@@ -103,6 +103,8 @@ class Hive:
             store = await Store.open(settings.db_path)
             stack.push_async_callback(store.close)
             hive = cls(settings, store, runtime or get_runtime(settings, runner))
+            for lock in await hive.repos.clear_stale_locks():
+                logger.warning("removed a stale git lock left by a crash: %s", lock)
             await hive.agents.load()
             await hive.broker.start()
             await hive.audit.load()

@@ -182,7 +182,8 @@ class Lifecycle:
             found = self.agents.find(name)
             if found is None or found.state is AgentState.DESTROYED:
                 await self.agents.create(name, runtime=self.settings.runtime)
-            elif found.state is not AgentState.DRAFT and found.applied_sha is not None:
+            elif found.state is not AgentState.DRAFT and found.applied_sha not in (None, sha):
+                # (the same sha again is a spawn build resumed after a crash)
                 raise Refused(f"agent {name!r} already exists")
         transient = AgentState.SPAWNING if spawn else AgentState.REBUILDING
         async with self._operation(

@@ -23,6 +23,7 @@ from hyperhive.core.repos_git import (
     RAISE,
     TAGS,
     check_id,
+    clear_stale_locks,
     commit_files,
     in_repo,
     load,
@@ -77,6 +78,14 @@ class Repos:
     def _proposed(self, name: str) -> Path:
         return self._settings.proposed_dir(validate_agent_name(name, allow_manager=True))
 
+    async def clear_stale_locks(self) -> list[Path]:
+        """At start-up: drop lock files a crash left in the applied and meta repos."""
+        applied_root = self._settings.state_dir / "applied"
+        repos = [self._settings.meta_dir]
+        if applied_root.is_dir():
+            repos += sorted(p for p in applied_root.iterdir() if p.is_dir())
+        return await asyncio.to_thread(clear_stale_locks, repos)
+
     # --- proposed repo ---------------------------------------------------------------
     async def create(
         self, name: str, files: Mapping[str, bytes], *, message: str = "initial config"
@@ -93,6 +102,10 @@ class Repos:
     async def exists(self, name: str) -> bool:
         """Whether the proposed repo of ``name`` exists."""
         return await asyncio.to_thread((self._proposed(name) / ".git").is_dir)
+
+    def applied_exists(self, name: str) -> bool:
+        """Whether the applied repo of ``name`` exists (a cheap stat)."""
+        return (self._applied(name) / ".git").is_dir()
 
     async def proposed_head(self, name: str) -> str | None:
         """The commit the proposed repo's HEAD points at, or None before the first commit."""

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from dulwich import errors as dulwich_errors
+from dulwich.file import FileLocked
 from dulwich.index import commit_tree
 from dulwich.objects import Blob, Commit, ObjectID
 from dulwich.objects import Tag as TagObject
@@ -30,7 +31,26 @@ GIT_ERRORS: tuple[type[Exception], ...] = (
     dulwich_errors.FileFormatException,
     dulwich_errors.WrongObjectException,
     dulwich_errors.ObjectMissing,
+    FileLocked,
 )
+
+
+def clear_stale_locks(repo_dirs: list[Path]) -> list[Path]:
+    """Remove ``*.lock`` files a crashed writer left in the ``.git`` of each repo.
+
+    Only safe while no writer runs: the daemon calls it at start-up, under its own lock.
+    """
+    removed = []
+    for repo in repo_dirs:
+        git_dir = repo / ".git"
+        if not git_dir.is_dir():
+            continue
+        for lock in [*git_dir.glob("*.lock"), *git_dir.glob("refs/**/*.lock")]:
+            lock.unlink(missing_ok=True)
+            removed.append(lock)
+    return removed
+
+
 RAISE: Any = object()  # `missing` sentinel: a repo that is not there is an error
 T = TypeVar("T")
 

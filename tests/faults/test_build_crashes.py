@@ -78,24 +78,7 @@ async def assert_consistent(settings: Settings, op: HiveClient) -> None:
     assert fsck(settings.meta_dir) == ""
 
 
-def _spawn_xfail(point: str) -> Any:
-    if point != "after-applied-sha":
-        return point
-    return pytest.param(
-        point,
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason=(
-                "approvals.py/lifecycle.py: a spawn build resumed after a crash that followed "
-                "agents.update(applied_sha=...) calls Lifecycle.deploy(spawn=True) again, which "
-                "refuses ('already exists') because applied_sha is set; the approval ends "
-                "failed while deployed/<id> exists and main moved"
-            ),
-        ),
-    )
-
-
-@pytest.mark.parametrize("point", [_spawn_xfail(p) for p in CRASH_POINTS])
+@pytest.mark.parametrize("point", CRASH_POINTS)
 async def test_a_spawn_build_cut_by_a_crash_ends_consistent_after_restart(
     swarm_daemon: FaultDaemon, settings: Settings, point: str
 ) -> None:

@@ -124,18 +124,9 @@ async def test_kill_9_during_tag_gc_leaves_git_clean_and_the_tags_whole(
     async with await HiveClient.connect(settings.host_socket) as op:
         listed = await op.call("repos.tags", agent="alice")
     assert {t["name"] for t in listed["tags"]} == now
-    # a second gc is the test below: a kill that lands inside the packed-refs write
-    # leaves a stale lock behind (a known bug)
+    # a kill that lands inside the packed-refs write is the test below
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "repos_tags.py: a crash while packed-refs.lock is held leaves the lock file behind; "
-        "every later packed-refs write (tag gc, bulk tags) then fails with dulwich FileLocked, "
-        "which is not mapped to RepoError (an 'internal error' reply), until someone deletes it"
-    ),
-)
 async def test_a_crash_halfway_through_writing_packed_refs_does_not_block_the_next_gc(
     daemon: FaultDaemon, settings: Settings, tagged: tuple[set[str], set[str]]
 ) -> None:
