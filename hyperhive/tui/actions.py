@@ -1,0 +1,282 @@
+"""Every operator action, once: confirm what is hard to undo, call the daemon, report the outcome.
+
+Panes post messages; screens route them here; the command palette calls the same
+methods. Nothing here changes the model: the daemon's events do that.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from hyperhive.core.errors import HyperhiveError, NotFound
+from hyperhive.tui.model import Change, HiveModel, Unavailable
+from hyperhive.tui.screens.modals import Answer, AnswerScreen, Confirmation, ConfirmScreen
+from hyperhive.tui.views import ApprovalView, QuestionView
+
+if TYPE_CHECKING:
+    from textual.app import App
+
+    from hyperhive.tui.bridge import Calls
+    from hyperhive.tui.context import Ctx
+
+logger = logging.getLogger(__name__)
+
+# verb -> (question, what it does, hard to undo)
+LIFECYCLE: dict[str, tuple[str, str, bool]] = {
+    "start": ("Start {name}?", "The harness starts and picks up its inbox.", False),
+    "kill": (
+        "Stop {name}?",
+        "The harness is stopped; messages wait in its inbox until it starts again.",
+        False,
+    ),
+    "restart": ("Restart {name}?", "Stop, then start; a turn in progress is cut off.", False),
+    "update": (
+        "Update {name}?",
+        "Rebuild from the applied config and restart; a turn in progress is cut off.",
+        False,
+    ),
+    "destroy": (
+        "Destroy {name}?",
+        "The container goes away. Its state, config and credentials are kept "
+        "(kept state: revive or purge).",
+        True,
+    ),
+}
+LIFECYCLE_KEYS = {"start": "s", "kill": "k", "restart": "r", "update": "u", "destroy": "d"}
+
+
+class Operations:
+    """Operator actions on behalf of whichever screen asked (or the command palette)."""
+
+    def __init__(
+        self,
+        app: App[Any],
+        model: HiveModel,
+        calls: Calls,
+        changed: Callable[[Change], None] = lambda change: None,
+    ) -> None:
+        self._app = app
+        self._model = model
+        self._calls = calls
+        self._changed = changed
+        self.ctx: Ctx | None = None  # bound by the app once the context exists
+
+    # --- navigation ----------------------------------------------------------------
+    def open_agent(self, name: str) -> None:
+        from hyperhive.tui.screens.agent import AgentScreen
+
+        assert self.ctx is not None
+        self._app.push_screen(AgentScreen(self.ctx, name))
+
+    def open_approval(self, approval_id: int) -> None:
+        from hyperhive.tui.screens.approval import ApprovalScreen
+
+        assert self.ctx is not None
+        self._app.push_screen(ApprovalScreen(self.ctx, approval_id))
+
+    def open_terminal(self, name: str) -> None:
+        """A shell in the agent's container, over the daemon's PTY service (operators only)."""
+        from hyperhive.tui.screens.terminal import TerminalScreen
+
+        if self._refuse_viewer():
+            return
+        assert self.ctx is not None
+        self._app.push_screen(TerminalScreen(self.ctx, name))
+
+    def compose(self, to: str | None = None) -> None:
+        """Go to the dashboard's compose box, addressed to ``to``."""
+        if self._refuse_viewer():
+            return
+
+        async def run() -> None:
+            if self._app.current_mode != "dashboard":
+                await self._app.switch_mode("dashboard")
+            while len(self._app.screen_stack) > 1:
+                self._app.pop_screen()
+            focus = getattr(self._app.screen, "compose_to", None)
+            if focus is not None:
+                focus(to)
+
+        self._app.run_worker(run(), group="ops")
+
+    # --- lifecycle -----------------------------------------------------------------
+    def lifecycle(self, name: str, verb: str) -> None:
+        """Confirm, then call ``lifecycle.<verb>`` for agent ``name``."""
+        if verb not in LIFECYCLE or self._refuse_viewer():
+            return
+        question, detail, danger = LIFECYCLE[verb]
+        self._confirm(
+            ConfirmScreen(question.format(name=name), detail, confirm=verb, danger=danger),
+            lambda _: self._call(f"lifecycle.{verb}", f"{verb}: {name}", name=name),
+        )
+
+    def revive(self, name: str) -> None:
+        if self._refuse_viewer():
+            return
+        self._confirm(
+            ConfirmScreen(
+                f"Revive {name}?",
+                "A new incarnation starts from the kept state, config and credentials.",
+                confirm="revive",
+            ),
+            lambda _: self._call("lifecycle.spawn", f"reviving {name}", name=name),
+        )
+
+    def purge(self, name: str) -> None:
+        if self._refuse_viewer():
+            return
+        self._confirm(
+            ConfirmScreen(
+                f"Purge {name} for good?",
+                "Deletes its state, config, credentials and applied repo. This cannot be undone.",
+                confirm="purge",
+                danger=True,
+            ),
+            lambda _: self._call("lifecycle.purge", f"purged {name}", name=name),
+        )
+
+    # --- decisions -----------------------------------------------------------------
+    def approve(self, approval: ApprovalView) -> None:
+        if self._refuse_viewer():
+            return
+        sha = f" @ {approval.fetched_sha[:10]}" if approval.fetched_sha else ""
+        self._confirm(
+            ConfirmScreen(
+                f"Approve #{approval.id}?",
+                f"{approval.kind} for {approval.agent}{sha}: it is built and deployed.",
+                confirm="approve",
+            ),
+            lambda _: self._call("approvals.approve", f"approved #{approval.id}", id=approval.id),
+        )
+
+    def deny(self, approval: ApprovalView) -> None:
+        if self._refuse_viewer():
+            return
+
+        def done(result: Confirmation) -> None:
+            self._call("approvals.deny", f"denied #{approval.id}", id=approval.id, note=result.note)
+
+        self._confirm(
+            ConfirmScreen(
+                f"Deny #{approval.id}?",
+                f"{approval.kind} for {approval.agent}. The note goes to the manager.",
+                confirm="deny",
+                note="why? (optional)",
+            ),
+            done,
+        )
+
+    def answer(self, question: QuestionView) -> None:
+        if self._refuse_viewer():
+            return
+
+        def done(answer: Answer | None) -> None:
+            if answer is not None:
+                self._call(
+                    "questions.answer",
+                    f"answered #{question.id}",
+                    id=question.id,
+                    options=list(answer.options),
+                    text=answer.text,
+                )
+
+        self._app.push_screen(AnswerScreen(question), done)
+
+    def cancel_question(self, question: QuestionView) -> None:
+        if self._refuse_viewer():
+            return
+        self._confirm(
+            ConfirmScreen(
+                f"Cancel question #{question.id}?",
+                f"{question.asker} is told that nobody will answer.",
+                confirm="cancel question",
+            ),
+            lambda _: self._call("questions.cancel", "question cancelled", id=question.id),
+        )
+
+    async def send(self, to: str, body: str, in_reply_to: int | None = None) -> bool:
+        """Send as the operator; True when the daemon took it."""
+        if self._refuse_viewer():
+            return False
+        try:
+            await self._calls.call("messages.send", to=to, body=body, in_reply_to=in_reply_to)
+        except HyperhiveError as exc:
+            self._app.notify(exc.message, title="not sent", severity="error", markup=False)
+            return False
+        return True
+
+    def mark_read(self, ids: list[int]) -> None:
+        """Mark inbox messages read, here at once and on the daemon in the background."""
+        if self._model.viewer:
+            return
+        self._changed(self._model.mark_read(ids))
+
+        async def run() -> None:
+            try:
+                await self._calls.call("messages.mark_read", ids=ids)
+            except HyperhiveError as exc:
+                logger.info("mark_read failed: %s", exc)
+
+        self._app.run_worker(run(), group="ops")
+
+    async def fetch(self, method: str, **params: Any) -> Any:
+        """A read for a screen: the result, or an `Unavailable` that the screen shows in place.
+
+        Something simply absent (no repo yet, no such agent) is said where it would have
+        shown; any other failure also pops up as an error.
+        """
+        try:
+            return await self._calls.optional(method, **params)
+        except NotFound as exc:
+            return Unavailable(exc.message)
+        except HyperhiveError as exc:
+            self._app.notify(exc.message, title=method, severity="error", markup=False)
+            return Unavailable(f"failed: {exc.message}")
+
+    def verify_audit(self) -> None:
+        async def run() -> None:
+            try:
+                result = await self._calls.call("audit.verify")
+            except HyperhiveError as exc:
+                self._app.notify(exc.message, title="audit log", severity="error", markup=False)
+                return
+            ok = bool(result.get("ok")) if isinstance(result, dict) else False
+            problems = result.get("problems") if isinstance(result, dict) else None
+            detail = "; ".join(map(str, problems[:3])) if isinstance(problems, list) else ""
+            self._app.notify(
+                "the hash chain is intact" if ok else f"the hash chain is BROKEN: {detail}",
+                title="audit log",
+                severity="information" if ok else "error",
+                markup=False,
+            )
+
+        self._app.run_worker(run(), group="ops")
+
+    # --- helpers -----------------------------------------------------------------
+    def _refuse_viewer(self) -> bool:
+        if self._model.viewer:
+            self._app.notify("the viewer role can look but not decide", severity="warning")
+            return True
+        return False
+
+    def _confirm(
+        self, screen: ConfirmScreen, then: Callable[[Confirmation], Awaitable[None] | None]
+    ) -> None:
+        def done(result: Confirmation | None) -> None:
+            if result is not None:
+                then(result)
+
+        self._app.push_screen(screen, done)
+
+    def _call(self, method: str, success: str, **params: Any) -> None:
+        async def run() -> None:
+            try:
+                await self._calls.call(method, **params)
+            except HyperhiveError as exc:
+                self._app.notify(exc.message, title=method, severity="error", markup=False)
+            else:
+                self._app.notify(success, markup=False)
+
+        self._app.run_worker(run(), group="ops")

@@ -1,0 +1,270 @@
+"""The operator TUI: the app, its factory, and the routing of daemon events to screens."""
+
+from __future__ import annotations
+
+import gc
+import time
+from collections.abc import Callable, Iterable, Sequence
+from functools import partial
+from typing import ClassVar
+
+from textual.app import App, SystemCommand
+from textual.binding import Binding, BindingType
+from textual.css.query import NoMatches
+from textual.screen import Screen
+from textual.theme import Theme
+
+from hyperhive.core.runner import Runner
+from hyperhive.tui.actions import LIFECYCLE, Operations
+from hyperhive.tui.bridge import DEFAULT_BACKOFF, Bridge, ClientFactory
+from hyperhive.tui.context import Ctx
+from hyperhive.tui.messages import Connected, ConnectionLost, EventsArrived
+from hyperhive.tui.model import Change, HiveModel
+from hyperhive.tui.notify import Notifier
+from hyperhive.tui.screens.audit import AuditScreen
+from hyperhive.tui.screens.base import HiveScreen
+from hyperhive.tui.screens.dashboard import DashboardScreen
+from hyperhive.tui.screens.help import HelpScreen
+from hyperhive.tui.screens.repos import ReposScreen
+from hyperhive.tui.screens.stats import StatsScreen
+
+# colours from the xterm-256 palette: exact in 256 colours, mapped cleanly down to 16
+THEME = Theme(
+    name="hyperhive",
+    primary="#5f87d7",
+    secondary="#5fafaf",
+    accent="#d7af5f",
+    warning="#d7af00",
+    error="#d75f5f",
+    success="#5faf5f",
+    foreground="#d0d0d0",
+    background="#121212",
+    surface="#1c1c1c",
+    panel="#303030",
+    dark=True,
+)
+MODES: dict[str, type[HiveScreen]] = {
+    "dashboard": DashboardScreen,
+    "repos": ReposScreen,
+    "stats": StatsScreen,
+    "audit": AuditScreen,
+}
+
+
+class HiveApp(App[None]):
+    """A client of host.sock: a snapshot, then pushed events; no polling."""
+
+    CSS_PATH = "hyperhive.tcss"
+    TITLE = "hyperhive"
+    DEFAULT_MODE = "dashboard"  # start on it: no blank default screen to build first
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("question_mark", "help", "help"),
+        Binding("1", "mode('dashboard')", "dashboard", show=False),
+        Binding("2", "mode('repos')", "repos", show=False),
+        Binding("3", "mode('stats')", "stats", show=False),
+        Binding("4", "mode('audit')", "audit", show=False),
+    ]
+
+    def __init__(
+        self,
+        client_factory: ClientFactory,
+        *,
+        who: str | None = None,
+        role: str | None = None,
+        clock: Callable[[], float] = time.time,
+        backoff: Sequence[float] = DEFAULT_BACKOFF,
+        runner: Runner | None = None,
+        desktop_notify: bool = True,
+        tick_seconds: float = 1.0,
+    ) -> None:
+        super().__init__()
+        self.model = HiveModel()
+        if role:
+            self.model.role = role
+        self.bridge = Bridge(self, client_factory, who=who, role=role, backoff=backoff)
+        self.ops = Operations(self, self.model, self.bridge, self._route)
+        self.ctx = Ctx(self.model, self.bridge, client_factory, clock, self.ops)
+        self.ops.ctx = self.ctx
+        self.notifier = Notifier(self, runner=runner, desktop=desktop_notify)
+        self._clock = clock
+        self._tick_seconds = tick_seconds
+        self._role = self.model.role
+        for name, screen in MODES.items():
+            self.add_mode(name, partial(screen, self.ctx))
+        # before the first mount: a theme set later restyles every widget once more
+        self.register_theme(THEME)
+        self.theme = THEME.name
+
+    def on_mount(self) -> None:
+        self.run_worker(self.bridge.run(), name="bridge", group="bridge")
+        self.set_interval(self._tick_seconds, self._tick)
+
+    # --- from the bridge -------------------------------------------------------------
+    def on_connected(self, message: Connected) -> None:
+        first = self.model.loads == 0
+        self._route(self.model.load(message.snapshot))
+        if first:
+            # what the first snapshot built lives as long as the app: keep it out of the
+            # garbage collector's full scans, which otherwise stall event handling
+            self.call_after_refresh(gc.freeze)
+
+    def on_connection_lost(self, message: ConnectionLost) -> None:
+        note = (
+            f"daemon unreachable: {message.reason} — reconnecting in {message.retry_in:g}s"
+            f" (attempt {message.attempt})"
+        )
+        self._route(self.model.disconnected(note))
+
+    def on_events_arrived(self, message: EventsArrived) -> None:
+        events = self.bridge.take()
+        if events:
+            self._route(self.model.apply(events))
+
+    # --- the screen routes the rest --------------------------------------------------
+    def _route(self, change: Change) -> None:
+        if "approvals" in change.topics:
+            self.model.record_queue(self._clock())
+        self.notifier.announce(change.notices)
+        for screen in self._hive_screens():
+            screen.show(change)
+        if self.model.role != self._role:
+            self._role = self.model.role
+            self.refresh_bindings()
+
+    def _tick(self) -> None:
+        now = self._clock()
+        for screen in self._hive_screens():
+            try:
+                screen.tick(now)
+            except NoMatches:  # the screen is being torn down and lost its panes
+                continue
+
+    def _hive_screens(self) -> Iterable[HiveScreen]:
+        return [
+            s
+            for s in self.screen_stack
+            if isinstance(s, HiveScreen) and s.is_mounted and s.is_attached and s.is_running
+        ]
+
+    # --- actions -----------------------------------------------------------------
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    async def action_mode(self, mode: str) -> None:
+        if mode in MODES and self.current_mode != mode:
+            await self.switch_mode(mode)
+
+    def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
+        """The command palette: every action of every pane, by name."""
+        yield from super().get_system_commands(screen)
+        yield SystemCommand("Help", "every key and convention", self.action_help)
+        for mode in MODES:
+            yield SystemCommand(
+                f"Go to {mode}",
+                f"switch to the {mode} screen",
+                partial(self.run_action, f"mode('{mode}')"),
+            )
+        m, ops = self.model, self.ops
+        decide = not m.viewer
+        if decide:
+            yield SystemCommand("Compose a message", "write as the operator", ops.compose)
+        for a in m.live_agents():
+            yield SystemCommand(
+                f"Open {a.name}",
+                "agent page: turns, notes, config, stats",
+                partial(ops.open_agent, a.name),
+                discover=False,
+            )
+            if not decide:
+                continue
+            for verb, (_, detail, _) in LIFECYCLE.items():
+                yield SystemCommand(
+                    f"{verb.capitalize()} {a.name}",
+                    detail,
+                    partial(ops.lifecycle, a.name, verb),
+                    discover=False,
+                )
+            yield SystemCommand(
+                f"Terminal into {a.name}",
+                "a shell in its container",
+                partial(ops.open_terminal, a.name),
+                discover=False,
+            )
+            yield SystemCommand(
+                f"Message {a.name}",
+                "compose to this agent",
+                partial(ops.compose, a.name),
+                discover=False,
+            )
+        for ap in m.pending_approvals():
+            what = f"#{ap.id} {ap.kind} for {ap.agent}"
+            yield SystemCommand(
+                f"Open approval {what}", "the full diff", partial(ops.open_approval, ap.id)
+            )
+            if decide:
+                yield SystemCommand(
+                    f"Approve {what}", "build and deploy it", partial(ops.approve, ap)
+                )
+                yield SystemCommand(f"Deny {what}", "with a note", partial(ops.deny, ap))
+        for q in m.open_questions():
+            if decide:
+                yield SystemCommand(
+                    f"Answer question #{q.id} from {q.asker}",
+                    q.question[:80],
+                    partial(ops.answer, q),
+                )
+                yield SystemCommand(
+                    f"Cancel question #{q.id}",
+                    q.question[:80],
+                    partial(ops.cancel_question, q),
+                    discover=False,
+                )
+        if decide:
+            for name in sorted(m.kept):
+                yield SystemCommand(
+                    f"Revive {name}",
+                    "from its kept state",
+                    partial(ops.revive, name),
+                    discover=False,
+                )
+                yield SystemCommand(
+                    f"Purge {name}",
+                    "delete its kept state for good",
+                    partial(ops.purge, name),
+                    discover=False,
+                )
+        yield SystemCommand("Verify the audit log", "check the hash chain", ops.verify_audit)
+
+
+def make_app(
+    client_factory: ClientFactory,
+    *,
+    who: str | None = None,
+    role: str | None = None,
+    clock: Callable[[], float] = time.time,
+    backoff: Sequence[float] = DEFAULT_BACKOFF,
+    runner: Runner | None = None,
+    desktop_notify: bool = True,
+) -> HiveApp:
+    """Build the TUI (used by `hyperhive tui`, the SSH server and the tests).
+
+    Args:
+        client_factory: Opens a new `HiveClient` on host.sock; called again on every
+            reconnect and once per terminal.
+        who: The name the daemon records in the audit log for this session.
+        role: "operator" or "viewer" (a viewer sees everything and decides nothing).
+        clock: Wall time, for ages and countdowns (tests freeze it).
+        backoff: Seconds to wait between reconnect attempts (the last repeats).
+        runner: Runs ``notify-send`` (tests pass a FakeRunner).
+        desktop_notify: Send desktop notifications where ``notify-send`` exists.
+    """
+    return HiveApp(
+        client_factory,
+        who=who,
+        role=role,
+        clock=clock,
+        backoff=backoff,
+        runner=runner,
+        desktop_notify=desktop_notify,
+    )

@@ -1,0 +1,84 @@
+"""Small formatters shared by the panes: ages, countdowns, states with spinners and badges."""
+
+from __future__ import annotations
+
+import time
+
+from rich.text import Text
+
+SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
+SPIN_RATE = 8  # frames per second
+
+# named ANSI colours: they read the same in 16, 256 and true-colour terminals
+STATE_STYLES = {
+    "running": "green",
+    "stopped": "dim",
+    "crashed": "bold red",
+    "needs_login": "bold yellow",
+    "rate_limited": "yellow",
+    "driver_missing": "red",
+    "draft": "cyan",
+    "destroyed": "dim",
+}
+
+
+def ago(ts: float | None, now: float) -> str:
+    """A short age: 5s, 3m, 2h, 4d; '-' for never."""
+    if ts is None:
+        return "-"
+    d = max(0.0, now - ts)
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if d >= size:
+            return f"{int(d // size)}{unit}"
+    return f"{int(d)}s"
+
+
+def countdown(deadline: float | None, now: float) -> str:
+    """⏳ MM:SS until ``deadline`` (H:MM:SS past an hour); 'expiring' once it passed."""
+    if deadline is None:
+        return ""
+    left = int(deadline - now)
+    if left <= 0:
+        return "expiring"
+    hours, rest = divmod(left, 3600)
+    minutes, seconds = divmod(rest, 60)
+    if hours:
+        return f"⏳ {hours}:{minutes:02d}:{seconds:02d}"
+    return f"⏳ {minutes:02d}:{seconds:02d}"
+
+
+def clock(ts: float | None) -> str:
+    """HH:MM:SS of ``ts`` in local time."""
+    return "-" if ts is None else time.strftime("%H:%M:%S", time.localtime(ts))
+
+
+def spinner(now: float) -> str:
+    return SPINNER[int(now * SPIN_RATE) % len(SPINNER)]
+
+
+def state_text(state: str, now: float, *, transient: bool) -> Text:
+    """The state of an agent, with a spinner while it is in a transient (-ing) state."""
+    if transient:
+        return Text.assemble((spinner(now), "cyan"), " ", (state, "cyan"))
+    return Text(state, style=STATE_STYLES.get(state, ""))
+
+
+def short(sha: str | None, n: int = 10) -> str:
+    return sha[:n] if sha else "-"
+
+
+def one_line(text: str, width: int = 80) -> str:
+    """``text`` on one line, cut at ``width`` with an ellipsis."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= width else flat[: width - 1] + "…"
+
+
+def size(n: int | None) -> str:
+    if n is None:
+        return "-"
+    value = float(n)
+    for unit in ("B", "K", "M", "G"):
+        if value < 1024 or unit == "G":
+            return f"{value:.0f}{unit}" if unit == "B" else f"{value:.1f}{unit}"
+        value /= 1024
+    return f"{n}B"

@@ -1,0 +1,233 @@
+"""A titled, filterable table of keyed rows that updates in place: the base of the list panes."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from rich.cells import cell_len
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.message import Message
+from textual.widget import Widget
+from textual.widgets import DataTable, Input, Static
+
+Cell = str | Text
+Row = tuple[Cell, ...]
+
+
+def plain(cell: Cell) -> str:
+    return cell.plain if isinstance(cell, Text) else cell
+
+
+def same(a: Cell, b: Cell) -> bool:
+    """Equal text *and* styles (rich's Text equality ignores the base style)."""
+    if isinstance(a, Text) and isinstance(b, Text):
+        return a.plain == b.plain and str(a.style) == str(b.style) and a.spans == b.spans
+    return type(a) is type(b) and a == b
+
+
+class ListPane(Widget):
+    """Rows keyed by a string; the screen sets them, the pane diffs them into a DataTable.
+
+    Unchanged rows are left alone and changed cells are updated in place, so an
+    event touching one agent costs one `update_cell`, not a redraw of the list.
+    `/` filters (substring over every cell), `Esc` clears the filter, `enter` and
+    the letter bindings of a subclass post `RowAction` for the row under the cursor.
+    """
+
+    DEFAULT_CSS = """
+    ListPane { height: auto; }
+    ListPane > DataTable { height: auto; max-height: 16; }
+    ListPane > Input.filter { display: none; height: 3; }
+    ListPane.-filtering > Input.filter { display: block; }
+    ListPane > .empty { color: $text-muted; padding: 0 1; }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("slash", "filter", "filter"),
+        Binding("escape", "clear_filter", "clear filter", show=False),
+    ]
+
+    TITLE: ClassVar[str] = ""
+    COLUMNS: ClassVar[tuple[tuple[str, str], ...]] = ()
+    EMPTY: ClassVar[str] = "nothing here"
+    DECISIONS: ClassVar[frozenset[str]] = frozenset()  # row actions the viewer role may not take
+
+    class RowAction(Message):
+        """The operator asked for ``action`` ("open", "approve", ...) on the row ``key``."""
+
+        def __init__(self, pane: ListPane, action: str, key: str) -> None:
+            super().__init__()
+            self.pane = pane
+            self.action = action
+            self.key = key
+
+        @property
+        def control(self) -> ListPane:
+            return self.pane
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self.viewer = False
+        self._rows: dict[str, Row] = {}
+        self._shown: dict[str, Row] = {}
+        self._filter = ""
+        self._note: str | None = None
+        self.border_title = self.TITLE
+
+    def compose(self) -> ComposeResult:
+        yield DataTable(cursor_type="row", zebra_stripes=True)
+        yield Static("", classes="empty", markup=False)
+
+    def on_mount(self) -> None:
+        table = self.query_one(DataTable)
+        for key, label in self.COLUMNS:
+            table.add_column(label, key=key)
+        self._sync()
+
+    @on(DataTable.RowSelected)
+    def _selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        if event.row_key.value is not None:
+            self.post_message(self.RowAction(self, "open", event.row_key.value))
+
+    @on(Input.Changed, ".filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        event.stop()
+        self._filter = event.value.strip().lower()
+        self._sync()
+
+    @on(Input.Submitted, ".filter")
+    def _filter_kept(self, event: Input.Submitted) -> None:
+        event.stop()
+        if not self._filter:
+            self.remove_class("-filtering")
+        self.query_one(DataTable).focus()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "clear_filter":
+            return self.has_class("-filtering")
+        if action == "row" and parameters and parameters[0] in self.DECISIONS:
+            return not self.viewer
+        return True
+
+    async def action_filter(self) -> None:
+        # the filter box is mounted on first use: most lists are never filtered
+        found = self.query(".filter")
+        if found:
+            field = found.first(Input)
+        else:
+            field = Input(placeholder="filter…  (enter keeps it, esc clears)", classes="filter")
+            await self.mount(field, before=self.query_one(DataTable))
+        self.add_class("-filtering")
+        field.focus()
+
+    def action_clear_filter(self) -> None:
+        self.remove_class("-filtering")
+        for field in self.query(".filter").results(Input):
+            field.value = ""
+        self._filter = ""
+        self._sync()
+        self.query_one(DataTable).focus()
+
+    def action_row(self, action: str) -> None:
+        key = self.cursor_key
+        if key is not None:
+            self.post_message(self.RowAction(self, action, key))
+
+    # --- attributes down -------------------------------------------------------------
+    def set_rows(self, rows: dict[str, Row], *, note: str | None = None) -> None:
+        """Show ``rows`` (in order); ``note`` replaces the empty text (e.g. "not available")."""
+        # plain strings become Text: the table would parse them as markup, and a body like
+        # "[answer to question #3]" is no style
+        self._rows = {
+            k: tuple(Text(c) if isinstance(c, str) else c for c in r) for k, r in rows.items()
+        }
+        self._note = note
+        if self.is_mounted:
+            self._sync()
+
+    def set_title(self, title: str) -> None:
+        self.border_title = title
+
+    def set_viewer(self, viewer: bool) -> None:
+        if viewer != self.viewer:
+            self.viewer = viewer
+            self.refresh_bindings()
+
+    def focus_table(self) -> None:
+        self.query_one(DataTable).focus()
+
+    @property
+    def cursor_key(self) -> str | None:
+        table = self.query_one(DataTable)
+        if table.row_count == 0:
+            return None
+        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        return key
+
+    @property
+    def row_keys(self) -> list[str]:
+        """The keys of the rows on screen (after the filter), top to bottom."""
+        return list(self._shown)
+
+    # --- helpers -----------------------------------------------------------------
+    def _visible(self) -> dict[str, Row]:
+        if not self._filter:
+            return self._rows
+        needle = self._filter
+        return {
+            k: row for k, row in self._rows.items() if any(needle in plain(c).lower() for c in row)
+        }
+
+    def _sync(self) -> None:
+        if not self.is_attached:  # a timer fired while the app shuts down
+            return
+        table = self.query_one(DataTable)
+        visible = self._visible()
+        shown = self._shown
+        if list(visible) == list(shown):
+            self._update_cells(table, visible)
+        else:
+            kept = [k for k in shown if k in visible]
+            appended = list(visible)[len(kept) :]
+            if list(visible)[: len(kept)] == kept and not any(k in shown for k in appended):
+                for key in [k for k in shown if k not in visible]:
+                    table.remove_row(key)
+                self._update_cells(table, {k: visible[k] for k in kept})
+                for key in appended:
+                    table.add_row(*visible[key], key=key)
+            else:
+                self._rebuild(table, visible)
+        self._shown = dict(visible)
+        empty = self.query_one(".empty", Static)
+        table.display = bool(visible)
+        if visible:
+            empty.display = False
+        else:
+            empty.display = True
+            if self._note:
+                empty.update(self._note)
+            elif self._filter:
+                empty.update(f"nothing matches “{self._filter}”")
+            else:
+                empty.update(self.EMPTY)
+
+    def _update_cells(self, table: DataTable[Any], rows: dict[str, Row]) -> None:
+        columns = [key for key, _ in self.COLUMNS]
+        for key, row in rows.items():
+            old = self._shown.get(key)
+            for i, cell in enumerate(row):
+                if old is None or not same(old[i], cell):
+                    # re-measuring the column is only needed when the cell got wider
+                    wider = old is None or cell_len(plain(cell)) > cell_len(plain(old[i]))
+                    table.update_cell(key, columns[i], cell, update_width=wider)
+
+    def _rebuild(self, table: DataTable[Any], rows: dict[str, Row]) -> None:
+        cursor = self.cursor_key
+        table.clear()
+        for key, row in rows.items():
+            table.add_row(*row, key=key)
+        if cursor is not None and cursor in rows:
+            table.move_cursor(row=table.get_row_index(cursor), animate=False)

@@ -1,0 +1,174 @@
+"""The agent page: its state, live turn events as they stream, notes.md, config and charts."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import VerticalScroll
+from textual.timer import Timer
+from textual.widgets import Collapsible, Static
+
+from hyperhive.tui.actions import LIFECYCLE_KEYS
+from hyperhive.tui.context import Ctx
+from hyperhive.tui.format import ago, short, state_text
+from hyperhive.tui.model import Change, Unavailable
+from hyperhive.tui.panes.stats import AGENT_CHARTS, StatsPane, agent_charts
+from hyperhive.tui.panes.turns import TurnLog, event_agent, parse_events
+from hyperhive.tui.screens.base import HiveScreen
+from hyperhive.tui.screens.modals import highlight
+from hyperhive.tui.screens.stats import SETTLE, load_series
+
+BACKFILL = 200
+
+
+def text_of(result: Any) -> str | None:
+    """The text inside a reply: the reply itself or its text/content field."""
+    if isinstance(result, str):
+        return result
+    if isinstance(result, dict):
+        for key in ("text", "content", "data", "notes"):
+            if isinstance(result.get(key), str):
+                return str(result[key])
+    return None
+
+
+class AgentScreen(HiveScreen):
+    """One agent up close; the same letters as in the swarm act on it."""
+
+    DEFAULT_CSS = """
+    AgentScreen > #summary { height: auto; padding: 0 1; }
+    AgentScreen > #body { height: 1fr; }
+    AgentScreen TurnLog { height: 20; }
+    AgentScreen .doc { padding: 0 1; }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [
+        *(Binding(key, f"lifecycle('{verb}')", verb) for verb, key in LIFECYCLE_KEYS.items()),
+        Binding("t", "terminal", "terminal"),
+        Binding("c", "compose", "compose"),
+    ]
+    DECISIONS = frozenset({"lifecycle", "terminal", "compose"})
+
+    def __init__(self, ctx: Ctx, name: str) -> None:
+        super().__init__(ctx)
+        self.agent = name
+        self._stats_timer: Timer | None = None
+
+    def compose_body(self) -> ComposeResult:
+        yield Static("", id="summary")
+        with VerticalScroll(id="body"):
+            yield TurnLog(id="turns")
+            with Collapsible(title="notes.md", collapsed=True, id="notes-section"):
+                yield Static("loading…", id="notes", classes="doc")
+            with Collapsible(
+                title="config (agent.toml, applied)", collapsed=True, id="config-section"
+            ):
+                yield Static("loading…", id="config", classes="doc")
+            with Collapsible(title="stats", collapsed=True, id="stats-section"):
+                yield StatsPane(AGENT_CHARTS, id="stats")
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self._load()
+
+    def show(self, change: Change) -> None:
+        super().show(change)
+        if "reload" in change.topics:
+            self._load()
+        if change.topics & {"agents", "role", "connection"}:
+            self._summary()
+            self.refresh_bindings()
+        turns = [d for n, d in change.passthrough if n == "turn.event" and self._mine(d)]
+        if turns:
+            self.query_one(TurnLog).add_events(turns)
+        fresh = any(
+            n == "stats.recorded" and event_agent(d) == self.agent for n, d in change.passthrough
+        )
+        if fresh and not self.query_one("#stats-section", Collapsible).collapsed:
+            if self._stats_timer is None:
+                self._stats_timer = self.set_timer(SETTLE, self._load_stats)
+
+    def tick(self, now: float) -> None:
+        self._summary()
+
+    def _mine(self, data: dict[str, Any]) -> bool:
+        return event_agent(data) in (self.agent, None)
+
+    def _summary(self) -> None:
+        now = self.ctx.clock()
+        agent = self.ctx.model.agents.get(self.agent)
+        summary = self.query_one("#summary", Static)
+        if agent is None:
+            kept = self.agent in self.ctx.model.kept
+            summary.update(
+                Text(f"{self.agent}: {'destroyed (kept state)' if kept else 'gone'}", style="dim")
+            )
+            return
+        summary.update(
+            Text.assemble(
+                (agent.name, "bold"),
+                f" ({agent.role}, {agent.runtime or '?'} runtime,",
+                f" incarnation {agent.incarnation})  ",
+                state_text(agent.state, now, transient=agent.transient),
+                f"  inbox {agent.inbox}  last turn {ago(agent.last_turn_at, now)}",
+                f"  applied {short(agent.applied_sha)}",
+                ("  stale" if agent.stale else "", "yellow"),
+                (f"  {agent.state_reason}" if agent.state_reason else "", "dim"),
+            )
+        )
+
+    @work(group="agent-load", exclusive=True)
+    async def _load(self) -> None:
+        ops = self.ctx.ops
+        events = await ops.fetch("turns.events", agent=self.agent, limit=BACKFILL)
+        log = self.query_one(TurnLog)
+        log.clear()
+        if isinstance(events, Unavailable):
+            log.write(Text(events.reason, style="dim"))
+        else:
+            log.add_events(parse_events(events))
+        notes = await ops.fetch("agents.notes", name=self.agent)
+        self._fill("#notes", notes, "markdown", "notes.md is empty")
+        config = await ops.fetch("repos.show", agent=self.agent, ref="main", path="agent.toml")
+        self._fill("#config", config, "toml", "no applied config yet")
+        if not self.query_one("#stats-section", Collapsible).collapsed:
+            self._load_stats()
+
+    @on(Collapsible.Expanded, "#stats-section")
+    def _stats_opened(self) -> None:
+        self._load_stats()
+
+    @work(group="agent-stats", exclusive=True)
+    async def _load_stats(self) -> None:
+        self._stats_timer = None
+        series = await load_series(self.ctx.ops, self.agent, self.ctx.clock())
+        pane = self.query_one(StatsPane)
+        if isinstance(series, Unavailable):
+            pane.show({}, note=series.reason)
+        else:
+            pane.show(agent_charts(series))
+
+    def _fill(self, selector: str, result: Any, lexer: str, empty: str) -> None:
+        widget = self.query_one(selector, Static)
+        if isinstance(result, Unavailable):
+            widget.update(Text(result.reason, style="dim"))
+            return
+        text = text_of(result)
+        widget.update(highlight(text, lexer) if text else Text(empty, style="dim"))
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in self.DECISIONS:
+            return not self.ctx.model.viewer and self.agent in self.ctx.model.agents
+        return super().check_action(action, parameters)
+
+    def action_lifecycle(self, verb: str) -> None:
+        self.ctx.ops.lifecycle(self.agent, verb)
+
+    def action_terminal(self) -> None:
+        self.ctx.ops.open_terminal(self.agent)
+
+    def action_compose(self) -> None:
+        self.ctx.ops.compose(self.agent)

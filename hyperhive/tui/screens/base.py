@@ -1,0 +1,58 @@
+"""The base of every full screen: a status line on top, the footer below, changes routed in."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.screen import Screen
+from textual.widgets import Footer
+
+from hyperhive.tui.context import Ctx
+from hyperhive.tui.model import Change
+from hyperhive.tui.widgets.status import StatusLine
+
+
+class HiveScreen(Screen[None]):
+    """A screen fed by the app: `show` gets each change, `tick` the local clock.
+
+    Subclasses compose their body in `compose_body` and route changes to their panes
+    in `show`. A screen that comes back to the front re-reads everything.
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "back", "back", show=False)]
+
+    def __init__(self, ctx: Ctx, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.ctx = ctx
+
+    def compose(self) -> ComposeResult:
+        yield StatusLine()
+        yield from self.compose_body()
+        yield Footer()
+
+    def compose_body(self) -> ComposeResult:
+        yield from ()
+
+    def on_mount(self) -> None:
+        self.show(Change.everything())
+
+    def on_screen_resume(self) -> None:
+        self.show(Change.everything())
+
+    def show(self, change: Change) -> None:
+        """Route ``change`` to the panes; the base keeps the status line current."""
+        self.query_one(StatusLine).show(self.ctx.model)
+
+    def tick(self, now: float) -> None:
+        """Once a second: relative times and countdowns."""
+
+    def action_back(self) -> None:
+        if len(self.app.screen_stack) > 1:
+            self.app.pop_screen()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "back":
+            return len(self.app.screen_stack) > 1
+        return True
