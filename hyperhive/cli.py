@@ -44,7 +44,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     verb = args._verb
     ctx = Context(args)
     try:
-        result = _run(verb.run(ctx), fast_loop=verb.name == "daemon")
+        result = _run(verb.run(ctx), fast_loop=verb.name in ("daemon", "agent"))
     except KeyboardInterrupt:
         return 130
     except HyperhiveError as exc:
@@ -63,7 +63,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(coro: Any, *, fast_loop: bool) -> Any:
-    """Run a verb; the daemon gets uvloop where it is installed (a faster event loop)."""
+    """Run a verb; the daemon and the harness get uvloop where installed (a faster loop)."""
     if fast_loop:
         try:
             import uvloop

@@ -216,44 +216,56 @@ class Store:
         return await fut
 
     def write_later(self, fn: Callable[..., Any], *args: Any) -> None:
-        """Queue a write whose caller need not wait (e.g. delivery marks); errors are logged."""
-        fut = asyncio.ensure_future(self.write(fn, *args))
+        """Queue a write whose caller need not wait (e.g. delivery marks); errors are logged.
+
+        It joins the next group commit like any write, without a task of its own.
+        """
+        if self._closed:
+            return
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         fut.add_done_callback(_log_failure)
+        self._queue.append((fn, args, fut))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush())
 
     async def _flush(self) -> None:
         while self._queue:
             batch, self._queue = self._queue, []
-            ops = [(fn, args) for fn, args, _ in batch]
-            before = self._writer.total_changes
-            try:
-                results = _run_batch(self._writer, ops)
-            except Exception as exc:
-                # whatever went wrong, every caller of this group gets an answer: an
-                # unanswered future would hang its request (and the daemon's shutdown)
-                if not isinstance(exc, sqlite3.Error):
-                    logger.exception("group commit failed")
-                err = _map_error(exc)
-                for _, _, fut in batch:
-                    if not fut.done():
-                        fut.set_exception(err)
-                continue
-            for (_, _, fut), result in zip(batch, results, strict=True):
-                if fut.done():
-                    continue
-                if isinstance(result, OverflowError):
-                    fut.set_exception(_map_error(result))
-                elif isinstance(result, BaseException):
-                    fut.set_exception(result)
-                else:
-                    fut.set_result(result)
-            self._since_checkpoint += self._writer.total_changes - before
-            if self._since_checkpoint >= self.CHECKPOINT_EVERY and (
-                self._checkpoint is None or self._checkpoint.done()
-            ):
-                self._since_checkpoint = 0
-                self._checkpoint = asyncio.create_task(self._run_checkpoint())
+            self._commit(batch)
             # let requests that arrived meanwhile join the next group
             await asyncio.sleep(0)
+
+    def _commit(self, batch: list[tuple[Op, tuple[Any, ...], asyncio.Future[Any]]]) -> None:
+        """Run one group in one transaction and answer every caller of it."""
+        ops = [(fn, args) for fn, args, _ in batch]
+        before = self._writer.total_changes
+        try:
+            results = _run_batch(self._writer, ops)
+        except Exception as exc:
+            # whatever went wrong, every caller of this group gets an answer: an
+            # unanswered future would hang its request (and the daemon's shutdown)
+            if not isinstance(exc, sqlite3.Error):
+                logger.exception("group commit failed")
+            err = _map_error(exc)
+            for _, _, fut in batch:
+                if not fut.done():
+                    fut.set_exception(err)
+            return
+        for (_, _, fut), result in zip(batch, results, strict=True):
+            if fut.done():
+                continue
+            if isinstance(result, OverflowError):
+                fut.set_exception(_map_error(result))
+            elif isinstance(result, BaseException):
+                fut.set_exception(result)
+            else:
+                fut.set_result(result)
+        self._since_checkpoint += self._writer.total_changes - before
+        if self._since_checkpoint >= self.CHECKPOINT_EVERY and (
+            self._checkpoint is None or self._checkpoint.done()
+        ):
+            self._since_checkpoint = 0
+            self._checkpoint = asyncio.create_task(self._run_checkpoint())
 
     async def _run_checkpoint(self) -> None:
         try:
