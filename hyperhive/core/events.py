@@ -42,6 +42,7 @@ class Subscription:
     patterns: tuple[str, ...]
     queue: asyncio.Queue[Event] = field(default_factory=lambda: asyncio.Queue(10_000))
     closed: bool = False
+    owner: int | None = None  # the connection it belongs to, for events meant for it alone
 
     def matches(self, name: str) -> bool:
         return any(fnmatch.fnmatchcase(name, p) for p in self.patterns)
@@ -61,8 +62,10 @@ class EventBus:
         self._subs: set[Subscription] = set()
         self._seq = itertools.count(1)
 
-    def subscribe(self, patterns: Iterable[str] = ("*",), *, maxsize: int = 10_000) -> Subscription:
-        sub = Subscription(tuple(patterns) or ("*",), asyncio.Queue(maxsize))
+    def subscribe(
+        self, patterns: Iterable[str] = ("*",), *, maxsize: int = 10_000, owner: int | None = None
+    ) -> Subscription:
+        sub = Subscription(tuple(patterns) or ("*",), asyncio.Queue(maxsize), owner=owner)
         self._subs.add(sub)
         return sub
 
@@ -70,10 +73,13 @@ class EventBus:
         sub.closed = True
         self._subs.discard(sub)
 
-    def publish(self, name: str, data: dict[str, Any] | None = None) -> Event:
+    def publish(
+        self, name: str, data: dict[str, Any] | None = None, *, only: int | None = None
+    ) -> Event:
+        """Fan ``name`` out; with ``only``, to the subscriptions of that connection alone."""
         event = Event(next(self._seq), time.time(), name, data or {})
         for sub in list(self._subs):
-            if not sub.matches(name):
+            if not sub.matches(name) or (only is not None and sub.owner != only):
                 continue
             if sub.queue.qsize() >= sub.queue.maxsize - 1:
                 # keep one slot for the overflow marker, then cut the subscriber off

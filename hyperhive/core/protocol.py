@@ -38,6 +38,7 @@ class Caller:
     name: str  # agent name, "manager", or "operator"
     who: str = "operator"  # for the audit log: local user or SSH key name
     role: Role = Role.OPERATOR
+    conn: int = 0  # the connection, for what belongs to it alone (terminal output)
 
     @property
     def actor(self) -> str:
@@ -125,9 +126,10 @@ class Method:
 
 @dataclass
 class Registry:
-    """All RPC methods, by name."""
+    """All RPC methods, by name, and what to do when a connection closes."""
 
     methods: dict[str, Method] = field(default_factory=dict)
+    on_disconnect: list[Callable[[int], Awaitable[None]]] = field(default_factory=list)
 
     def add(
         self,

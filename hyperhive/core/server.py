@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -45,12 +47,14 @@ class _Connection:
         writer: asyncio.StreamWriter,
     ) -> None:
         self.server = server
-        self.caller = caller
+        self.id = next(server.ids)
+        self.caller = replace(caller, conn=self.id)
         self.reader = LineReader(reader, server.line_limit)
         self.writer = writer
         self.tasks: set[asyncio.Task[None]] = set()
         self.subscription: Subscription | None = None
         self.pump: asyncio.Task[None] | None = None
+        self.closed = False
 
     async def send(self, data: bytes) -> None:
         if self.writer.is_closing():
@@ -90,8 +94,16 @@ class _Connection:
             await self.close()
 
     async def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
         for task in list(self.tasks):
             task.cancel()
+        for hook in self.server.registry.on_disconnect:
+            try:
+                await hook(self.id)
+            except Exception:  # the edge: a cleanup hook must not break the others
+                logger.exception("disconnect hook failed")
         if self.subscription is not None:
             self.server.events.unsubscribe(self.subscription)
         if self.pump is not None:
@@ -142,7 +154,7 @@ class _Connection:
             self.server.events.unsubscribe(self.subscription)
             if self.pump is not None:
                 self.pump.cancel()
-        self.subscription = self.server.events.subscribe(patterns)
+        self.subscription = self.server.events.subscribe(patterns, owner=self.id)
         self.pump = asyncio.create_task(self._pump(self.subscription))
         return {"subscribed": patterns}
 
@@ -158,7 +170,7 @@ class _Connection:
             raise ProtocolError(f"{HELLO}: 'role' must be operator or viewer")
         if self.caller.role is Role.VIEWER and role == Role.OPERATOR.value:
             raise Refused(f"{HELLO}: a viewer cannot become an operator")
-        self.caller = Caller(self.caller.scope, self.caller.name, who, Role(role))
+        self.caller = replace(self.caller, who=who, role=Role(role))
         return {"who": who, "role": role}
 
     async def _pump(self, sub: Subscription) -> None:
@@ -177,6 +189,7 @@ class SocketServer:
         self.events = events
         self.line_limit = line_limit
         self.methods = {scope: registry.for_scope(scope) for scope in Scope}
+        self.ids = itertools.count(1)
         self._servers: dict[Path, asyncio.Server] = {}
         self._connections: set[_Connection] = set()
 

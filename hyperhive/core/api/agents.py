@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 from typing import TYPE_CHECKING, Any
 
 from hyperhive import __version__
-from hyperhive.core.protocol import Caller, Registry, Scope
+from hyperhive.core.errors import NotFound
+from hyperhive.core.protocol import Caller, Registry, Scope, p
+from hyperhive.core.settings import validate_agent_name
 
 if TYPE_CHECKING:
     from hyperhive.core.hive import Hive
+
+
+NOTES_MAX = 1024 * 1024
 
 
 def register(reg: Registry, hive: Hive) -> None:
@@ -20,6 +26,25 @@ def register(reg: Registry, hive: Hive) -> None:
     async def list_agents(caller: Caller) -> Any:
         """Every live agent with its state and inbox depth."""
         return {"agents": [hive.agents.describe(a) for a in hive.agents.live()]}
+
+    @reg.method("agents.notes", Scope.HOST, name=p(str))
+    async def notes(caller: Caller, name: str) -> Any:
+        """An agent's durable notes (``/state/notes.md``), at most 1 MiB."""
+        agent = hive.agents.find(validate_agent_name(name, allow_manager=True))
+        if agent is None:
+            raise NotFound(f"no agent named {name!r}")
+        path = hive.settings.agent_state_dir(agent.name) / "notes.md"
+
+        def read() -> tuple[str, int]:
+            try:
+                with open(path, "rb") as fh:
+                    data = fh.read(NOTES_MAX + 1)
+            except FileNotFoundError:
+                return "", 0
+            return data[:NOTES_MAX].decode(errors="replace"), len(data)
+
+        text, size = await asyncio.to_thread(read)
+        return {"name": agent.name, "text": text, "truncated": size > NOTES_MAX}
 
     @reg.method("agent.whoami", Scope.AGENT)
     async def whoami(caller: Caller) -> Any:

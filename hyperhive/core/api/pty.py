@@ -44,6 +44,7 @@ class _Session:
     agent: str
     actor: str
     pty: PtyProcess
+    owner: int = 0  # the connection that opened it: the only one that sees its output
     pump: asyncio.Task[None] | None = None
     closed: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -109,11 +110,21 @@ async def _end(proc: PtyProcess) -> int | None:
 def register(reg: Registry, hive: Hive) -> None:
     sessions: dict[str, _Session] = {}
 
-    def session(sid: str) -> _Session:
+    def session(sid: str, caller: Caller) -> _Session:
         found = sessions.get(sid)
-        if found is None:
+        if found is None or found.owner != caller.conn:
+            # another connection's terminal does not exist for this one
             raise NotFound(f"no terminal session {sid!r}")
         return found
+
+    async def hang_up_owned(conn: int) -> None:
+        """A connection that goes away takes its terminals with it."""
+        for s in [s for s in sessions.values() if s.owner == conn]:
+            if s.pump is not None:
+                s.pump.cancel()
+            await s.closed.wait()
+
+    reg.on_disconnect.append(hang_up_owned)
 
     async def pump(s: _Session) -> None:
         code: int | None = None
@@ -123,6 +134,7 @@ def register(reg: Registry, hive: Hive) -> None:
                 hive.events.publish(
                     "pty.output",
                     {"id": s.id, "agent": s.agent, "data_b64": base64.b64encode(data).decode()},
+                    only=s.owner,
                 )
                 now = time.monotonic()
                 budget = min(float(RATE), budget + (now - stamp) * RATE) - len(data)
@@ -135,7 +147,9 @@ def register(reg: Registry, hive: Hive) -> None:
                 code = await asyncio.shield(_end(s.pty))
             except (OSError, ContainerError) as exc:
                 logger.warning("closing terminal %s failed: %s", s.id, exc)
-            hive.events.publish("pty.closed", {"id": s.id, "agent": s.agent, "code": code})
+            hive.events.publish(
+                "pty.closed", {"id": s.id, "agent": s.agent, "code": code}, only=s.owner
+            )
             s.closed.set()
             await hive.record(s.actor, "pty.close", s.agent, {"id": s.id, "code": code})
 
@@ -154,7 +168,7 @@ def register(reg: Registry, hive: Hive) -> None:
         if len(sessions) >= MAX_SESSIONS:
             raise Refused(f"too many open terminals (max {MAX_SESSIONS}); close one first")
         proc = await hive.runtime.open_pty(agent, SHELL, rows=rows, cols=cols)
-        s = _Session(secrets.token_hex(8), agent, caller.actor, proc)
+        s = _Session(secrets.token_hex(8), agent, caller.actor, proc, owner=caller.conn)
         sessions[s.id] = s
         s.pump = hive.spawn_task(pump(s), f"terminal {s.id} of {agent}")
         await hive.record(caller.actor, "pty.open", agent, {"id": s.id, "rows": rows, "cols": cols})
@@ -163,7 +177,7 @@ def register(reg: Registry, hive: Hive) -> None:
     @reg.method("pty.input", Scope.HOST, decides=True, id=p(str), data_b64=p(str))
     async def input_(caller: Caller, id: str, data_b64: str) -> Any:
         """Type into a session (base64 of the bytes, at most 64 KiB per call)."""
-        s = session(id)
+        s = session(id, caller)
         try:
             data = base64.b64decode(data_b64, validate=True)
         except (binascii.Error, ValueError) as exc:
@@ -177,13 +191,13 @@ def register(reg: Registry, hive: Hive) -> None:
     async def resize(caller: Caller, id: str, rows: int, cols: int) -> Any:
         """Tell the session's program its terminal is now ``rows`` x ``cols``."""
         _size(rows, cols)
-        session(id).pty.resize(rows, cols)
+        session(id, caller).pty.resize(rows, cols)
         return {"rows": rows, "cols": cols}
 
     @reg.method("pty.close", Scope.HOST, id=p(str))
     async def close(caller: Caller, id: str) -> Any:
         """Hang up a session; ``pty.closed`` follows."""
-        s = session(id)
+        s = session(id, caller)
         if s.pump is not None:
             s.pump.cancel()
         await s.closed.wait()
@@ -193,5 +207,8 @@ def register(reg: Registry, hive: Hive) -> None:
     async def list_(caller: Caller) -> Any:
         """The open terminal sessions."""
         return {
-            "sessions": [{"id": s.id, "agent": s.agent, "by": s.actor} for s in sessions.values()]
+            "sessions": [
+                {"id": s.id, "agent": s.agent, "by": s.actor, "yours": s.owner == caller.conn}
+                for s in sessions.values()
+            ]
         }
