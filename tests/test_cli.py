@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from collections.abc import AsyncIterator
-from typing import Any
 
 import pytest
 
 from hyperhive.core.hive import Hive
 from hyperhive.core.settings import Settings
+from tests.support.cli import cli, cli_json
 from tests.support.daemon import DaemonProcess
 
 
@@ -23,26 +20,6 @@ async def daemon(settings: Settings) -> AsyncIterator[DaemonProcess]:
     await d.start()
     yield d
     d.stop()
-
-
-def cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
-    argv = [
-        sys.executable,
-        "-m",
-        "hyperhive",
-        "--state-dir",
-        str(settings.state_dir),
-        "--run-dir",
-        str(settings.run_dir),
-        *args,
-    ]
-    return subprocess.run(argv, capture_output=True, text=True, timeout=60)
-
-
-def cli_json(settings: Settings, *args: str) -> Any:
-    out = cli(settings, *args, "--json")
-    assert out.returncode == 0, out.stderr
-    return json.loads(out.stdout)
 
 
 async def test_agents_lists_the_manager_and_the_agents(daemon: DaemonProcess) -> None:

@@ -7,12 +7,11 @@ import asyncio
 import contextlib
 import signal
 import subprocess
-import sys
 
 from hyperhive.commands import Context, Output, Verb
 from hyperhive.core.client import HiveClient
 from hyperhive.core.errors import DaemonUnavailable, HyperhiveError
-from hyperhive.core.settings import Settings
+from hyperhive.core.settings import Settings, cli_argv
 
 DEMO_AGENTS = ("alice", "bob")
 
@@ -38,17 +37,7 @@ async def _answers(settings: Settings) -> bool:
 
 
 def daemon_argv(settings: Settings, ssh: str | None) -> list[str]:
-    argv = [
-        sys.executable,
-        "-m",
-        "hyperhive",
-        "--state-dir",
-        str(settings.state_dir),
-        "--run-dir",
-        str(settings.run_dir),
-        "daemon",
-    ]
-    return argv + (["--ssh", ssh] if ssh else [])
+    return cli_argv(settings, "daemon", *(["--ssh", ssh] if ssh else []))
 
 
 async def start_daemon(settings: Settings, ssh: str | None) -> subprocess.Popen[bytes]:

@@ -48,13 +48,14 @@ class Hive:
         self.agents.extras["inbox"] = self.broker.depth
         self.repos = Repos(settings)
         self.runtime = runtime
+        self.audit = AuditLog(store, self.events)
         self.approvals = Approvals(
             store,
             self.events,
             self.repos,
             self.agents,
             notify=self._notify,
-            audit=self.record,
+            audit=self.audit.record,
             driver=settings.driver,
         )
         self.lifecycle = Lifecycle(
@@ -66,10 +67,9 @@ class Hive:
             self.events,
             listen=self.listen_agent,
             unlisten=self.unlisten_agent,
-            audit=self.record,
+            audit=self.audit.record,
         )
         self.approvals.builder = self.lifecycle
-        self.audit = AuditLog(store, self.events)
         self.questions = Questions(store, self.events, self.broker, settings.limits, self.audit)
         self.stats = Stats(store, self.events, settings.limits, self.agents, self.broker.depth)
         self.registry: Registry = Registry()
@@ -196,19 +196,6 @@ class Hive:
         self._tasks.append(task)
         return task
 
-    async def record(
-        self,
-        actor: str,
-        action: str,
-        target: str = "",
-        detail: dict[str, Any] | None = None,
-        result: str = "ok",
-    ) -> None:
-        """Write one audit row (a no-op until the audit log is wired in)."""
-        audit = getattr(self, "audit", None)
-        if audit is not None:
-            await audit.record(actor, action, target, detail or {}, result)
-
     async def _notify(self, to: str, text: str) -> None:
         await self.broker.send(SYSTEM, to, text)
 
@@ -224,7 +211,9 @@ class Hive:
             if deleted:
                 out[agent.name] = deleted
         if not dry_run:
-            await self.record(by, "repos.gc_tags", "", {"deleted": sum(map(len, out.values()))})
+            await self.audit.record(
+                by, "repos.gc_tags", "", {"deleted": sum(map(len, out.values()))}
+            )
         return out
 
     async def _stop_tasks(self) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -218,3 +219,17 @@ def load_settings(
             f"unknown runtime {settings.runtime!r}: use one of {', '.join(RUNTIMES)}"
         )
     return settings
+
+
+def cli_argv(settings: Settings, *args: str) -> list[str]:
+    """The command line running ``hyperhive ARGS`` on ``settings``' directories (subprocesses)."""
+    return [
+        sys.executable,
+        "-m",
+        "hyperhive",
+        "--state-dir",
+        str(settings.state_dir),
+        "--run-dir",
+        str(settings.run_dir),
+        *args,
+    ]

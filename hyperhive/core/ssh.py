@@ -237,13 +237,18 @@ class SshFrontDoor:
 
         out_task = asyncio.create_task(pump_out())
         in_task = asyncio.create_task(pump_in())
+        exit_task = asyncio.ensure_future(session.wait())
         try:
             done, _ = await asyncio.wait(
-                {out_task, in_task, asyncio.create_task(session.wait())},
-                return_when=asyncio.FIRST_COMPLETED,
+                {out_task, in_task, exit_task}, return_when=asyncio.FIRST_COMPLETED
             )
-            if in_task in done:  # the client went away
-                session.terminate()
+            if in_task in done and not process.is_closing():
+                # an EOF on stdin is a half-close: keep serving the output
+                done, _ = await asyncio.wait(
+                    {out_task, exit_task}, return_when=asyncio.FIRST_COMPLETED
+                )
+            if exit_task not in done:
+                session.terminate()  # the client went away
             code = await session.wait()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(out_task, 2)

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from collections.abc import AsyncIterator
-from typing import Any
 
 import pytest
 
 from hyperhive.core.client import HiveClient
 from hyperhive.core.settings import Settings
+from tests.support.cli import cli, cli_json
 from tests.support.daemon import DaemonProcess
 from tests.support.swarm import commit_file
 
@@ -31,29 +28,9 @@ async def daemon(settings: Settings) -> AsyncIterator[DaemonProcess]:
     d.stop()
 
 
-def cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
-    argv = [
-        sys.executable,
-        "-m",
-        "hyperhive",
-        "--state-dir",
-        str(settings.state_dir),
-        "--run-dir",
-        str(settings.run_dir),
-        *args,
-    ]
-    return subprocess.run(argv, capture_output=True, text=True, timeout=60)
-
-
-def ok(settings: Settings, *args: str) -> Any:
-    done = cli(settings, *args, "--json")
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)
-
-
 async def test_an_operator_reviews_approves_and_denies_from_the_cli(daemon: DaemonProcess) -> None:
     s = daemon.settings
-    spawned = ok(s, "spawn", "alice")
+    spawned = cli_json(s, "spawn", "alice")
     assert spawned["agent"]["state"] == "running"
 
     sha = commit_file(s.proposed_dir("alice"), "prompt.md", "write the docs\n")
@@ -62,21 +39,21 @@ async def test_an_operator_reviews_approves_and_denies_from_the_cli(daemon: Daem
     second = await client.call("approvals.request_apply_commit", agent="alice", commit_ref=sha)
     await client.close()
 
-    pending = ok(s, "approvals", "--status", "pending")
+    pending = cli_json(s, "approvals", "--status", "pending")
     assert [a["id"] for a in pending] == [first["id"], second["id"]]
     shown = cli(s, "show-approval", str(first["id"]))
     assert "+write the docs" in shown.stdout
 
-    assert ok(s, "approve", str(first["id"]))["status"] == "deployed"
-    assert ok(s, "deny", str(second["id"]), "--note", "duplicate")["status"] == "denied"
-    kinds = {t["kind"] for t in ok(s, "tags", "alice")}
+    assert cli_json(s, "approve", str(first["id"]))["status"] == "deployed"
+    assert cli_json(s, "deny", str(second["id"]), "--note", "duplicate")["status"] == "denied"
+    kinds = {t["kind"] for t in cli_json(s, "tags", "alice")}
     assert {"proposal", "approved", "building", "deployed", "denied"} <= kinds
-    assert ok(s, "show", "alice", f"deployed/{first['id']}", "prompt.md")["text"] == (
+    assert cli_json(s, "show", "alice", f"deployed/{first['id']}", "prompt.md")["text"] == (
         "write the docs\n"
     )
-    log = ok(s, "meta-log")
+    log = cli_json(s, "meta-log")
     assert log[0]["message"].startswith(f"deploy alice deployed/{first['id']} {sha[:12]}")
-    assert "alice" in ok(s, "gc-tags", "--dry-run")
+    assert "alice" in cli_json(s, "gc-tags", "--dry-run")
 
     again = cli(s, "approve", str(first["id"]))
     assert again.returncode == 1 and "is deployed, not pending" in again.stderr
@@ -84,11 +61,11 @@ async def test_an_operator_reviews_approves_and_denies_from_the_cli(daemon: Daem
 
 async def test_destroy_kept_and_purge_from_the_cli(daemon: DaemonProcess) -> None:
     s = daemon.settings
-    ok(s, "spawn", "bob")
-    ok(s, "destroy", "bob")
-    assert [k["name"] for k in ok(s, "kept")] == ["bob"]
-    ok(s, "purge", "bob")
-    assert ok(s, "kept") == []
+    cli_json(s, "spawn", "bob")
+    cli_json(s, "destroy", "bob")
+    assert [k["name"] for k in cli_json(s, "kept")] == ["bob"]
+    cli_json(s, "purge", "bob")
+    assert cli_json(s, "kept") == []
     refused = cli(s, "destroy", "manager")
     assert refused.returncode == 1
     assert refused.stderr.strip() == "hyperhive destroy: the manager cannot be destroyed"
@@ -96,6 +73,6 @@ async def test_destroy_kept_and_purge_from_the_cli(daemon: DaemonProcess) -> Non
 
 async def test_exec_runs_in_the_agents_environment(daemon: DaemonProcess) -> None:
     s = daemon.settings
-    ok(s, "spawn", "carol")
+    cli_json(s, "spawn", "carol")
     done = cli(s, "exec", "carol", "--", "sh", "-c", "echo $HYPERHIVE_AGENT")
     assert done.stdout.strip() == "carol"

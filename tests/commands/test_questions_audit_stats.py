@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import sqlite3
-import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator
-from typing import Any
 
 import pytest
 
@@ -18,6 +14,7 @@ from hyperhive.core.client import HiveClient
 from hyperhive.core.errors import InvalidInput
 from hyperhive.core.hive import Hive
 from hyperhive.core.settings import Settings
+from tests.support.cli import cli, cli_json
 from tests.support.daemon import DaemonProcess
 
 
@@ -36,18 +33,6 @@ async def alice(daemon: DaemonProcess) -> AsyncIterator[HiveClient]:
     client = await HiveClient.connect(daemon.settings.agent_socket("alice"))
     yield client
     await client.close()
-
-
-def cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
-    argv = [sys.executable, "-m", "hyperhive", "--state-dir", str(settings.state_dir)]
-    argv += ["--run-dir", str(settings.run_dir), *args]
-    return subprocess.run(argv, capture_output=True, text=True, timeout=60)
-
-
-def cli_json(settings: Settings, *args: str) -> Any:
-    out = cli(settings, *args, "--json")
-    assert out.returncode == 0, out.stderr
-    return json.loads(out.stdout)
 
 
 def test_text_equal_to_an_option_selects_it_and_any_other_text_is_free_text() -> None:

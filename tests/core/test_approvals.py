@@ -49,7 +49,12 @@ async def test_spawn_then_approve_deploys_a_running_agent_with_every_tag(
     done = await spawn(op, manager, "alice")
     assert done["status"] == "deployed"
     n = done["id"]
-    assert tags(swarm, "alice") == [f"approved/{n}", f"building/{n}", f"deployed/{n}", f"proposal/{n}"]
+    assert tags(swarm, "alice") == [
+        f"approved/{n}",
+        f"building/{n}",
+        f"deployed/{n}",
+        f"proposal/{n}",
+    ]
     agent = swarm.agents.get("alice")
     assert (agent.state.value, agent.applied_sha) == ("running", done["fetched_sha"])
     assert git(swarm.settings.applied_dir("alice"), "rev-parse", "main") == done["fetched_sha"]
@@ -135,8 +140,13 @@ async def test_approve_refuses_when_the_pinned_sha_moved(
     first = await spawn(op, manager, "alice")
     sha = commit_file(swarm.settings.proposed_dir("alice"), "prompt.md", "x\n")
     req = await manager.call("approvals.request_apply_commit", agent="alice", commit_ref=sha)
-    git(swarm.settings.applied_dir("alice"), "tag", "-f", f"proposal/{req['id']}",
-        first["fetched_sha"])
+    git(
+        swarm.settings.applied_dir("alice"),
+        "tag",
+        "-f",
+        f"proposal/{req['id']}",
+        first["fetched_sha"],
+    )
     with pytest.raises(Refused, match="pinned commit moved"):
         await op.call("approvals.approve", id=req["id"])
     assert (await op.call("approvals.get", id=req["id"]))["status"] == "pending"
@@ -198,8 +208,11 @@ async def test_the_repos_are_valid_for_the_real_git_cli(
     swarm: Hive, op: HiveClient, manager: HiveClient
 ) -> None:
     await spawn(op, manager, "alice")
-    for repo in (swarm.settings.applied_dir("alice"), swarm.settings.proposed_dir("alice"),
-                 swarm.settings.meta_dir):
+    for repo in (
+        swarm.settings.applied_dir("alice"),
+        swarm.settings.proposed_dir("alice"),
+        swarm.settings.meta_dir,
+    ):
         assert git(repo, "fsck", "--strict") == ""
     assert "deploy alice" in git(swarm.settings.meta_dir, "log", "--oneline")
 
@@ -212,7 +225,11 @@ async def test_tag_gc_keeps_deployed_and_drops_the_steps_of_finished_approvals(
     pending = await manager.call("approvals.request_apply_commit", agent="alice", commit_ref=sha)
     preview = await op.call("repos.gc_tags", dry_run=True)
     n = done["id"]
-    assert sorted(preview["deleted"]["alice"]) == [f"approved/{n}", f"building/{n}", f"proposal/{n}"]
+    assert sorted(preview["deleted"]["alice"]) == [
+        f"approved/{n}",
+        f"building/{n}",
+        f"proposal/{n}",
+    ]
     assert len(tags(swarm, "alice")) == 5
     await op.call("repos.gc_tags")
     assert tags(swarm, "alice") == [f"deployed/{n}", f"proposal/{pending['id']}"]

@@ -57,6 +57,7 @@ async def test_a_terminal_is_hung_up_when_its_connection_goes_away(swarm: Hive) 
     watcher = await HiveClient.connect(swarm.settings.host_socket)
     assert len((await watcher.call("pty.list"))["sessions"]) == 1
     await client.close()
+
     async def closed() -> bool:
         audit = await watcher.call("audit.list", limit=10)
         return "pty.close" in [e["action"] for e in audit["entries"]]

@@ -47,10 +47,24 @@ async def door(settings: Settings, tmp_path: Path) -> AsyncIterator[tuple[SshFro
 
 async def ssh(port: int, key: Path, *extra: str) -> subprocess.CompletedProcess[str]:
     argv = [
-        "ssh", "-tt", "-i", str(key), "-p", str(port),
-        "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-        "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes", "-o", "LogLevel=ERROR",
-        *extra, "operator@127.0.0.1",
+        "ssh",
+        "-tt",
+        "-i",
+        str(key),
+        "-p",
+        str(port),
+        "-o",
+        "StrictHostKeyChecking=no",
+        "-o",
+        "UserKnownHostsFile=/dev/null",
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        "IdentitiesOnly=yes",
+        "-o",
+        "LogLevel=ERROR",
+        *extra,
+        "operator@127.0.0.1",
     ]
     proc = await asyncio.create_subprocess_exec(
         *argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE
@@ -85,8 +99,10 @@ async def test_an_unknown_key_is_refused(door: tuple[SshFrontDoor, int], tmp_pat
 async def test_password_auth_is_refused(door: tuple[SshFrontDoor, int], tmp_path: Path) -> None:
     _, port = door
     done = await ssh(
-        port, tmp_path / "keys" / "op",
-        "-o", "PreferredAuthentications=password,keyboard-interactive",
+        port,
+        tmp_path / "keys" / "op",
+        "-o",
+        "PreferredAuthentications=password,keyboard-interactive",
     )
     assert done.returncode == 255
     assert "Permission denied" in done.stderr

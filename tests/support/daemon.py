@@ -6,11 +6,10 @@ import asyncio
 import os
 import signal
 import subprocess
-import sys
 
 from hyperhive.core.client import HiveClient
 from hyperhive.core.errors import DaemonUnavailable
-from hyperhive.core.settings import Settings
+from hyperhive.core.settings import Settings, cli_argv
 
 
 class DaemonProcess:
@@ -23,17 +22,7 @@ class DaemonProcess:
         self.log = settings.state_dir.parent / "daemon.log"
 
     def argv(self) -> list[str]:
-        return [
-            sys.executable,
-            "-m",
-            "hyperhive",
-            "--state-dir",
-            str(self.settings.state_dir),
-            "--run-dir",
-            str(self.settings.run_dir),
-            "daemon",
-            *self.extra,
-        ]
+        return cli_argv(self.settings, "daemon", *self.extra)
 
     async def start(self, timeout: float = 20.0) -> None:
         self.settings.state_dir.mkdir(parents=True, exist_ok=True)

@@ -151,7 +151,7 @@ def register(reg: Registry, hive: Hive) -> None:
                 "pty.closed", {"id": s.id, "agent": s.agent, "code": code}, only=s.owner
             )
             s.closed.set()
-            await hive.record(s.actor, "pty.close", s.agent, {"id": s.id, "code": code})
+            await hive.audit.record(s.actor, "pty.close", s.agent, {"id": s.id, "code": code})
 
     @reg.method(
         "pty.open",
@@ -171,7 +171,9 @@ def register(reg: Registry, hive: Hive) -> None:
         s = _Session(secrets.token_hex(8), agent, caller.actor, proc, owner=caller.conn)
         sessions[s.id] = s
         s.pump = hive.spawn_task(pump(s), f"terminal {s.id} of {agent}")
-        await hive.record(caller.actor, "pty.open", agent, {"id": s.id, "rows": rows, "cols": cols})
+        await hive.audit.record(
+            caller.actor, "pty.open", agent, {"id": s.id, "rows": rows, "cols": cols}
+        )
         return {"id": s.id, "agent": agent}
 
     @reg.method("pty.input", Scope.HOST, decides=True, id=p(str), data_b64=p(str))
