@@ -34,7 +34,9 @@ def git(repo: Path, *args: str) -> str:
     """Run the real git CLI in ``repo``."""
     return subprocess.run(
         ["git", "-C", str(repo), "-c", "user.name=test", "-c", "user.email=test@localhost", *args],
-        check=True, capture_output=True, text=True,
+        check=True,
+        capture_output=True,
+        text=True,
     ).stdout.strip()
 
 

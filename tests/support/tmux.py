@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import shutil
 import subprocess
 import uuid
+from collections.abc import Callable
 
 import pytest
 
@@ -32,7 +35,11 @@ class Tmux:
 
     def _tmux(self, *args: str) -> str:
         done = subprocess.run(
-            ["tmux", "-L", self.socket, *args], capture_output=True, text=True, timeout=10
+            ["tmux", "-L", self.socket, *args],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            env=_server_env(),
         )
         return done.stdout
 
@@ -55,6 +62,48 @@ class Tmux:
             raise AssertionError(f"{text!r} never appeared; screen:\n{self.screen()}") from None
         return screen
 
+    async def wait_until(
+        self, check: Callable[[str], bool], what: str, timeout: float = 20.0
+    ) -> str:
+        """Wait until ``check(screen)`` holds; return the screen (``what`` names it on failure)."""
+        try:
+            async with asyncio.timeout(timeout):
+                while not check(screen := self.screen()):
+                    await asyncio.sleep(0.1)
+        except TimeoutError:
+            raise AssertionError(f"{what} never happened; screen:\n{self.screen()}") from None
+        return screen
+
+    def footer(self) -> str:
+        """The bottom line of the screen (a Textual footer: the keys that apply)."""
+        lines = self.screen().rstrip("\n").splitlines()
+        return lines[-1] if lines else ""
+
+    async def tab_until(self, footer: str, *, tabs: int = 10, timeout: float = 20.0) -> None:
+        """Press Tab until the footer shows ``footer`` (how a Textual app shows what has focus)."""
+        async with asyncio.timeout(timeout):
+            for _ in range(tabs):
+                last = self.footer()
+                if footer in last:
+                    return
+                self.keys("Tab")
+                # the next stop may keep the same footer: a bounded wait for a change
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(2):
+                        while self.footer() == last:
+                            await asyncio.sleep(0.05)
+        if footer not in self.footer():
+            raise AssertionError(f"no Tab stop shows {footer!r}; screen:\n{self.screen()}")
+
+    async def wait_exit(self, timeout: float = 20.0) -> None:
+        """Wait until the program in the session has exited (tmux closes the session)."""
+        try:
+            async with asyncio.timeout(timeout):
+                while self.alive():
+                    await asyncio.sleep(0.1)
+        except TimeoutError:
+            raise AssertionError(f"still running; screen:\n{self.screen()}") from None
+
     def alive(self) -> bool:
         return (
             subprocess.run(
@@ -65,6 +114,16 @@ class Tmux:
 
     def kill(self) -> None:
         self._tmux("kill-server")
+        # tmux leaves its socket file behind; one per test adds up
+        base = os.environ.get("TMUX_TMPDIR") or "/tmp"
+        with contextlib.suppress(OSError):
+            os.unlink(os.path.join(base, f"tmux-{os.getuid()}", self.socket))
+
+
+def _server_env() -> dict[str, str]:
+    # the server hands its environment to the program; COLUMNS/LINES (set by some test
+    # runs) would make a Textual app ignore the real size of the window
+    return {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
 
 
 def _quote(arg: str) -> str:
