@@ -39,6 +39,13 @@ class MessageList(ListPane):
 
     EMPTY = "no messages"
     DECISIONS = frozenset({"compose"})
+    COLUMNS = (
+        ("id", "#"),
+        ("time", "time"),
+        ("route", "from → to"),
+        ("body", "message"),
+        ("status", "status"),
+    )
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -56,7 +63,17 @@ class MessageList(ListPane):
         return self._messages.get(key)
 
     def row(self, m: MessageView) -> Row:
-        raise NotImplementedError
+        route = f"{m.sender} → {m.recipient}"
+        body = one_line(m.body, 44)
+        if m.in_reply_to is not None:
+            body = f"↳#{m.in_reply_to} {body}"
+        return (
+            str(m.id),
+            clock(m.ts),
+            route,
+            body,
+            Text(m.status, style=STATUS_STYLES.get(m.status, "")),
+        )
 
 
 class InboxList(MessageList):
@@ -80,26 +97,6 @@ class FlowList(MessageList):
     """Every message between agents, the manager and the operator."""
 
     TITLE = "message flow"
-    COLUMNS = (
-        ("id", "#"),
-        ("time", "time"),
-        ("route", "from → to"),
-        ("body", "message"),
-        ("status", "status"),
-    )
-
-    def row(self, m: MessageView) -> Row:
-        route = f"{m.sender} → {m.recipient}"
-        body = one_line(m.body, 44)
-        if m.in_reply_to is not None:
-            body = f"↳#{m.in_reply_to} {body}"
-        return (
-            str(m.id),
-            clock(m.ts),
-            route,
-            body,
-            Text(m.status, style=STATUS_STYLES.get(m.status, "")),
-        )
 
 
 class HistoryList(FlowList):
