@@ -54,6 +54,7 @@ class Context:
 def all_verbs() -> list[Verb]:
     from hyperhive.commands import (
         agent,
+        agentview,
         approvals,
         audit,
         core,
@@ -66,7 +67,19 @@ def all_verbs() -> list[Verb]:
     )
 
     verbs: list[Verb] = []
-    for module in (core, up, approvals, lifecycle, shell, questions, audit, stats, tui, agent):
+    for module in (
+        core,
+        up,
+        approvals,
+        lifecycle,
+        shell,
+        agentview,
+        questions,
+        audit,
+        stats,
+        tui,
+        agent,
+    ):
         verbs.extend(module.VERBS)
     return verbs
 

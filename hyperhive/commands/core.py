@@ -88,10 +88,13 @@ async def messages(ctx: Context) -> Output:
 
 def _inbox_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--limit", type=int, default=50, help="how many (newest), default 50")
+    p.add_argument("--mark-read", action="store_true", help="mark the listed messages read")
 
 
 async def inbox(ctx: Context) -> Output:
     data = await ctx.call("messages.inbox", limit=ctx.args.limit)
+    if ctx.args.mark_read and data["messages"]:
+        await ctx.call("messages.mark_read", ids=[m["id"] for m in data["messages"]])
     return data["messages"], _message_rows(data["messages"])
 
 

@@ -112,6 +112,36 @@ class Operations:
             lambda _: self._call(f"lifecycle.{verb}", f"{verb}: {name}", name=name),
         )
 
+    def cancel_turn(self, name: str) -> None:
+        """Confirm, then interrupt the agent's running turn (its message is acked)."""
+        if self._refuse_viewer():
+            return
+        self._confirm(
+            ConfirmScreen(
+                f"Cancel {name}'s turn?",
+                "The agent CLI gets SIGINT; the turn's message counts as handled.",
+                confirm="cancel turn",
+                danger=True,
+            ),
+            lambda _: self._call("harness.cancel", f"cancelled {name}'s turn", agent=name),
+        )
+
+    def new_session(self, name: str) -> None:
+        """Confirm, then make the agent's next turn start a fresh CLI session."""
+        if self._refuse_viewer():
+            return
+        self._confirm(
+            ConfirmScreen(
+                f"Start a new session for {name}?",
+                "Its next turn runs without --continue: the conversation so far is left behind "
+                "(notes.md stays).",
+                confirm="new session",
+            ),
+            lambda _: self._call(
+                "harness.new_session", f"{name}: next turn starts fresh", agent=name
+            ),
+        )
+
     def revive(self, name: str) -> None:
         if self._refuse_viewer():
             return

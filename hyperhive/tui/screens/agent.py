@@ -49,8 +49,10 @@ class AgentScreen(HiveScreen):
         *(Binding(key, f"lifecycle('{verb}')", verb) for verb, key in LIFECYCLE_KEYS.items()),
         Binding("t", "terminal", "terminal"),
         Binding("c", "compose", "compose"),
+        Binding("x", "cancel_turn", "cancel turn"),
+        Binding("n", "new_session", "new session"),
     ]
-    DECISIONS = frozenset({"lifecycle", "terminal", "compose"})
+    DECISIONS = frozenset({"lifecycle", "terminal", "compose", "cancel_turn", "new_session"})
 
     def __init__(self, ctx: Ctx, name: str) -> None:
         super().__init__(ctx)
@@ -172,3 +174,9 @@ class AgentScreen(HiveScreen):
 
     def action_compose(self) -> None:
         self.ctx.ops.compose(self.agent)
+
+    def action_cancel_turn(self) -> None:
+        self.ctx.ops.cancel_turn(self.agent)
+
+    def action_new_session(self) -> None:
+        self.ctx.ops.new_session(self.agent)
