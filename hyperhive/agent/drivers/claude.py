@@ -420,10 +420,13 @@ class ClaudeDriver:
 async def _feed_stdin(proc: asyncio.subprocess.Process, prompt: str) -> None:
     assert proc.stdin is not None
     try:
-        proc.stdin.write(prompt.encode())
-        await proc.stdin.drain()
-    except (BrokenPipeError, ConnectionResetError):
-        pass  # the CLI died early; its exit status tells why
+        if not proc.stdin.is_closing():
+            proc.stdin.write(prompt.encode())
+            await proc.stdin.drain()
+    except (BrokenPipeError, ConnectionResetError, RuntimeError):
+        # the CLI died early (uvloop says so with a RuntimeError on its closed pipe);
+        # its exit status tells why
+        pass
     finally:
         proc.stdin.close()
 

@@ -334,6 +334,29 @@ async def test_a_turn_with_a_missing_binary_returns_driver_missing(tmp_path: Pat
     assert events == [{"type": "driver", "subtype": "exit", "text": result.error}]
 
 
+def test_a_cli_that_exits_without_reading_its_prompt_fails_the_turn_on_uvloop(
+    tmp_path: Path,
+) -> None:
+    """The harness runs on uvloop, whose closed pipes raise RuntimeError, not BrokenPipe."""
+    uvloop = pytest.importorskip("uvloop")
+    binary = tmp_path / "claude"
+    binary.write_text("#!/bin/sh\nexit 3\n")
+    binary.chmod(0o755)
+
+    async def on_event(event: dict[str, Any]) -> None:
+        return None
+
+    async def turn() -> Any:
+        driver = ClaudeDriver(config(binary=str(binary), cwd=tmp_path))
+        results = []
+        for _ in range(3):  # the race (the CLI gone before the prompt is written) is likely
+            results.append(await driver.run_turn("x" * 200_000, on_event=on_event))
+        return results
+
+    for result in uvloop.run(turn()):
+        assert result.exit_class is ExitClass.FAILED
+
+
 # -- the real CLI on a fake API -----------------------------------------------------
 
 ECHO_SERVER = '''
