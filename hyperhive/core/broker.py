@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 from hyperhive.core.errors import InvalidInput, NotFound, Refused
 from hyperhive.core.events import EventBus
 from hyperhive.core.models import Message
-from hyperhive.core.settings import BROADCAST, MANAGER, OPERATOR, SYSTEM, Limits
+from hyperhive.core.settings import BROADCAST, OPERATOR, SYSTEM, Limits
 from hyperhive.core.store import Store
 from hyperhive.core.store import messages as q
 
@@ -256,6 +256,3 @@ class Broker:
         """Delete acknowledged messages past the retention period."""
         cutoff = self._clock() - self._limits.messages_keep_days * 86400
         return await self._store.write(q.sweep, cutoff)
-
-
-__all__ = ["Broker", "MANAGER"]

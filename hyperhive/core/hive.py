@@ -7,7 +7,7 @@ import contextlib
 import logging
 import os
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
@@ -186,13 +186,9 @@ class Hive:
 
         self._tasks.append(asyncio.create_task(loop(), name=what))
 
-    def spawn_task(self, coro: Awaitable[None], name: str) -> asyncio.Task[None]:
+    def spawn_task(self, coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
         """A background task owned by the hive (cancelled on close)."""
-
-        async def run() -> None:
-            await coro
-
-        task = asyncio.create_task(run(), name=name)
+        task = asyncio.create_task(coro, name=name)
         self._tasks.append(task)
         return task
 

@@ -401,11 +401,6 @@ class Lifecycle:
             if crashes.restart is not asyncio.current_task():
                 crashes.restart.cancel()
 
-    async def stop_all(self) -> None:
-        """Cancel pending restarts (the daemon is shutting down; containers keep running)."""
-        for name in list(self._crashes):
-            self._cancel_restart(name)
-
     # --- helpers -------------------------------------------------------------------
     async def _tell_manager(self, text: str) -> None:
         try:
