@@ -408,23 +408,39 @@ def claude_config(
     )
 
 
+@contextlib.asynccontextmanager
+async def claude_harness(
+    hive: Hive, tmp_path: Path, script: list[Any], **extra: Any
+) -> AsyncIterator[Any]:
+    """alice's harness on the real Claude CLI against the scripted API, running; yields it."""
+    from hyperhive.agent.drivers.claude import ClaudeDriver
+    from tests.support.claude_cli import require_claude
+    from tests.support.fake_anthropic import FakeAnthropic
+
+    binary = require_claude()
+    await prepare(hive)
+    env = agent_env(hive, tmp_path)
+    env.state_dir.mkdir(parents=True, exist_ok=True)
+    short_tmp = Path(tempfile.mkdtemp(prefix="cc-", dir="/tmp"))
+    sock = hive.settings.run_dir / "alice-mcp.sock"
+    try:
+        async with FakeAnthropic(script) as api:
+            config = claude_config(binary, api, env, sock, tmp_path / "home", short_tmp, **extra)
+            async with running(hive, Harness(env, ClaudeDriver(config), mcp_socket=sock)):
+                yield api
+    finally:
+        shutil.rmtree(short_tmp, ignore_errors=True)
+
+
 @pytest.mark.claude
 async def test_the_real_claude_cli_runs_a_full_turn_through_the_relay_and_the_daemon(
     hive: Hive, host: HiveClient, tmp_path: Path
 ) -> None:
     """Harness + Claude Code + relay + in-harness MCP server + daemon, model faked."""
-    from hyperhive.agent.drivers.claude import ClaudeDriver
-    from tests.support.claude_cli import require_claude
-    from tests.support.fake_anthropic import FakeAnthropic, reply, text, tool_use
+    from tests.support.fake_anthropic import reply, text, tool_use
 
-    binary = require_claude()
-    await prepare(hive)
     await hive.create_agent("bob")
-    env = agent_env(hive, tmp_path)
-    env.state_dir.mkdir(parents=True)
-    short_tmp = Path(tempfile.mkdtemp(prefix="cc-", dir="/tmp"))
-    sock = hive.settings.run_dir / "alice-mcp.sock"
-    forbidden = env.state_dir / "forbidden"
+    forbidden = agent_env(hive, tmp_path).state_dir / "forbidden"
     script = [
         reply(
             tool_use("mcp__hyperhive__send", {"to": "bob", "body": "hi from claude"}).blocks[0],
@@ -432,19 +448,11 @@ async def test_the_real_claude_cli_runs_a_full_turn_through_the_relay_and_the_da
         ),
         text("ok"),
     ]
-    try:
-        async with FakeAnthropic(script) as api:
-            config = claude_config(
-                binary, api, env, sock, tmp_path / "home", short_tmp, allowed_bash=("git *",)
-            )
-            harness = Harness(env, ClaudeDriver(config), mcp_socket=sock)
-            await host.subscribe(["turn.ended"])
-            async with running(hive, harness):
-                await host.call("messages.send", to="alice", body="greet bob")
-                ended = await next_named(host, "turn.ended", timeout=90)
-            (first, second) = api.main_requests
-    finally:
-        shutil.rmtree(short_tmp, ignore_errors=True)
+    await host.subscribe(["turn.ended"])
+    async with claude_harness(hive, tmp_path, script, allowed_bash=("git *",)) as api:
+        await host.call("messages.send", to="alice", body="greet bob")
+        ended = await next_named(host, "turn.ended", timeout=90)
+    (first, second) = api.main_requests
     assert ended["exit_class"] == "ok", ended["error"]
     assert "You have a new message" in json.dumps(first.body["messages"])
     assert "mcp__hyperhive__ask_operator" in first.tool_names
@@ -464,28 +472,15 @@ async def test_the_real_claude_cli_runs_a_full_turn_through_the_relay_and_the_da
 async def test_a_full_context_in_a_harness_turn_is_compacted_and_retried(
     hive: Hive, host: HiveClient, tmp_path: Path
 ) -> None:
-    from hyperhive.agent.drivers.claude import ClaudeDriver
-    from tests.support.claude_cli import require_claude
-    from tests.support.fake_anthropic import FakeAnthropic, prompt_too_long, text
+    from tests.support.fake_anthropic import prompt_too_long, text
 
-    binary = require_claude()
-    await prepare(hive)
-    env = agent_env(hive, tmp_path)
-    env.state_dir.mkdir(parents=True)
-    short_tmp = Path(tempfile.mkdtemp(prefix="cc-", dir="/tmp"))
-    sock = hive.settings.run_dir / "alice-mcp.sock"
-    try:
-        async with FakeAnthropic([text("first"), prompt_too_long(), text("after compact")]) as api:
-            config = claude_config(binary, api, env, sock, tmp_path / "home", short_tmp)
-            harness = Harness(env, ClaudeDriver(config), mcp_socket=sock)
-            await host.subscribe(["turn.ended"])
-            async with running(hive, harness):
-                await host.call("messages.send", to="alice", body="turn one")
-                first = await next_named(host, "turn.ended", timeout=90)
-                await host.call("messages.send", to="alice", body="turn two")
-                second = await next_named(host, "turn.ended", timeout=90)
-    finally:
-        shutil.rmtree(short_tmp, ignore_errors=True)
+    await host.subscribe(["turn.ended"])
+    script = [text("first"), prompt_too_long(), text("after compact")]
+    async with claude_harness(hive, tmp_path, script) as api:
+        await host.call("messages.send", to="alice", body="turn one")
+        first = await next_named(host, "turn.ended", timeout=90)
+        await host.call("messages.send", to="alice", body="turn two")
+        second = await next_named(host, "turn.ended", timeout=90)
     assert first["exit_class"] == "ok", first["error"]
     assert second["exit_class"] == "compact_retry", second["error"]
     assert api.remaining == 0
