@@ -166,10 +166,13 @@ def mcp_socket_path(env: AgentEnv) -> Path:
 
 
 def relay_server(socket_path: Path) -> McpServer:
-    """The MCP server entry the agent CLI starts per turn: the light relay to our socket."""
+    """The MCP server entry the agent CLI starts per turn: the light relay to our socket.
+
+    ``-I``: the CLI starts it in the agent's writable cwd, which must never be imported.
+    """
     return McpServer(
         command=sys.executable,
-        args=("-m", "hyperhive.agent.mcp_relay", "--socket", str(socket_path)),
+        args=("-I", "-m", "hyperhive.agent.mcp_relay", "--socket", str(socket_path)),
     )
 
 

@@ -49,6 +49,8 @@ _ENV_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _TOOL_RE = re.compile(r"^[A-Za-z0-9_*-]{1,128}$")
 _MEMORY_RE = re.compile(r"^(\d+[KMGT]?|\d+(\.\d+)?%|infinity)$")
 _CPU_RE = re.compile(r"^\d+(\.\d+)?%$")
+_GIT_NAME_RE = re.compile(r"^[^<>\x00-\x1f\x7f]{1,100}$")
+_GIT_EMAIL_RE = re.compile(r"^[^<>\s@]{1,64}@[^<>\s@]{1,100}$")
 
 
 @dataclass(frozen=True)
@@ -82,6 +84,8 @@ class AgentConfig:
     auto_compact: bool = True
     script: str | None = None  # scripted driver: path relative to the repo
     notes_compact_bytes: int | None = None  # None: the host's limits.notes_compact_bytes
+    git_name: str | None = None  # None: the agent's name
+    git_email: str | None = None  # None: <name>@<host>.hyperhive
 
 
 # --- parsing -------------------------------------------------------------------------
@@ -138,7 +142,22 @@ def parse_agent_toml(text: str | bytes) -> AgentConfig:
         auto_compact=auto_compact,
         script=script,
         notes_compact_bytes=notes,
+        git_name=_git_field(table, "git_name", _GIT_NAME_RE),
+        git_email=_git_field(table, "git_email", _GIT_EMAIL_RE),
     )
+
+
+def _git_field(table: Mapping[str, Any], key: str, pattern: re.Pattern[str]) -> str | None:
+    if key not in table:
+        return None
+    value = _str(table, key, "")
+    if not pattern.fullmatch(value):
+        what = "a name" if key == "git_name" else "an address like name@host"
+        raise InvalidInput(
+            f"agent.toml: {key} {value!r} is not {what} (1-100 printable characters, "
+            "no '<', '>' or newline)"
+        )
+    return value
 
 
 _TOP_KEYS = (
@@ -151,6 +170,8 @@ _TOP_KEYS = (
     "auto_compact",
     "script",
     "notes_compact_bytes",
+    "git_name",
+    "git_email",
 )
 _SERVER_KEYS = ("command", "args", "env", "allowed_tools")
 _LIMIT_KEYS = ("memory_max", "cpu_quota")
@@ -338,6 +359,24 @@ def config_env(config: AgentConfig) -> dict[str, str]:
     if config.notes_compact_bytes is not None:
         env[ENV_NOTES_COMPACT_BYTES] = str(config.notes_compact_bytes)
     return env
+
+
+def git_env(config: AgentConfig, name: str) -> dict[str, str]:
+    """The git identity of agent ``name``: ``git_name``/``git_email``, else the defaults.
+
+    Every runtime puts it in the environment of the harness and of everything exec'd in
+    the container, so ``git commit`` works without a gitconfig the agent could change.
+    """
+    import socket
+
+    author = config.git_name or name
+    email = config.git_email or f"{name}@{socket.gethostname() or 'localhost'}.hyperhive"
+    return {
+        "GIT_AUTHOR_NAME": author,
+        "GIT_AUTHOR_EMAIL": email,
+        "GIT_COMMITTER_NAME": author,
+        "GIT_COMMITTER_EMAIL": email,
+    }
 
 
 # --- templates -----------------------------------------------------------------------

@@ -13,15 +13,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-import shutil
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hyperhive.core.agent_config import AgentConfig, config_env, parse_agent_toml, write_etc
+from hyperhive.core import safefs
+from hyperhive.core.agent_config import (
+    AgentConfig,
+    config_env,
+    git_env,
+    parse_agent_toml,
+    write_etc,
+)
 from hyperhive.core.agents import AgentRegistry
 from hyperhive.core.broker import Broker
 from hyperhive.core.errors import HyperhiveError, InvalidInput, NotFound, Refused
@@ -39,6 +44,7 @@ UP_STATES = frozenset(
     {AgentState.RUNNING, AgentState.NEEDS_LOGIN, AgentState.DRIVER_MISSING, AgentState.RATE_LIMITED}
 )
 Audit = Callable[..., Awaitable[Any]]
+AGENT_TOML_MAX = 1024 * 1024
 
 
 @dataclass
@@ -70,17 +76,17 @@ class Lifecycle:
     # --- paths and specs -----------------------------------------------------------
     def tree_dir(self, name: str) -> Path:
         """The applied tree the agent runs (exported from applied ``main``)."""
-        return self.settings.agent_dir(name) / "tree"
+        return self.settings.tree_dir(name)
 
     def etc_dir(self, name: str) -> Path:
-        return self.settings.agent_dir(name) / "etc"
+        return self.settings.etc_dir(name)
 
     def config(self, name: str) -> AgentConfig:
-        path = self.tree_dir(name) / "agent.toml"
         try:
-            return parse_agent_toml(path.read_bytes())
-        except FileNotFoundError:
+            data = safefs.read_regular(self.tree_dir(name), "agent.toml", AGENT_TOML_MAX)
+        except (FileNotFoundError, Refused):
             return AgentConfig()
+        return parse_agent_toml(data)
 
     def spec(self, agent: Agent) -> AgentSpec:
         """Everything the runtime needs for ``agent``, from the settings and its applied tree."""
@@ -95,9 +101,9 @@ class Lifecycle:
             creds_dir=s.creds_dir(name),
             etc_dir=self.etc_dir(name),
             applied_dir=self.tree_dir(name),
-            env=config_env(config),
-            agents_root=s.state_dir / "agents" if manager else None,
-            applied_root=s.state_dir / "applied" if manager else None,
+            env=config_env(config) | git_env(config, name),
+            agents_root=s.proposed_root if manager else None,
+            applied_root=s.applied_root if manager else None,
             meta_dir=s.meta_dir if manager else None,
             memory_max=config.limits.memory_max or s.container.memory_max,
             cpu_quota=config.limits.cpu_quota or s.container.cpu_quota,
@@ -106,29 +112,37 @@ class Lifecycle:
         )
 
     def _make_dirs(self, name: str) -> None:
-        for d in (self.settings.agent_state_dir(name), self.settings.creds_dir(name)):
-            d.mkdir(parents=True, exist_ok=True)
-        os.chmod(self.settings.creds_dir(name), 0o700)
+        agents = self.settings.agents_root
+        agents.mkdir(mode=0o700, parents=True, exist_ok=True)
+        safefs.ensure_dir(agents, name, mode=0o700)
+        safefs.ensure_dir(agents, f"{name}/state", mode=0o755)
+        safefs.ensure_dir(agents, f"{name}/creds", mode=0o700)
 
     async def _export(self, name: str, sha: str) -> AgentConfig:
         """Write the tree at ``sha`` as the agent's applied tree and render its policy files."""
+        agent_dir = self.settings.agent_dir(name)
+        safefs.ensure_dir(self.settings.agents_root, name, mode=0o700)
         tree = self.tree_dir(name)
         fresh = tree.with_name("tree.new")
-        shutil.rmtree(fresh, ignore_errors=True)
+        safefs.remove(agent_dir, "tree.new")
         await self.repos.export_tree(name, sha, fresh)
         try:
-            config = parse_agent_toml((fresh / "agent.toml").read_bytes())
-        except FileNotFoundError:
+            config = parse_agent_toml(safefs.read_regular(fresh, "agent.toml", AGENT_TOML_MAX))
+        except (FileNotFoundError, Refused):
             config = AgentConfig()
         except InvalidInput as exc:
-            shutil.rmtree(fresh, ignore_errors=True)
+            safefs.remove(agent_dir, "tree.new")
             raise InvalidInput(f"agent.toml at {sha[:12]}: {exc}") from exc
-        old = tree.with_name("tree.old")
-        shutil.rmtree(old, ignore_errors=True)
-        if tree.exists():
-            tree.rename(old)
-        fresh.rename(tree)
-        shutil.rmtree(old, ignore_errors=True)
+        safefs.remove(agent_dir, "tree.old")
+        if safefs.is_dir(agent_dir, "tree"):
+            tree.rename(old := tree.with_name("tree.old"))
+            fresh.rename(tree)
+            safefs.remove(agent_dir, old.name)
+        else:
+            safefs.remove(agent_dir, "tree")
+            fresh.rename(tree)
+        if not safefs.is_dir(agent_dir, "etc"):
+            safefs.remove(agent_dir, "etc")  # anything but a real directory goes
         write_etc(config, self.etc_dir(name))
         return config
 
@@ -305,7 +319,7 @@ class Lifecycle:
             raise Refused(f"agent {name!r} is not destroyed: destroy it first")
         async with self._lock(name):
             await self.repos.remove(name)
-            shutil.rmtree(self.settings.agent_dir(name), ignore_errors=True)
+            safefs.remove(self.settings.agents_root, name)
             if agent is not None:
                 await self.agents.delete(name)
         await self._record(by, "purge", name, {})

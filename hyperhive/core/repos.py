@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import shutil
+import tempfile
 import time
 from collections.abc import Callable, Iterable, Mapping
 from contextlib import suppress
@@ -15,7 +17,7 @@ from dulwich.objects import Blob, Commit
 from dulwich.refs import Ref
 from dulwich.repo import Repo
 
-from hyperhive.core import repos_meta, repos_tags, repos_tree
+from hyperhive.core import repos_meta, repos_tags, repos_tree, safefs
 from hyperhive.core.errors import Conflict, HyperhiveError, InvalidInput, Refused, RepoError
 from hyperhive.core.repos_git import (
     GIT_ERRORS,
@@ -30,7 +32,7 @@ from hyperhive.core.repos_git import (
     main_id,
     main_sha,
     open_repo,
-    repo_exists,
+    proposed_snapshot,
     resolve_prefix,
     safe_path,
 )
@@ -78,6 +80,13 @@ class Repos:
     def _proposed(self, name: str) -> Path:
         return self._settings.proposed_dir(validate_agent_name(name, allow_manager=True))
 
+    def _in_proposed(self, name: str, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(repo, *args)`` on a private snapshot of the proposed repo (worker thread)."""
+        name = validate_agent_name(name, allow_manager=True)
+        s = self._settings
+        with proposed_snapshot(s.proposed_root, name, s.tmp_dir) as path, open_repo(path) as repo:
+            return fn(repo, *args)
+
     async def clear_stale_locks(self) -> list[Path]:
         """At start-up: drop lock files a crash left in the applied and meta repos."""
         applied_root = self._settings.state_dir / "applied"
@@ -97,11 +106,17 @@ class Repos:
             InvalidInput: a path is not a safe relative path.
         """
         blobs = {safe_path(path): data for path, data in files.items()}
-        return await self._run(self._lock(name), _create, self._proposed(name), blobs, message)
+        name = validate_agent_name(name, allow_manager=True)
+        s = self._settings
+        return await self._run(
+            self._lock(name), _create, s.proposed_root, name, s.tmp_dir, blobs, message
+        )
 
     async def exists(self, name: str) -> bool:
-        """Whether the proposed repo of ``name`` exists."""
-        return await asyncio.to_thread((self._proposed(name) / ".git").is_dir)
+        """Whether the proposed repo of ``name`` exists (its ``.git`` a real directory)."""
+        name = validate_agent_name(name, allow_manager=True)
+        root = self._settings.proposed_root
+        return await asyncio.to_thread(safefs.is_dir, root, f"{name}/config/.git")
 
     def applied_exists(self, name: str) -> bool:
         """Whether the applied repo of ``name`` exists (a cheap stat)."""
@@ -109,12 +124,13 @@ class Repos:
 
     async def proposed_head(self, name: str) -> str | None:
         """The commit the proposed repo's HEAD points at, or None before the first commit."""
-        return await self._read(self._proposed(name), _head, missing=RAISE)
+        return await self._run(None, self._in_proposed, name, _head)
 
     async def remove(self, name: str) -> None:
         """Purge the proposed and applied repos of ``name``; drop it from agents.json."""
-        dirs = (self._proposed(name), self._applied(name))
-        await self._run(self._lock(name), _rmtrees, *dirs)
+        name = validate_agent_name(name, allow_manager=True)
+        await self._run(self._lock(name), safefs.remove, self._settings.proposed_root, name)
+        await self._run(self._lock(name), _rmtrees, self._applied(name))
         await self._run(
             self._meta_lock, repos_meta.meta_commit, self._settings.meta_dir, name, None, 0
         )
@@ -142,8 +158,8 @@ class Repos:
                 "(branch and tag names are not accepted)"
             )
         check_id(approval_id)
-        dirs = (self._proposed(name), self._applied(name))
-        return await self._run(self._lock(name), _pin, *dirs, commit_ref.lower(), approval_id)
+        args = (_pin, self._applied(name), commit_ref.lower(), approval_id)
+        return await self._run(self._lock(name), self._in_proposed, name, *args)
 
     async def tag(
         self,
@@ -264,14 +280,33 @@ class Repos:
 # --- the steps, run in worker threads ------------------------------------------------------
 
 
-def _create(proposed: Path, files: dict[bytes, bytes], message: str) -> str:
-    if repo_exists(proposed):
-        raise Conflict(f"{proposed} already holds a repo")
-    with open_repo(proposed, create=True) as repo:
-        entries = {path: (0o100644, Blob.from_string(data)) for path, data in files.items()}
-        commit = commit_files(repo, entries, None, message, time.time())
-        repos_tree.checkout(repo, None, load(repo, commit, Commit).tree)
+def _create(root: Path, name: str, scratch: Path, files: dict[bytes, bytes], message: str) -> str:
+    """Build the repo in the daemon's scratch dir, then move it into ``root/<name>/config``.
+
+    ``root`` is the manager's to write: nothing is written through a path there, the
+    finished repo is renamed in relative to a directory fd reached without links.
+    """
+    scratch.mkdir(mode=0o700, parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f"create-{name}-", dir=scratch))
+    try:
+        staged = work / "config"
+        with open_repo(staged, create=True) as repo:
+            entries = {path: (0o100644, Blob.from_string(data)) for path, data in files.items()}
+            commit = commit_files(repo, entries, None, message, time.time())
+            repos_tree.checkout(repo, None, load(repo, commit, Commit).tree)
+        os.chmod(staged, 0o755)
+        root.mkdir(mode=0o755, parents=True, exist_ok=True)
+        safefs.ensure_dir(root, name)
+        with safefs.parent_of(root, f"{name}/config") as (dfd, leaf):
+            try:
+                os.stat(leaf, dir_fd=dfd, follow_symlinks=False)
+            except FileNotFoundError:
+                os.rename(staged, leaf, dst_dir_fd=dfd)
+            else:
+                raise Conflict(f"/agents/{name}/config already exists")
         return commit.decode()
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def _head(repo: Repo) -> str | None:
@@ -286,20 +321,20 @@ def _rmtrees(*paths: Path) -> None:
             shutil.rmtree(path)
 
 
-def _pin(proposed: Path, applied: Path, ref: str, approval_id: int) -> str:
-    with open_repo(proposed) as src:
-        sha = resolve_prefix(src, ref)
-        repos_tree.check_tree(src, load(src, sha, Commit).tree, sha.decode())
-        tag_ref = Ref(TAGS + b"proposal/%d" % approval_id)
-        with open_repo(applied, create=True) as dst:
-            existing = repos_tags.tag_refs(dst).get(tag_ref)
-            if existing is not None and existing != sha:
-                raise Conflict(f"proposal/{approval_id} already pins {existing.decode()[:12]}")
-            objects = repos_tree.missing_objects(src, dst, sha)
-            if objects:
-                dst.object_store.add_objects([(o, None) for o in objects])
-            if existing is None:
-                dst.refs.add_if_new(tag_ref, sha)
+def _pin(src: Repo, applied: Path, ref: str, approval_id: int) -> str:
+    """Copy commit ``ref`` of ``src`` (a snapshot of the proposed repo) into ``applied``."""
+    sha = resolve_prefix(src, ref)
+    repos_tree.check_tree(src, load(src, sha, Commit).tree, sha.decode())
+    tag_ref = Ref(TAGS + b"proposal/%d" % approval_id)
+    with open_repo(applied, create=True) as dst:
+        existing = repos_tags.tag_refs(dst).get(tag_ref)
+        if existing is not None and existing != sha:
+            raise Conflict(f"proposal/{approval_id} already pins {existing.decode()[:12]}")
+        objects = repos_tree.missing_objects(src, dst, sha)
+        if objects:
+            dst.object_store.add_objects([(o, None) for o in objects])
+        if existing is None:
+            dst.refs.add_if_new(tag_ref, sha)
     return sha.decode()
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
+import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,7 +19,8 @@ from dulwich.objects import Tag as TagObject
 from dulwich.refs import Ref, check_ref_format
 from dulwich.repo import Repo
 
-from hyperhive.core.errors import Conflict, InvalidInput, NotFound
+from hyperhive.core import safefs
+from hyperhive.core.errors import Conflict, InvalidInput, NotFound, Refused
 
 IDENTITY = b"hyperhive <hyperhive@localhost>"
 MAIN = Ref(b"refs/heads/main")
@@ -49,6 +52,61 @@ def clear_stale_locks(repo_dirs: list[Path]) -> list[Path]:
             lock.unlink(missing_ok=True)
             removed.append(lock)
     return removed
+
+
+PROPOSED_MAX_BYTES = 256 * 1024 * 1024  # what a snapshot of one proposed repo may copy
+_HEAD_RE = re.compile(rb"^(ref: refs/heads/[A-Za-z0-9._/-]{1,200}|[0-9a-f]{40})\n?$")
+_BARE_CONFIG = b"[core]\n\trepositoryformatversion = 0\n\tbare = true\n"
+
+
+@contextmanager
+def proposed_snapshot(root: Path, name: str, scratch: Path) -> Iterator[Path]:
+    """A private bare copy of the proposed repo ``root/<name>/config``: git data only.
+
+    The proposed repos are the manager's to write, so the daemon never opens one with
+    dulwich in place: it copies ``HEAD``, ``packed-refs``, ``refs/`` and ``objects/``
+    (without ``objects/info``: no alternates) through `safefs` into ``scratch`` and
+    reads the copy. Its own config, hooks, ``.git`` files pointing elsewhere, links and
+    FIFOs never come into play; a link or special file anywhere is refused.
+
+    Raises:
+        NotFound: there is no proposed repo.
+        Refused: the repo holds a link or special file, or passes `PROPOSED_MAX_BYTES`.
+    """
+    git = f"{name}/config/.git"
+    if not safefs.is_dir(root, git):
+        raise NotFound(f"no proposed repo for {name!r} (/agents/{name}/config)")
+    scratch.mkdir(mode=0o700, parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f"proposed-{name}-", dir=scratch))
+    try:
+        dest = work / "git"
+        try:
+            head = safefs.read_regular(root, f"{git}/HEAD", 4096)
+            if not _HEAD_RE.fullmatch(head):
+                raise Refused(f"the proposed repo of {name!r} has an unusual HEAD")
+            dest.mkdir(mode=0o700)
+            used = safefs.copy_tree(
+                root,
+                f"{git}/objects",
+                dest / "objects",
+                skip=frozenset({"info"}),
+                limit=PROPOSED_MAX_BYTES,
+            )
+            used += safefs.copy_tree(root, f"{git}/refs", dest / "refs", limit=PROPOSED_MAX_BYTES)
+            if safefs.is_regular(root, f"{git}/packed-refs"):
+                packed = safefs.read_regular(root, f"{git}/packed-refs", PROPOSED_MAX_BYTES + 1)
+                if used + len(packed) > PROPOSED_MAX_BYTES:
+                    raise Refused(f"the proposed repo of {name!r} is too big")
+                (dest / "packed-refs").write_bytes(packed)
+        except FileNotFoundError as exc:
+            raise NotFound(f"the proposed repo of {name!r} is incomplete") from exc
+        except Refused as exc:
+            raise Refused(f"the proposed repo of {name!r}: {exc}") from exc
+        (dest / "HEAD").write_bytes(head)
+        (dest / "config").write_bytes(_BARE_CONFIG)
+        yield dest
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 RAISE: Any = object()  # `missing` sentinel: a repo that is not there is an error

@@ -109,11 +109,32 @@ class Settings:
     def ssh_dir(self) -> Path:
         return self.state_dir / "ssh"
 
+    @property
+    def agents_root(self) -> Path:
+        """``<state>/agents``: one private dir per agent, reached by the daemon only."""
+        return self.state_dir / "agents"
+
+    @property
+    def proposed_root(self) -> Path:
+        """``<state>/proposed``: every proposed repo, bound read-write into the manager."""
+        return self.state_dir / "proposed"
+
+    @property
+    def applied_root(self) -> Path:
+        """``<state>/applied``: the applied repos, bound read-only into the manager."""
+        return self.state_dir / "applied"
+
+    @property
+    def tmp_dir(self) -> Path:
+        """``<state>/tmp``: the daemon's scratch space (snapshots of proposed repos)."""
+        return self.state_dir / "tmp"
+
     def agent_dir(self, name: str) -> Path:
-        return self.state_dir / "agents" / name
+        """Daemon-only: holds the agent's state, creds, tree, etc and harness.log."""
+        return self.agents_root / name
 
     def proposed_dir(self, name: str) -> Path:
-        return self.agent_dir(name) / "config"
+        return self.proposed_root / name / "config"
 
     def agent_state_dir(self, name: str) -> Path:
         return self.agent_dir(name) / "state"
@@ -122,7 +143,18 @@ class Settings:
         return self.agent_dir(name) / "creds"
 
     def applied_dir(self, name: str) -> Path:
-        return self.state_dir / "applied" / name
+        return self.applied_root / name
+
+    def tree_dir(self, name: str) -> Path:
+        """The applied tree the agent runs, bound read-only at ``/config``."""
+        return self.agent_dir(name) / "tree"
+
+    def etc_dir(self, name: str) -> Path:
+        """The rendered policy files, bound read-only at ``/etc/hyperhive``."""
+        return self.agent_dir(name) / "etc"
+
+    def log_path(self, name: str) -> Path:
+        return self.agent_dir(name) / "harness.log"
 
     def socket_dir(self, name: str) -> Path:
         """The directory bound into the agent's container at /run/hive."""

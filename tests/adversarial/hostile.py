@@ -102,7 +102,7 @@ def assert_no_invalid_state(daemon: DaemonProcess) -> None:
         assert longest <= 4096
     finally:
         db.close()
-    for root in (s.state_dir / "agents", s.state_dir / "applied", s.run_dir / "agents"):
+    for root in (s.agents_root, s.proposed_root, s.applied_root, s.run_dir / "agents"):
         for entry in root.iterdir() if root.exists() else []:
             validate_agent_name(entry.name, allow_manager=True)
     # nothing was written next to the state dir (a path escaping through a name)

@@ -102,7 +102,7 @@ async def test_the_manager_script_commits_a_change_and_asks_to_apply_it(
         mcp=relay_server(sock),
         name="manager",
         state_dir=tmp_path / "state",
-        agents_root=hive.settings.state_dir / "agents",
+        agents_root=hive.settings.proposed_root,
     )
     assert (await driver.check())[0] is None
     events: list[dict[str, Any]] = []

@@ -141,7 +141,8 @@ def nspawn_argv(
         "--link-journal=no",
         "--resolv-conf=off",
         "--timezone=off",
-        f"--chdir={CONTAINER_PATHS.state}",
+        # the harness starts where the agent cannot write (it runs `python -I` too)
+        f"--chdir={CONTAINER_PATHS.applied}",
     ]
     if private_users:
         argv += [f"--private-users={uid_base}:{UID_RANGE}", "--private-users-ownership=off"]

@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from hyperhive.core.agent_config import AgentConfig, git_env
 from hyperhive.core.pty import PtySession
 from hyperhive.core.runner import Completed
 from hyperhive.core.runtimes.base import AgentSpec
@@ -81,9 +82,11 @@ def harness_env(
     """The complete environment of an agent's harness (and of anything exec'd beside it).
 
     ``HOME`` is the credentials dir so that the agent CLI keeps its login per agent;
+    every agent gets a git identity (its name, unless ``spec.env`` names another);
     ``spec.env`` comes last and wins.
     """
     env = dict(base or {})
+    env.update(git_env(AgentConfig(), spec.name))
     env.update(
         HOME=str(paths.creds),
         HYPERHIVE_AGENT=spec.name,
@@ -105,10 +108,19 @@ def harness_env(
 
 
 def harness_command(spec: AgentSpec) -> list[str]:
-    """What runs in the agent: ``spec.command``, else ``python -m hyperhive agent serve``."""
+    """What runs in the agent: ``spec.command``, else ``python -I -m hyperhive agent serve``.
+
+    ``-I`` (isolated mode): no ``PYTHON*`` variables, no user site, and neither the cwd nor
+    a script dir on ``sys.path``, so nothing the agent writes is ever imported.
+    """
     if spec.command is not None:
         return list(spec.command)
-    return [sys.executable, "-m", "hyperhive", "agent", "serve"]
+    return [sys.executable, "-I", "-m", "hyperhive", "agent", "serve"]
+
+
+def harness_cwd(spec: AgentSpec) -> Path:
+    """Where the harness starts: the applied tree (the agent cannot write it), else ``/``."""
+    return spec.applied_dir if spec.applied_dir.is_dir() else Path("/")
 
 
 # --- the process runtime -----------------------------------------------------------------
@@ -148,7 +160,7 @@ class ProcessRuntime(SupervisedRuntime):
             spec.name,
             harness_command(spec),
             env=self.env(spec),
-            cwd=spec.state_dir,
+            cwd=harness_cwd(spec),
             log=spec.state_dir.parent / "harness.log",
         )
         self._save(replace(rec, spec=spec, pid=pid, start_time=start_time, started_at=time.time()))

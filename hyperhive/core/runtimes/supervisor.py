@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import os
-import shutil
 import signal
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -14,7 +14,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hyperhive.core.errors import ContainerError, NotFound
+from hyperhive.core import safefs
+from hyperhive.core.errors import ContainerError, NotFound, Refused
 from hyperhive.core.models import Role
 from hyperhive.core.runner import Runner, which
 from hyperhive.core.runtimes.base import (
@@ -24,6 +25,8 @@ from hyperhive.core.runtimes.base import (
     container_name,
 )
 from hyperhive.core.settings import Settings
+
+logger = logging.getLogger(__name__)
 
 LOG_CAP_BYTES = 8 * 1024 * 1024  # harness.log is copied to harness.log.1 and truncated past this
 KILL_GRACE_SECONDS = 5.0  # how long a SIGKILLed process may take to disappear
@@ -274,15 +277,16 @@ def write_private(path: Path, text: str) -> None:
 def rotate_log(path: Path, cap: int = LOG_CAP_BYTES) -> None:
     """Copy ``path`` to ``<path>.1`` and truncate it once it passes ``cap`` bytes.
 
-    Copy-and-truncate rather than rename: the harness keeps its O_APPEND fd open.
+    Copy-and-truncate rather than rename: the harness keeps its O_APPEND fd open. Links
+    and special files are never followed or opened (`safefs.rotate_log`): a refused log
+    is left alone and logged.
     """
     try:
-        if path.stat().st_size <= cap:
-            return
-        shutil.copyfile(path, path.with_name(path.name + ".1"))
-        os.truncate(path, 0)
+        safefs.rotate_log(path.parent, path.name, cap)
     except FileNotFoundError:
         return
+    except (Refused, OSError) as exc:
+        logger.warning("log %s not rotated: %s", path.name, exc)
 
 
 # --- the shared supervisor ---------------------------------------------------------------
@@ -310,7 +314,11 @@ class SupervisedRuntime:
         return self.runtime_dir(name) / "runtime.json"
 
     def log_path(self, name: str) -> Path:
-        """The harness log (stdout and stderr): ``<agent dir>/harness.log``."""
+        """The harness log (stdout and stderr): ``<agent dir>/harness.log``.
+
+        The agent dir is the daemon's alone (no container binds it), and the log is
+        still opened and rotated as hostile (`safefs`).
+        """
         rec = self.record(name)
         state = rec.spec.state_dir if rec else self.settings.agent_state_dir(name)
         return state.parent / "harness.log"
@@ -471,10 +479,15 @@ def spawn_session(argv: Sequence[str], *, env: Mapping[str, str], cwd: Path, log
     if not found:
         raise ContainerError(f"cannot start {program or 'an empty command'}: not found")
     log.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        # opened here, not by path in the child: a planted link or FIFO is refused
+        log_fd = safefs.append_fd(log.parent, log.name)
+    except (Refused, OSError) as exc:
+        raise ContainerError(f"cannot start {program}: the log {log.name}: {exc}") from exc
     actions = [
         (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
-        (os.POSIX_SPAWN_OPEN, 1, str(log), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600),
-        (os.POSIX_SPAWN_DUP2, 1, 2),
+        (os.POSIX_SPAWN_DUP2, log_fd, 1),
+        (os.POSIX_SPAWN_DUP2, log_fd, 2),
     ]
     try:
         return os.posix_spawn(
@@ -488,6 +501,8 @@ def spawn_session(argv: Sequence[str], *, env: Mapping[str, str], cwd: Path, log
         )
     except OSError as exc:
         raise ContainerError(f"cannot start {program}: {exc}") from exc
+    finally:
+        os.close(log_fd)
 
 
 CD_EXEC = 'cd -- "$0" && exec "$@"'

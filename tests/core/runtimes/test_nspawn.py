@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import socket
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -71,7 +72,7 @@ def test_nspawn_argv_of_an_agent(settings: Settings) -> None:
         "--link-journal=no",
         "--resolv-conf=off",
         "--timezone=off",
-        "--chdir=/state",
+        "--chdir=/config",
         "--private-users=1879113728:65536",
         "--private-users-ownership=off",
         "--bind-ro=/usr",
@@ -85,6 +86,10 @@ def test_nspawn_argv_of_an_agent(settings: Settings) -> None:
         f"--bind-ro={spec.applied_dir}:/config",
         f"--setenv=PATH={PY_BIN}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
         "--setenv=LANG=C.UTF-8",
+        "--setenv=GIT_AUTHOR_NAME=alpha",
+        f"--setenv=GIT_AUTHOR_EMAIL=alpha@{socket.gethostname()}.hyperhive",
+        "--setenv=GIT_COMMITTER_NAME=alpha",
+        f"--setenv=GIT_COMMITTER_EMAIL=alpha@{socket.gethostname()}.hyperhive",
         "--setenv=HOME=/creds",
         "--setenv=HYPERHIVE_AGENT=alpha",
         "--setenv=HYPERHIVE_ROLE=agent",
@@ -121,7 +126,7 @@ def test_nspawn_argv_of_the_manager_binds_agents_applied_and_meta(settings: Sett
     ]
     assert "--setenv=HYPERHIVE_AGENTS=/agents" in argv
     assert "--setenv=HYPERHIVE_META=/meta" in argv
-    assert argv[argv.index("--") + 1 :] == [PY, "-m", "hyperhive", "agent", "serve"]
+    assert argv[argv.index("--") + 1 :] == [PY, "-I", "-m", "hyperhive", "agent", "serve"]
 
 
 def test_nspawn_argv_without_private_users_and_with_a_private_network(
@@ -347,7 +352,7 @@ async def test_an_agent_container_is_unprivileged_isolated_and_limited(
     assert report["etc"] == "Permission denied"  # host root's file, and a read-only mount:
     assert report["etc_mount"][0].split(",")[0] == "ro"
     assert report["send_allow"] == '["manager"]'
-    assert (report["cwd"], report["home"], report["agent"]) == ("/state", "/creds", name)
+    assert (report["cwd"], report["home"], report["agent"]) == ("/config", "/creds", name)
     assert report["hostname"] == f"h-{name}"
 
     status = await runtime.status(name)

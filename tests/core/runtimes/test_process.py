@@ -107,7 +107,8 @@ async def test_start_runs_the_harness_in_its_dirs_with_a_clean_env(
         await runtime.start(spec)
         report = await sock.next()
     env = report["env"]
-    assert report["cwd"] == str(spec.state_dir)
+    # the harness starts where the agent cannot write (no applied tree here: /)
+    assert report["cwd"] == "/"
     assert env["HYPERHIVE_AGENT"] == "alpha"
     assert env["HYPERHIVE_SOCKET"] == str(settings.agent_socket("alpha"))
     assert env["HYPERHIVE_STATE"] == str(spec.state_dir)
@@ -269,6 +270,6 @@ async def test_open_pty_echoes_and_sees_the_resize(
     assert b"33 101" in out
 
 
-def test_the_harness_command_defaults_to_python_m_hyperhive(settings: Settings) -> None:
+def test_the_harness_command_defaults_to_isolated_python_m_hyperhive(settings: Settings) -> None:
     spec = replace(make_spec(settings, "d", Path("x")), command=None)
-    assert harness_command(spec) == [sys.executable, "-m", "hyperhive", "agent", "serve"]
+    assert harness_command(spec) == [sys.executable, "-I", "-m", "hyperhive", "agent", "serve"]
