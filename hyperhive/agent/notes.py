@@ -8,13 +8,13 @@ from the backup if the session touched it), so the notes are never lost.
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from hyperhive.agent.drivers.base import Driver, OnEvent
+from hyperhive.core import safefs
+from hyperhive.core.errors import Refused
 
 logger = logging.getLogger(__name__)
 
@@ -38,13 +38,22 @@ class Outcome:
     after: int = 0
 
 
+NOTES_READ_MAX = 16 * 1024 * 1024  # what one compaction reads of the notes, at most
+
+
 def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as out:
-        out.write(data)
-        out.flush()
-        os.fsync(out.fileno())
-    os.replace(tmp, path)
+    """Replace ``path``; a link the agent planted there is replaced, not written through."""
+    safefs.write_atomic(path.parent, path.name, data, 0o644, parents=False)
+
+
+def _read(path: Path) -> bytes:
+    """The file as data: never through a link, never a FIFO, at most `NOTES_READ_MAX`.
+
+    Raises:
+        FileNotFoundError: there is no such file.
+        Refused: a link or a special file.
+    """
+    return safefs.read_regular(path.parent, path.name, NOTES_READ_MAX)
 
 
 class NotesCompactor:
@@ -67,7 +76,7 @@ class NotesCompactor:
     def size(self) -> int:
         """The size of the notes in bytes (0 when there are none)."""
         try:
-            return self.path.stat().st_size
+            return safefs.size_of(self.path.parent, self.path.name)
         except OSError:
             return 0
 
@@ -85,14 +94,15 @@ class NotesCompactor:
         if self.driver is None:
             return Outcome("skipped", "no driver for notes compaction")
         try:
-            original = self.path.read_bytes()
+            original = _read(self.path)
         except FileNotFoundError:
             return Outcome("skipped", "no notes")
+        except Refused as exc:
+            return Outcome("skipped", f"the notes are not a plain file: {exc}")
         if len(original) <= self.threshold:
             return Outcome("skipped", "under the threshold", len(original), len(original))
         _write_atomic(self.backup, original)
-        with contextlib.suppress(FileNotFoundError):
-            self.staged.unlink()
+        safefs.remove(self.staged.parent, self.staged.name)
         prompt = PROMPT.format(
             notes=self.path,
             new=self.staged,
@@ -125,21 +135,20 @@ class NotesCompactor:
     def _settle(self, original: bytes, error: str) -> Outcome:
         before = len(original)
         try:
-            rewrite = self.staged.read_bytes()
-        except FileNotFoundError:
+            rewrite = _read(self.staged)
+        except (FileNotFoundError, Refused):
             rewrite = b""
         if not error:
             if not rewrite.strip():
                 error = f"the rewrite session wrote nothing to {self.staged.name}"
             elif len(rewrite) >= before:
                 error = f"the rewrite ({len(rewrite)} bytes) is not smaller than the notes"
-        with contextlib.suppress(FileNotFoundError):
-            self.staged.unlink()
+        safefs.remove(self.staged.parent, self.staged.name)
         if error:
             # the session was told not to touch the notes; if it did, put them back
             try:
-                current = self.path.read_bytes()
-            except FileNotFoundError:
+                current: bytes | None = _read(self.path)
+            except (FileNotFoundError, Refused):
                 current = None
             if current != original:
                 _write_atomic(self.path, original)

@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import IO
 
+from hyperhive.core import safefs
 from hyperhive.core.errors import Refused
 from hyperhive.core.hive import Hive, prepare_dirs
 from hyperhive.core.settings import Settings
@@ -51,6 +52,44 @@ class DaemonLock:
             self._fh = None
 
 
+def migrate_layout(settings: Settings) -> list[str]:
+    """Move proposed repos of the old layout (``<state>/agents/<n>/config``) to
+    ``<state>/proposed/<n>/config``, where the manager's bind now points; return the names.
+
+    The old ``<state>/agents`` was bound into the manager whole; from now on it is the
+    daemon's alone (0700). A manager container adopted from before keeps its old binds
+    until it is restarted.
+    """
+    moved: list[str] = []
+    old_root = settings.agents_root
+    if not old_root.is_dir():
+        return moved
+    os.chmod(old_root, 0o700)
+    for entry in sorted(old_root.iterdir()):
+        old = entry / "config"
+        if (
+            entry.is_symlink()
+            or old.is_symlink()
+            or not safefs.is_dir(old_root, f"{entry.name}/config")
+        ):
+            continue
+        settings.proposed_root.mkdir(mode=0o755, parents=True, exist_ok=True)
+        safefs.ensure_dir(settings.proposed_root, entry.name)
+        with safefs.parent_of(settings.proposed_root, f"{entry.name}/config") as (dfd, leaf):
+            try:
+                os.stat(leaf, dir_fd=dfd, follow_symlinks=False)
+            except FileNotFoundError:
+                os.rename(old, leaf, dst_dir_fd=dfd)
+                moved.append(entry.name)
+            else:
+                logger.warning("both layouts hold a proposed repo for %s: kept the new", entry.name)
+    if moved:
+        logger.info(
+            "moved the proposed repos of %s to %s", ", ".join(moved), settings.proposed_root
+        )
+    return moved
+
+
 async def run_daemon(
     settings: Settings,
     *,
@@ -68,6 +107,7 @@ async def run_daemon(
         ready: called once the hive is up.
     """
     prepare_dirs(settings)
+    migrate_layout(settings)
     if settings.runtime == "nixos":
         from hyperhive.core.runner import ProcessRunner
         from hyperhive.core.runtimes.nixos import check_nix

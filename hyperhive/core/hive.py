@@ -114,7 +114,10 @@ class Hive:
             hive.registry = build_registry(hive)
             if serve:
                 hive.server = SocketServer(
-                    hive.registry, hive.events, line_limit=settings.limits.protocol_line_bytes
+                    hive.registry,
+                    hive.events,
+                    line_limit=settings.limits.protocol_line_bytes,
+                    redact=settings.redact_paths,
                 )
                 stack.push_async_callback(hive.server.close)
                 await hive.server.listen(settings.host_socket, Caller(Scope.HOST, "operator"))
@@ -224,6 +227,6 @@ def prepare_dirs(settings: Settings) -> None:
     """Create the state and run dirs with private permissions."""
     for d in (settings.state_dir, settings.run_dir):
         d.mkdir(parents=True, exist_ok=True)
-        os.chmod(d, 0o700 if d == settings.run_dir else 0o711)
+        os.chmod(d, 0o700)  # the daemon's alone: containers get their parts as binds
     (settings.run_dir / "agents").mkdir(exist_ok=True)
     os.chmod(settings.run_dir / "agents", 0o711)

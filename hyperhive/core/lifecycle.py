@@ -114,6 +114,7 @@ class Lifecycle:
     def _make_dirs(self, name: str) -> None:
         agents = self.settings.agents_root
         agents.mkdir(mode=0o700, parents=True, exist_ok=True)
+        agents.chmod(0o700)  # no container reaches it; an older install had 0755
         safefs.ensure_dir(agents, name, mode=0o700)
         safefs.ensure_dir(agents, f"{name}/state", mode=0o755)
         safefs.ensure_dir(agents, f"{name}/creds", mode=0o700)

@@ -317,13 +317,3 @@ def copy_tree(
     finally:
         os.close(top)
     return total
-
-
-def redact(text: str, views: dict[Path, str]) -> str:
-    """``text`` with each host path prefix in ``views`` replaced by its neutral name.
-
-    Longer prefixes first, so ``<state>/proposed`` wins over ``<state>``.
-    """
-    for host in sorted(views, key=lambda p: len(str(p)), reverse=True):
-        text = text.replace(str(host), views[host])
-    return text

@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import itertools
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from hyperhive.core import safefs
 from hyperhive.core.errors import HyperhiveError, ProtocolError, Refused
 from hyperhive.core.events import EventBus, Subscription
 from hyperhive.core.protocol import (
@@ -121,13 +124,22 @@ class _Connection:
         except BadRequest as exc:
             data = reply_error(exc.req_id, exc.error)
         except HyperhiveError as exc:
-            data = reply_error(req_id, exc)
+            data = reply_error(req_id, self._shown(exc))
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # the edge: nothing a client sends may crash the daemon
             logger.exception("internal error handling a request on %s", self.caller.name)
             data = reply_error(req_id, HyperhiveError(f"internal error: {type(exc).__name__}"))
         await self.send(data)
+
+    def _shown(self, exc: HyperhiveError) -> HyperhiveError:
+        """The error as this caller may see it: agents are never told host paths."""
+        redact = self.server.redact
+        if self.caller.scope is Scope.HOST or redact is None:
+            return exc
+        shown = copy.copy(exc)
+        shown.message = redact(exc.message)
+        return shown
 
     async def dispatch(self, name: str, params: Any) -> Any:
         if name == SUBSCRIBE and self.caller.scope is Scope.HOST:
@@ -184,8 +196,16 @@ class _Connection:
 class SocketServer:
     """Serves the registry on any number of unix sockets, each with a fixed caller."""
 
-    def __init__(self, registry: Registry, events: EventBus, *, line_limit: int) -> None:
+    def __init__(
+        self,
+        registry: Registry,
+        events: EventBus,
+        *,
+        line_limit: int,
+        redact: Callable[[str], str] | None = None,
+    ) -> None:
         self.registry = registry
+        self.redact = redact  # applied to error messages sent to agent sockets
         self.events = events
         self.line_limit = line_limit
         self.methods = {scope: registry.for_scope(scope) for scope in Scope}
@@ -198,8 +218,8 @@ class SocketServer:
         if path in self._servers:
             return
         path.parent.mkdir(parents=True, exist_ok=True)
-        with contextlib.suppress(FileNotFoundError):
-            path.unlink()
+        # whatever an agent left at its socket's name (a directory, a link) goes, unfollowed
+        safefs.remove(path.parent, path.name)
 
         async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             conn = _Connection(self, caller, reader, writer)

@@ -165,6 +165,25 @@ class Settings:
     def agent_socket(self, name: str) -> Path:
         return self.socket_dir(name) / "hive.sock"
 
+    def redact_paths(self, text: str) -> str:
+        """``text`` with host paths replaced by what an agent sees (for its error replies).
+
+        The manager's views become its container paths (``/agents``, ``/applied``,
+        ``/meta``); anything else under the state or run dir becomes ``<state>``/``<run>``.
+        """
+        views = {
+            self.proposed_root: "/agents",
+            self.applied_root: "/applied",
+            self.meta_dir: "/meta",
+            self.state_dir: "<state>",
+            self.run_dir: "<run>",
+        }
+        for host, shown in list(views.items()):
+            views.setdefault(host.resolve(), shown)
+        for host in sorted(views, key=lambda p: len(str(p)), reverse=True):
+            text = text.replace(str(host), views[host])
+        return text
+
 
 def default_dirs(env: dict[str, str] | None = None) -> tuple[Path, Path]:
     """State and run dirs before any override: system paths for root, XDG dirs otherwise."""

@@ -8,6 +8,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from hyperhive import __version__
+from hyperhive.core import safefs
 from hyperhive.core.errors import NotFound
 from hyperhive.core.protocol import Caller, Registry, Scope, p
 from hyperhive.core.settings import validate_agent_name
@@ -33,12 +34,12 @@ def register(reg: Registry, hive: Hive) -> None:
         agent = hive.agents.find(validate_agent_name(name, allow_manager=True))
         if agent is None:
             raise NotFound(f"no agent named {name!r}")
-        path = hive.settings.agent_state_dir(agent.name) / "notes.md"
+        state = hive.settings.agent_state_dir(agent.name)
 
         def read() -> tuple[str, int]:
+            # the agent's to write: never a link, a FIFO or more than NOTES_MAX bytes
             try:
-                with open(path, "rb") as fh:
-                    data = fh.read(NOTES_MAX + 1)
+                data = safefs.read_regular(state, "notes.md", NOTES_MAX + 1)
             except FileNotFoundError:
                 return "", 0
             return data[:NOTES_MAX].decode(errors="replace"), len(data)

@@ -17,8 +17,11 @@ are taken off the loop and run on the reader's thread.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
 import sqlite3
+import stat
 from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
@@ -64,6 +67,29 @@ def _map_error(exc: BaseException) -> HyperhiveError:
         if "disk is full" in text or "database or disk is full" in text:
             return StoreError(f"the disk is full: {text}")
     return StoreError(f"database error: {text}")
+
+
+def _private(path: Path) -> None:
+    """Create the database 0600 (sqlite gives -wal and -shm the same mode); fix old ones.
+
+    Raises:
+        StoreError: the path is a link or not a regular file.
+    """
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK, 0o600)
+    except OSError as exc:
+        raise StoreError(f"cannot open the database {path.name}: {exc.strerror}") from exc
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise StoreError(f"the database {path.name} is not a regular file")
+        os.fchmod(fd, 0o600)
+    finally:
+        os.close(fd)
+    for suffix in ("-wal", "-shm"):
+        side = path.with_name(path.name + suffix)
+        with contextlib.suppress(FileNotFoundError):
+            if stat.S_ISREG(side.lstat().st_mode):
+                os.chmod(side, 0o600)  # the state dir is the daemon's alone
 
 
 def _migrate(db: sqlite3.Connection, upto: int | None = None) -> int:
@@ -146,6 +172,7 @@ class Store:
     ) -> Store:
         """Open (creating if needed) and migrate the database at ``path``."""
         path.parent.mkdir(parents=True, exist_ok=True)
+        _private(path)
         try:
             conn = await aiosqlite.connect(path, isolation_level=None)
         except sqlite3.Error as exc:
