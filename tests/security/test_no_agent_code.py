@@ -1,0 +1,84 @@
+"""Issue 11, class 4: trusted code never imports or runs what an agent wrote.
+
+The harness and the MCP relay run ``python -I`` (no cwd or script dir on ``sys.path``,
+no ``PYTHON*`` variables); the harness starts in a directory the agent cannot write.
+A planted ``hyperhive`` package in the agent's writable dir would otherwise shadow the
+real one: ``python -m`` puts the cwd first on ``sys.path``.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from hyperhive.agent.harness import relay_server
+from hyperhive.core.hive import Hive
+from hyperhive.core.settings import Settings
+from tests.security.conftest import acked, inside
+from tests.security.test_manager_reach import spawned
+
+
+def plant(directory: Path, canary: Path) -> None:
+    """A ``hyperhive`` package that records its import in ``canary``."""
+    pkg = directory / "hyperhive"
+    (pkg / "agent").mkdir(parents=True, exist_ok=True)
+    code = f"open({str(canary)!r}, 'a').write('imported\\n')\n"
+    for name in ("__init__.py", "__main__.py", "agent/__init__.py", "agent/mcp_relay.py"):
+        (pkg / name).write_text(code)
+
+
+def test_the_mcp_relay_never_imports_a_module_planted_in_its_cwd(tmp_path: Path) -> None:
+    cwd = tmp_path / "state"
+    cwd.mkdir()
+    canary = tmp_path / "imported"
+    plant(cwd, canary)
+    relay = relay_server(tmp_path / "nobody.sock")
+    # as the agent CLI starts it: in the agent's cwd, with the agent's environment
+    subprocess.run(
+        [relay.command, *relay.args],
+        cwd=cwd,
+        input=b"",
+        capture_output=True,
+        timeout=30,
+        env={"PYTHONPATH": str(cwd), "PATH": "/usr/bin:/bin"},
+    )
+    assert not canary.exists()
+
+
+async def test_the_process_harness_never_imports_a_module_planted_in_its_state(
+    settings: Settings, tmp_path: Path
+) -> None:
+    canary = tmp_path / "imported"
+    async with Hive.open(replace(settings, driver="scripted")) as hive:
+        try:
+            await spawned(hive, "alice")
+            plant(hive.settings.agent_state_dir("alice"), canary)
+            await hive.lifecycle.restart("alice", by="operator")
+            await acked(hive, "alice")  # the real harness runs and works
+            assert not canary.exists()
+        finally:
+            await hive.approvals.wait_builds()
+            for status in await hive.runtime.list():
+                await hive.runtime.stop(status.name, timeout=5)
+
+
+@pytest.mark.root
+async def test_the_nspawn_harness_never_imports_a_module_planted_in_its_state(
+    nspawn_swarm: Hive,
+) -> None:
+    hive = nspawn_swarm
+    await spawned(hive, "alice")
+    script = """
+    set -e
+    mkdir -p /state/hyperhive/agent
+    for f in __init__.py __main__.py agent/__init__.py agent/mcp_relay.py; do
+      echo "open('/state/imported', 'a').write('x')" > /state/hyperhive/$f
+    done
+    """
+    assert (await inside(hive, "alice", script)).returncode == 0
+    await hive.lifecycle.restart("alice", by="operator")
+    await acked(hive, "alice")
+    assert not (hive.settings.agent_state_dir("alice") / "imported").exists()
