@@ -8,13 +8,17 @@ real one: ``python -m`` puts the cwd first on ``sys.path``.
 
 from __future__ import annotations
 
+import json
 import subprocess
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from hyperhive.agent.harness import relay_server
+from hyperhive.agent.drivers.base import ExitClass
+from hyperhive.agent.drivers.scripted import ScriptedDriver
+from hyperhive.agent.harness import relay_server, wake_prompt
 from hyperhive.core.hive import Hive
 from hyperhive.core.settings import Settings
 from tests.security.conftest import acked, inside
@@ -82,3 +86,33 @@ async def test_the_nspawn_harness_never_imports_a_module_planted_in_its_state(
     await hive.lifecycle.restart("alice", by="operator")
     await acked(hive, "alice")
     assert not (hive.settings.agent_state_dir("alice") / "imported").exists()
+
+
+async def test_the_scripted_manager_commits_without_running_repo_hooks(tmp_path: Path) -> None:
+    repo = tmp_path / "alice" / "config"
+    repo.mkdir(parents=True)
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    hooked = tmp_path / "hooked"
+    for name in ("pre-commit", "commit-msg", "post-commit"):
+        hook = repo / ".git" / "hooks" / name
+        hook.write_text(f"#!/bin/sh\necho {name} >> {hooked}\n")
+        hook.chmod(0o755)
+    script = tmp_path / "s.json"
+    step = {"commit": {"agent": "alice", "files": {"a.txt": "x"}, "message": "m"}}
+    script.write_text(json.dumps([{"on": "body:go", "steps": [step]}]))
+    driver = ScriptedDriver(
+        script,
+        mcp=relay_server(tmp_path / "none.sock"),
+        name="manager",
+        state_dir=tmp_path / "state",
+        agents_root=tmp_path,
+    )
+
+    async def ignore(event: dict[str, Any]) -> None:
+        return None
+
+    result = await driver.run_turn(
+        wake_prompt({"id": 1, "sender": "op", "body": "go"}, 0), on_event=ignore
+    )
+    assert result.exit_class is ExitClass.OK, result.error
+    assert not hooked.exists()

@@ -45,6 +45,7 @@ logger = logging.getLogger(__name__)
 TOOL_PREFIX = "mcp__hyperhive__"
 ALIASES = {"ask": "ask_operator"}
 TEXT_LIMIT = 500
+GIT_SAFE = ("-c", "core.hooksPath=/dev/null", "-c", "core.fsmonitor=false")
 GIT_IDENTITY = {
     "GIT_AUTHOR_NAME": "hyperhive scripted driver",
     "GIT_AUTHOR_EMAIL": "scripted@hyperhive.invalid",
@@ -352,7 +353,8 @@ class ScriptedDriver:
             target.write_text(str(text))
         message = str(spec.get("message") or f"scripted change of {agent}")
         env = {**os.environ, **GIT_IDENTITY}
-        git = ["git", "-C", str(repo)]
+        # the repo is agent-written: none of its hooks or fsmonitor commands may run
+        git = ["git", *GIT_SAFE, "-C", str(repo)]
         try:
             await self.runner.run([*git, "add", "-A"], env=env)
             await self.runner.run([*git, "commit", "--allow-empty", "-q", "-m", message], env=env)
