@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import os
 import sqlite3
@@ -75,19 +76,28 @@ def _private(path: Path) -> None:
     Raises:
         StoreError: the path is a link or not a regular file.
     """
+    flags = os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
     try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK, 0o600)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | flags, 0o600)
+        writable = True
     except OSError as exc:
-        raise StoreError(f"cannot open the database {path.name}: {exc.strerror}") from exc
+        if exc.errno not in (errno.EROFS, errno.EACCES, errno.EPERM):
+            raise StoreError(f"cannot open the database {path.name}: {exc.strerror}") from exc
+        try:  # a read-only database still serves reads: sqlite says so on the first write
+            fd, writable = os.open(path, os.O_RDONLY | flags), False
+        except OSError as again:
+            msg = f"cannot open the database {path.name}: {again.strerror}"
+            raise StoreError(msg) from again
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             raise StoreError(f"the database {path.name} is not a regular file")
-        os.fchmod(fd, 0o600)
+        if writable:
+            os.fchmod(fd, 0o600)
     finally:
         os.close(fd)
     for suffix in ("-wal", "-shm"):
         side = path.with_name(path.name + suffix)
-        with contextlib.suppress(FileNotFoundError):
+        with contextlib.suppress(OSError):
             if stat.S_ISREG(side.lstat().st_mode):
                 os.chmod(side, 0o600)  # the state dir is the daemon's alone
 
