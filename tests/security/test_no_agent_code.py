@@ -116,3 +116,19 @@ async def test_the_scripted_manager_commits_without_running_repo_hooks(tmp_path:
     )
     assert result.exit_class is ExitClass.OK, result.error
     assert not hooked.exists()
+
+
+@pytest.mark.root
+async def test_no_directory_on_an_nspawn_agents_path_is_writable_by_it(nspawn_swarm: Hive) -> None:
+    hive = nspawn_swarm
+    await spawned(hive, "alice")
+    probe = """
+    for d in $(echo "$PATH" | tr ':' ' '); do
+      if touch "$d/.hh-probe" 2>/dev/null; then echo "writable $d"; rm -f "$d/.hh-probe"; fi
+      [ -L "$d" ] && echo "link $d"
+    done
+    echo "path $PATH"
+    """
+    done = await inside(hive, "alice", probe)
+    assert done.returncode == 0, done.stderr
+    assert "writable" not in done.stdout and "link" not in done.stdout, done.stdout

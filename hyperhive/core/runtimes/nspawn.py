@@ -61,6 +61,7 @@ CONTAINER_PATHS = AgentPaths(
     applied_root=Path("/applied"),
     meta=Path("/meta"),
 )
+CONTAINER_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin"
 HOST_RO = ("/etc/ssl", "/etc/ca-certificates", "/etc/alternatives", "/etc/pki")
 _STOP_GRACE_SECONDS = 5.0
 _LEADER_WAIT_SECONDS = 10.0
@@ -179,7 +180,9 @@ def nspawn_argv(
 
 def container_env(spec: AgentSpec) -> dict[str, str]:
     """The harness environment inside the container."""
-    base = {"PATH": f"{Path(sys.executable).parent}:{DEFAULT_PATH}", "LANG": "C.UTF-8"}
+    # only read-only binds: /usr (merged, so /bin and /sbin, which the container's root
+    # owns, add nothing) and the interpreter's dir; nothing the agent writes is on PATH
+    base = {"PATH": f"{Path(sys.executable).parent}:{CONTAINER_PATH}", "LANG": "C.UTF-8"}
     return harness_env(spec, CONTAINER_PATHS, base)
 
 

@@ -84,7 +84,7 @@ def test_nspawn_argv_of_an_agent(settings: Settings) -> None:
         f"--bind={spec.creds_dir}:/creds",
         f"--bind-ro={spec.etc_dir}:/etc/hyperhive",
         f"--bind-ro={spec.applied_dir}:/config",
-        f"--setenv=PATH={PY_BIN}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        f"--setenv=PATH={PY_BIN}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin",
         "--setenv=LANG=C.UTF-8",
         "--setenv=GIT_AUTHOR_NAME=alpha",
         f"--setenv=GIT_AUTHOR_EMAIL=alpha@{socket.gethostname()}.hyperhive",
