@@ -277,15 +277,12 @@ def write_private(path: Path, text: str) -> None:
 def rotate_log(path: Path, cap: int = LOG_CAP_BYTES) -> None:
     """Copy ``path`` to ``<path>.1`` and truncate it once it passes ``cap`` bytes.
 
-    Copy-and-truncate rather than rename: the harness keeps its O_APPEND fd open. Links
-    and special files are never followed or opened (`safefs.rotate_log`): a refused log
-    is left alone and logged.
+    Copy-and-truncate (the harness keeps its O_APPEND fd); links and special files are
+    never followed (`safefs.rotate_log`): a refused log is left alone.
     """
     try:
         safefs.rotate_log(path.parent, path.name, cap)
-    except FileNotFoundError:
-        return
-    except (Refused, OSError) as exc:
+    except (Refused, OSError) as exc:  # (a missing log is no error: nothing to rotate)
         logger.warning("log %s not rotated: %s", path.name, exc)
 
 
@@ -314,11 +311,7 @@ class SupervisedRuntime:
         return self.runtime_dir(name) / "runtime.json"
 
     def log_path(self, name: str) -> Path:
-        """The harness log (stdout and stderr): ``<agent dir>/harness.log``.
-
-        The agent dir is the daemon's alone (no container binds it), and the log is
-        still opened and rotated as hostile (`safefs`).
-        """
+        """The harness log (stdout and stderr): ``<agent dir>/harness.log`` (daemon-only)."""
         rec = self.record(name)
         state = rec.spec.state_dir if rec else self.settings.agent_state_dir(name)
         return state.parent / "harness.log"
@@ -479,8 +472,7 @@ def spawn_session(argv: Sequence[str], *, env: Mapping[str, str], cwd: Path, log
     if not found:
         raise ContainerError(f"cannot start {program or 'an empty command'}: not found")
     log.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        # opened here, not by path in the child: a planted link or FIFO is refused
+    try:  # opened here, not by path in the child: a planted link or FIFO is refused
         log_fd = safefs.append_fd(log.parent, log.name)
     except (Refused, OSError) as exc:
         raise ContainerError(f"cannot start {program}: the log {log.name}: {exc}") from exc
