@@ -115,18 +115,6 @@ async def test_the_process_runtime_says_plainly_that_agents_are_not_isolated(
         daemon.stop()
 
 
-class _AutoDaemon(DaemonProcess):
-    """The daemon with no runtime configured anywhere (no env, no file)."""
-
-    async def start(self, timeout: float = 30.0) -> None:
-        saved = os.environ.pop("HYPERHIVE_RUNTIME", None)
-        try:
-            await super().start(timeout)
-        finally:
-            if saved is not None:
-                os.environ["HYPERHIVE_RUNTIME"] = saved
-
-
 @pytest.mark.root
 async def test_with_nspawn_present_and_no_runtime_configured_agents_run_unprivileged(
     settings: Settings,
@@ -138,7 +126,7 @@ async def test_with_nspawn_present_and_no_runtime_configured_agents_run_unprivil
     settings.state_dir.mkdir(parents=True)
     # the scripted driver needs no login; the file names no runtime
     (settings.state_dir / "hyperhive.toml").write_text('driver = "scripted"\n')
-    daemon = _AutoDaemon(settings)
+    daemon = DaemonProcess(auto(settings))  # no runtime in its environment either
     await daemon.start()
     host = await HiveClient.connect(settings.host_socket)
     try:
