@@ -92,6 +92,19 @@ def test_privileged_nspawn_needs_no_user_namespaces(settings: Settings, tmp_path
     assert _pick(shared, host) == ("nspawn", "systemd-nspawn is available (privileged containers)")
 
 
+def test_auto_keeps_the_runtime_existing_containers_were_built_with(
+    settings: Settings, tmp_path: Path
+) -> None:
+    # an upgraded host whose agents run as processes: switching would orphan them
+    record = settings.state_dir / "containers" / "h-alice" / "runtime.json"
+    record.parent.mkdir(parents=True)
+    record.write_text('{"runtime": "process", "spec": {"name": "alice"}}')
+    host = _host(tmp_path, "systemd-nspawn", "nsenter")
+    name, why = _pick(auto(settings), host)
+    assert name == "process"
+    assert "existing agents" in why and "set runtime explicitly" in why
+
+
 def test_a_configured_runtime_is_used_as_is(settings: Settings, tmp_path: Path) -> None:
     host = _host(tmp_path, "systemd-nspawn", "nsenter")
     assert _pick(replace(settings, runtime="process"), host)[0] == "process"

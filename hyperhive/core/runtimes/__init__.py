@@ -3,11 +3,13 @@
 ``runtime = "auto"`` (the default) is resolved by `resolve_runtime` to the strongest
 runtime the host offers: ``nixos`` on a NixOS host with ``nixos-container``, else
 ``nspawn`` where systemd-nspawn can run unprivileged containers (root, the binaries,
-user namespaces), else ``process``, which isolates nothing and says so.
+user namespaces), else ``process``, which isolates nothing and says so. A state dir
+whose containers were built by one runtime keeps it (switching would orphan them).
 """
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import replace
 from pathlib import Path
@@ -37,6 +39,22 @@ def _userns_enabled(proc: Path) -> bool:
     return limit > 0
 
 
+def recorded_runtimes(state_dir: Path) -> set[str]:
+    """The runtimes named by the container records under ``<state>/containers``."""
+    found: set[str] = set()
+    root = state_dir / "containers"
+    if not root.is_dir():
+        return found
+    for path in root.glob("*/runtime.json"):
+        try:
+            name = json.loads(path.read_text()).get("runtime")
+        except (OSError, ValueError, AttributeError):
+            continue
+        if name in ("process", "nspawn", "nixos"):
+            found.add(name)
+    return found
+
+
 def resolve_runtime(
     settings: Settings,
     *,
@@ -53,6 +71,14 @@ def resolve_runtime(
 
     if settings.runtime != AUTO:
         return settings.runtime, f"runtime {settings.runtime!r} is configured"
+    existing = recorded_runtimes(settings.state_dir)
+    if len(existing) == 1:
+        # switching runtimes under existing containers would orphan them
+        [name] = existing
+        return name, (
+            "the existing agents run in it (<state>/containers); to switch, destroy them "
+            "and set runtime explicitly"
+        )
     euid = os.geteuid() if euid is None else euid
     if euid != 0:
         return "process", "not root, so no containers: nspawn and nixos need root"
