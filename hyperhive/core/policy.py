@@ -84,7 +84,8 @@ class SendPolicies:
         if cached is not None and cached.sha == sha:
             return cached
         policy = await self._load(agent, role, sha)
-        self._cache[agent] = policy
+        if not policy.error:  # a failed read is retried on the next send
+            self._cache[agent] = policy
         return policy
 
     def forget(self, agent: str) -> None:

@@ -110,6 +110,17 @@ async def test_an_event_batch_larger_than_the_burst_is_refused_whole(tight: Hive
     await alice.close()
 
 
+async def test_a_turn_still_ends_when_its_agent_is_over_the_event_quota(tight: Hive) -> None:
+    alice = await agent_client(tight, "alice")
+    await alice.call("harness.event", turn=1, events=[{"type": "t"}] * 50)
+    ended = await alice.call("harness.turn_ended", turn=1, exit_class="ok")
+    assert ended == {"ok": True}
+    assert tight.agents.get("alice").last_turn_at is not None
+    stored = await tight.store.read(lambda db: db.execute("SELECT count(*) FROM events").fetchone())
+    assert stored[0] == 50  # no turn_end row past the quota
+    await alice.close()
+
+
 async def test_stats_record_is_rate_limited_per_agent(tight: Hive) -> None:
     alice = await agent_client(tight, "alice")
     bob = await agent_client(tight, "bob")

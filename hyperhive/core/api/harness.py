@@ -171,7 +171,10 @@ def register(reg: Registry, hive: Hive) -> None:
             "error": error[:2000],
             "message_id": message_id,
         }
-        await store_events(caller.name, turn, [encode_event(data)], "harness.turn_ended")
+        try:
+            await store_events(caller.name, turn, [encode_event(data)], "harness.turn_ended")
+        except Refused:
+            pass  # over a quota or the watermark: the turn still ends, without its event row
         now = time.time()
         await hive.agents.update(caller.name, last_turn_at=now)
         hive.events.publish("turn.ended", {"agent": caller.name, "turn": turn, "ts": now, **data})
