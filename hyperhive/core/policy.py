@@ -88,9 +88,6 @@ class SendPolicies:
             self._cache[agent] = policy
         return policy
 
-    def forget(self, agent: str) -> None:
-        self._cache.pop(agent, None)
-
     async def _load(self, agent: str, role: Role, sha: str | None) -> SendPolicy:
         if role is Role.MANAGER:
             return SendPolicy(agent, sha, True, frozenset())

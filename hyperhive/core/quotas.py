@@ -114,10 +114,6 @@ class Quotas:
                 raise _refusal(agent, what, quota, cost, wait)
             taken.append((bucket, cost))
 
-    def forget(self, agent: str) -> None:
-        for key in [k for k in self._buckets if k[0] == agent]:
-            del self._buckets[key]
-
 
 def _refusal(agent: str, what: str, quota: Quota, cost: float, wait: float) -> Refused:
     limit = f"{quota.rate:g} {quota.unit}/s, burst {quota.burst:g}"
