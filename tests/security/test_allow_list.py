@@ -18,7 +18,10 @@ from typing import Any
 import pytest
 
 from hyperhive.core.client import HiveClient
+from hyperhive.core.errors import RepoError
 from hyperhive.core.hive import Hive
+from hyperhive.core.models import Role
+from hyperhive.core.policy import SendPolicies
 from hyperhive.core.settings import Settings
 from tests.support.swarm import commit_file, open_swarm, wait_for
 
@@ -182,3 +185,45 @@ async def test_a_deploy_refreshes_the_allow_list(restricted: Hive) -> None:
         "carol"
     ]
     await raw.close()
+
+
+# --- the rules, on the policy object the broker consults ---------------------------------
+
+
+def _policies(toml: bytes | Exception) -> tuple[SendPolicies, list[str]]:
+    reads: list[str] = []
+
+    async def read(agent: str, sha: str) -> bytes | None:
+        reads.append(sha)
+        if isinstance(toml, Exception):
+            raise toml
+        return toml
+
+    facts = {"alice": (Role.AGENT, "a" * 40), "manager": (Role.MANAGER, "b" * 40)}
+    return SendPolicies(facts.get, read), reads
+
+
+async def test_the_rules_empty_list_broadcast_manager_and_the_cache() -> None:
+    policies, reads = _policies(b'allowed_recipients = ["bob", "*"]\n')
+    alice = await policies.get("alice")
+    assert [alice.permits(to) for to in ("bob", "*", "manager", "carol", "operator")] == [
+        True,
+        True,
+        True,
+        False,
+        False,
+    ]
+    await policies.get("alice")
+    assert len(reads) == 1  # parsed once per applied sha
+    assert (await policies.get("manager")).permits("carol")
+    anyone, _ = _policies(b"allowed_recipients = []\n")
+    assert (await anyone.get("alice")).permits("operator")
+
+
+async def test_an_unreadable_applied_config_fails_closed_and_is_read_again() -> None:
+    policies, reads = _policies(RepoError("git operation failed: bad object"))
+    alice = await policies.get("alice")
+    assert not alice.permits("bob") and alice.permits("manager")
+    assert "applied config cannot be read" in alice.refusal("bob").message
+    await policies.get("alice")
+    assert len(reads) == 2  # a failure is not cached
