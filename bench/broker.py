@@ -129,7 +129,7 @@ async def measure(n: int, seconds: float) -> list[Figure]:
         (state / "hyperhive.toml").write_text(
             "[limits]\nsends_per_second = 1000000.0\nsend_burst = 1000000\n"
         )
-        settings = Settings(state_dir=state, run_dir=tmp / "run")
+        settings = Settings(state_dir=state, run_dir=tmp / "run", runtime="process")
         async with Hive.open(settings, serve=False) as hive:
             for name in ["rx", "sink", *(f"b{k}" for k in range(8))]:
                 await hive.create_agent(name)

@@ -177,7 +177,7 @@ async def measure(n_turns: int, calls: int, spawns: int) -> list[Figure]:
     tmp = Path(tempfile.mkdtemp(prefix="hh-bh-", dir="/tmp"))
     harness: asyncio.subprocess.Process | None = None
     try:
-        settings = Settings(state_dir=tmp / "state", run_dir=tmp / "run")
+        settings = Settings(state_dir=tmp / "state", run_dir=tmp / "run", runtime="process")
         async with Hive.open(settings, serve=False) as hive:
             await hive.create_agent("alice")
             await hive.agents.set_state("alice", AgentState.RUNNING)

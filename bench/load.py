@@ -185,7 +185,7 @@ async def measure(agents: int, seconds: float, seed: int, quiet: bool) -> list[A
     (state / "hyperhive.toml").write_text(
         "[limits]\nsends_per_second = 1000000.0\nsend_burst = 1000000\n"
     )
-    settings = Settings(state_dir=state, run_dir=tmp / "run")
+    settings = Settings(state_dir=state, run_dir=tmp / "run", runtime="process")
     names = [f"a{i:03d}" for i in range(agents)]
     peers_file = tmp / "peers.json"
     peers_file.write_text(json.dumps(names))

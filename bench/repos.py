@@ -110,7 +110,7 @@ async def tags_run(repos: Repos, name: str, count: int) -> list[float]:
 async def measure(runs: int, files: int, count: int) -> list[Figure]:
     tmp = Path(tempfile.mkdtemp(prefix="hh-bench-repos-"))
     try:
-        settings = Settings(state_dir=tmp / "state", run_dir=tmp / "run")
+        settings = Settings(state_dir=tmp / "state", run_dir=tmp / "run", runtime="process")
         repos = Repos(settings)
         change = [await change_run(repos, settings, f"c{i}", files) for i in range(runs)]
         tags = [await tags_run(repos, f"t{i}", count) for i in range(runs)]

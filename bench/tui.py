@@ -205,7 +205,7 @@ def _state_of(swarm: Any, name: str) -> str:
 async def run(args: argparse.Namespace) -> list[Figure]:
     root = Path(tempfile.mkdtemp(prefix="hh-tui-"))
     run_dir = Path(tempfile.mkdtemp(prefix="hh-", dir="/tmp"))
-    settings = Settings(state_dir=root / "state", run_dir=run_dir)
+    settings = Settings(state_dir=root / "state", run_dir=run_dir, runtime="process")
     daemon: subprocess.Popen[bytes] | None = None
     try:
         t = time.perf_counter()
@@ -246,7 +246,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--serve", nargs=2, metavar=("STATE", "RUN"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve:
-        asyncio.run(serve(Settings(state_dir=Path(args.serve[0]), run_dir=Path(args.serve[1]))))
+        asyncio.run(
+            serve(
+                Settings(
+                    state_dir=Path(args.serve[0]), run_dir=Path(args.serve[1]), runtime="process"
+                )
+            )
+        )
         return {}
     figures = asyncio.run(run(args))
     return report(f"tui (pid {os.getpid()}, {os.cpu_count()} cores)", figures, args.json)

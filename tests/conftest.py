@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from collections.abc import AsyncIterator, Iterator
@@ -12,6 +13,11 @@ import pytest
 from hyperhive.core.client import HiveClient
 from hyperhive.core.hive import Hive
 from hyperhive.core.settings import Settings
+
+# Daemons and CLIs the tests start as subprocesses read their runtime from the
+# environment: the process runtime, chosen explicitly (the default, "auto", picks nspawn
+# on a root host with systemd-nspawn). tests/security/test_isolation_default.py unsets it.
+os.environ.setdefault("HYPERHIVE_RUNTIME", "process")
 
 
 @pytest.fixture
@@ -24,7 +30,8 @@ def run_dir() -> Iterator[Path]:
 
 @pytest.fixture
 def settings(tmp_path: Path, run_dir: Path) -> Settings:
-    return Settings(state_dir=tmp_path / "state", run_dir=run_dir)
+    # the process runtime, chosen explicitly (the default, "auto", would pick nspawn as root)
+    return Settings(state_dir=tmp_path / "state", run_dir=run_dir, runtime="process")
 
 
 @pytest.fixture

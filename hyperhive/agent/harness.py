@@ -31,7 +31,7 @@ from hyperhive.agent.drivers.base import Driver, ExitClass, TurnResult
 from hyperhive.agent.notes import NotesCompactor
 from hyperhive.core.agent_config import McpServer
 from hyperhive.core.client import HiveClient
-from hyperhive.core.errors import DaemonUnavailable, HyperhiveError, InvalidInput
+from hyperhive.core.errors import DaemonUnavailable, HyperhiveError, InvalidInput, Refused
 from hyperhive.core.settings import BROADCAST, MANAGER, OPERATOR, SYSTEM
 
 logger = logging.getLogger(__name__)
@@ -428,22 +428,23 @@ class Harness:
         started = time.monotonic()
         new_session, self._new_session = self._new_session, False
         sender = str(message.get("sender", "?"))
-        await client.call(
-            "harness.event",
-            turn=turn,
-            events=[
-                {
-                    "type": "turn_start",
-                    "message_id": message.get("id"),
-                    "sender": sender,
-                    "sender_class": sender_class(sender),
-                    "body": str(message.get("body", ""))[:BODY_PREVIEW],
-                    "pending": pending,
-                    "redelivered": bool(message.get("redelivered")),
-                    "new_session": new_session,
-                }
-            ],
-        )
+        with contextlib.suppress(Refused):  # over a quota: the turn runs unrecorded
+            await client.call(
+                "harness.event",
+                turn=turn,
+                events=[
+                    {
+                        "type": "turn_start",
+                        "message_id": message.get("id"),
+                        "sender": sender,
+                        "sender_class": sender_class(sender),
+                        "body": str(message.get("body", ""))[:BODY_PREVIEW],
+                        "pending": pending,
+                        "redelivered": bool(message.get("redelivered")),
+                        "new_session": new_session,
+                    }
+                ],
+            )
         events = _EventSender(client, turn)
         self._in_turn = True
         try:

@@ -180,7 +180,9 @@ class HiveTools:
         if not to:
             raise ToolError("send: 'to' is empty: name an agent, 'manager', 'operator' or '*'")
         try:
-            check_send_allowed(to, manager=self.manager, etc_dir=self.etc_dir)
+            # a friendly early error only: the daemon decides (and lets replies through)
+            if in_reply_to is None:
+                check_send_allowed(to, manager=self.manager, etc_dir=self.etc_dir)
         except Refused as exc:
             raise ToolError(f"send refused: {exc.message}") from exc
         result = await self.call("send", "messages.send", to=to, body=body, in_reply_to=in_reply_to)

@@ -30,8 +30,28 @@ def _daemon_args(p: argparse.ArgumentParser) -> None:
 
 async def status(ctx: Context) -> Output:
     data = await ctx.call("daemon.status")
-    text = "\n".join(f"{k}: {v}" for k, v in data.items())
-    return data, text
+    lines = [f"{k}: {v}" for k, v in data.items() if k not in ("isolated", "database")]
+    if data.get("isolated") is False:
+        lines.append(
+            f"isolated: NO: the {data.get('runtime')} runtime runs agents as plain processes "
+            "on this host; they are not isolated from it or from each other"
+        )
+    elif "isolated" in data:
+        lines.append("isolated: yes")
+    db = data.get("database")
+    if isinstance(db, dict):
+        used, limit = db.get("used_bytes", 0), db.get("watermark_bytes", 0)
+        lines.append(f"database: {_mib(used)} in use, watermark {_mib(limit)}")
+        if db.get("over"):
+            lines.append(
+                "database: OVER THE WATERMARK: agent writes are refused; free space "
+                "(retention settings, purge agents) or raise limits.db_watermark_bytes"
+            )
+    return data, "\n".join(lines)
+
+
+def _mib(n: object) -> str:
+    return f"{(n if isinstance(n, int | float) else 0) / 1048576:.1f} MiB"
 
 
 async def agents(ctx: Context) -> Output:

@@ -20,6 +20,8 @@ from dataclasses import dataclass, field, replace
 from hyperhive.core.errors import InvalidInput, NotFound, Refused
 from hyperhive.core.events import EventBus
 from hyperhive.core.models import Message
+from hyperhive.core.policy import SendPolicies, exempt
+from hyperhive.core.quotas import Bucket, Watermark
 from hyperhive.core.settings import BROADCAST, OPERATOR, SYSTEM, Limits
 from hyperhive.core.store import Store
 from hyperhive.core.store import messages as q
@@ -34,12 +36,6 @@ class _Inbox:
     wake: asyncio.Event = field(default_factory=asyncio.Event)
 
 
-@dataclass
-class _Bucket:
-    tokens: float
-    stamp: float
-
-
 class Broker:
     """Routes messages between agents, the manager and the operator."""
 
@@ -51,14 +47,18 @@ class Broker:
         agent_names: Callable[[], frozenset[str]],
         *,
         clock: Callable[[], float] = time.time,
+        policies: SendPolicies | None = None,
+        watermark: Watermark | None = None,
     ) -> None:
         self._store = store
+        self._policies = policies
+        self._watermark = watermark
         self._events = events
         self._limits = limits
         self._agent_names = agent_names
         self._clock = clock
         self._inboxes: dict[str, _Inbox] = {}
-        self._buckets: dict[str, _Bucket] = {}
+        self._buckets: dict[str, Bucket] = {}
         self._next_id = 1
 
     async def start(self) -> None:
@@ -92,22 +92,45 @@ class Broker:
         known = ", ".join(sorted(names | {OPERATOR, BROADCAST}))
         raise NotFound(f"unknown recipient {to!r}; known: {known}")
 
-    def _check_rate(self, sender: str) -> None:
+    def _check_rate(self, sender: str, cost: int) -> None:
+        """Spend one token per recipient (a broadcast to N agents costs N)."""
         if sender in (OPERATOR, SYSTEM):
             return
         now = time.monotonic()
         rate, burst = self._limits.sends_per_second, float(self._limits.send_burst)
         bucket = self._buckets.get(sender)
         if bucket is None:
-            bucket = self._buckets[sender] = _Bucket(burst, now)
-        bucket.tokens = min(burst, bucket.tokens + (now - bucket.stamp) * rate)
-        bucket.stamp = now
-        if bucket.tokens < 1.0:
+            bucket = self._buckets[sender] = Bucket(rate, burst, burst, now)
+        wait = bucket.take(float(cost), now)
+        if wait:
+            many = f" ({cost} recipients)" if cost > 1 else ""
             raise Refused(
-                f"rate limited: {sender} may send {rate:g} messages/s (burst {burst:g}); "
-                "slow down and batch your updates"
+                f"rate limited: {sender} may send {rate:g} messages/s (burst {burst:g}, one "
+                f"per recipient){many}; slow down and batch your updates"
             )
-        bucket.tokens -= 1.0
+
+    async def _check_allowed(self, sender: str, to: str, in_reply_to: int | None) -> None:
+        """The send allow-list, from the applied config the daemon holds (`policy`)."""
+        if self._policies is None or exempt(sender):
+            return
+        policy = await self._policies.get(sender)
+        if policy.permits(to):
+            return
+        if (
+            in_reply_to is not None
+            and to != BROADCAST
+            and await self._answers(sender, to, in_reply_to)
+        ):
+            return
+        raise policy.refusal(to)
+
+    async def _answers(self, sender: str, to: str, in_reply_to: int) -> bool:
+        """Whether message ``in_reply_to`` was sent by ``to`` to ``sender`` (a reply)."""
+        inbox = self._inboxes.get(sender)
+        original = inbox.inflight.get(in_reply_to) if inbox is not None else None
+        if original is None:
+            original = await self._store.read(q.get, in_reply_to)
+        return original is not None and original.recipient == sender and original.sender == to
 
     async def send(
         self, sender: str, to: object, body: object, in_reply_to: object = None
@@ -117,7 +140,8 @@ class Broker:
         Raises:
             InvalidInput: a bad body or reply id.
             NotFound: the recipient does not exist.
-            Refused: the sender is over its rate limit.
+            Refused: the sender may not message the recipient (its allow-list), is over
+                its rate limit, or the database is over its watermark.
         """
         if not isinstance(body, str):
             raise InvalidInput("'body' must be a string")
@@ -131,7 +155,11 @@ class Broker:
         ):
             raise InvalidInput("'in_reply_to' must be a positive message id")
         targets = self._recipients(sender, to)
-        self._check_rate(sender)
+        assert isinstance(to, str)
+        await self._check_allowed(sender, to, in_reply_to)
+        if self._watermark is not None:
+            self._watermark.check(sender, "a message")
+        self._check_rate(sender, len(targets))
         now = self._clock()
         batch = []
         for target in targets:

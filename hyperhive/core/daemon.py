@@ -8,6 +8,7 @@ import fcntl
 import logging
 import os
 import signal
+import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import IO
@@ -15,6 +16,7 @@ from typing import IO
 from hyperhive.core import safefs
 from hyperhive.core.errors import Refused
 from hyperhive.core.hive import Hive, prepare_dirs
+from hyperhive.core.runtimes import isolated, with_runtime
 from hyperhive.core.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -90,6 +92,21 @@ def migrate_layout(settings: Settings) -> list[str]:
     return moved
 
 
+def announce_runtime(settings: Settings) -> Settings:
+    """Resolve ``runtime = "auto"`` and say at start (log and stderr) what agents run in."""
+    settings, why = with_runtime(settings)
+    if isolated(settings.runtime):
+        line = f"agents run in the {settings.runtime} runtime ({why})"
+    else:
+        line = (
+            f"WARNING: agents run in the process runtime ({why}): they are NOT isolated "
+            "from this host or from each other"
+        )
+    logger.info("%s", line)  # the log (with -v); stderr always says it
+    print(f"hyperhive: {line}", file=sys.stderr, flush=True)
+    return settings
+
+
 async def run_daemon(
     settings: Settings,
     *,
@@ -106,6 +123,7 @@ async def run_daemon(
         ssh: ``HOST:PORT`` to serve the TUI over SSH on.
         ready: called once the hive is up.
     """
+    settings = announce_runtime(settings)
     prepare_dirs(settings)
     migrate_layout(settings)
     if settings.runtime == "nixos":

@@ -9,21 +9,24 @@ import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import replace
 from typing import Any
 
 from hyperhive.core.agents import AgentRegistry
 from hyperhive.core.approvals import Approvals
 from hyperhive.core.audit import AuditLog
 from hyperhive.core.broker import Broker
-from hyperhive.core.errors import HyperhiveError
+from hyperhive.core.errors import HyperhiveError, NotFound
 from hyperhive.core.events import EventBus
 from hyperhive.core.lifecycle import Lifecycle
 from hyperhive.core.models import Agent, AgentState, Role
+from hyperhive.core.policy import SendPolicies
 from hyperhive.core.protocol import Caller, Registry, Scope
 from hyperhive.core.questions import Questions
+from hyperhive.core.quotas import Quotas, Watermark
 from hyperhive.core.repos import Repos
 from hyperhive.core.runner import Runner
-from hyperhive.core.runtimes import get_runtime
+from hyperhive.core.runtimes import AUTO, get_runtime, with_runtime
 from hyperhive.core.runtimes.base import Runtime
 from hyperhive.core.server import SocketServer
 from hyperhive.core.settings import MANAGER, SYSTEM, Settings
@@ -44,9 +47,19 @@ class Hive:
         self.store = store
         self.events = EventBus()
         self.agents = AgentRegistry(store, self.events)
-        self.broker = Broker(store, self.events, settings.limits, self.agents.names)
-        self.agents.extras["inbox"] = self.broker.depth
         self.repos = Repos(settings)
+        self.quotas = Quotas(settings.limits)
+        self.watermark = Watermark(settings.limits, self.events, store.used_bytes)
+        self.policies = SendPolicies(self._agent_facts, self._read_agent_toml)
+        self.broker = Broker(
+            store,
+            self.events,
+            settings.limits,
+            self.agents.names,
+            policies=self.policies,
+            watermark=self.watermark,
+        )
+        self.agents.extras["inbox"] = self.broker.depth
         self.runtime = runtime
         self.audit = AuditLog(store, self.events)
         self.approvals = Approvals(
@@ -98,6 +111,12 @@ class Hive:
             runtime: a runtime to use instead of the one the settings name.
             runner: the subprocess runner for the runtime.
         """
+        if settings.runtime == AUTO:
+            if runtime is not None:
+                settings = replace(settings, runtime=runtime.name)
+            else:
+                settings, why = with_runtime(settings)
+                logger.info("runtime %s: %s", settings.runtime, why)
         async with AsyncExitStack() as stack:
             prepare_dirs(settings)
             store = await Store.open(settings.db_path)
@@ -120,7 +139,11 @@ class Hive:
                     redact=settings.redact_paths,
                 )
                 stack.push_async_callback(hive.server.close)
-                await hive.server.listen(settings.host_socket, Caller(Scope.HOST, "operator"))
+                await hive.server.listen(
+                    settings.host_socket,
+                    Caller(Scope.HOST, "operator"),
+                    max_connections=settings.limits.host_connections,
+                )
                 for agent in hive.agents.live():
                     await hive.listen_agent(agent)
             stack.push_async_callback(hive._stop_tasks)
@@ -142,6 +165,21 @@ class Hive:
         except HyperhiveError as exc:
             logger.error("could not build the manager: %s", exc)
         self.every(self.settings.crash_poll_seconds, self.lifecycle.check_once, "crash watcher")
+
+    def _agent_facts(self, name: str) -> tuple[Role, str | None] | None:
+        agent = self.agents.find(name)
+        if agent is None or agent.state is AgentState.DESTROYED:
+            return None
+        return agent.role, agent.applied_sha
+
+    async def _read_agent_toml(self, name: str, sha: str) -> bytes | None:
+        """``agent.toml`` in ``name``'s applied repo at ``sha`` (None: the commit has none)."""
+        try:
+            return await self.repos.read_file(name, sha, "agent.toml")
+        except NotFound:
+            if not self.repos.applied_exists(name):
+                raise
+            return None
 
     async def ensure_manager(self) -> Agent:
         """The manager exists from the first start."""
@@ -167,7 +205,12 @@ class Hive:
             path.parent.mkdir(parents=True, mode=0o755)
         # the container's root may be an unprivileged uid: the socket itself is open,
         # and only this agent's directory is bound into its container
-        await self.server.listen(path, Caller(scope, agent.name, agent.name), mode=0o666)
+        await self.server.listen(
+            path,
+            Caller(scope, agent.name, agent.name),
+            mode=0o666,
+            max_connections=self.settings.limits.agent_connections,
+        )
 
     async def unlisten_agent(self, name: str) -> None:
         if self.server is not None:

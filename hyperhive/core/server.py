@@ -193,6 +193,20 @@ class _Connection:
             pass
 
 
+async def _turn_away(writer: asyncio.StreamWriter, caller: Caller, cap: int) -> None:
+    """Answer a connection over the cap with one error line, then close it."""
+    who = "host" if caller.scope is Scope.HOST else f"{caller.name}'s"
+    err = Refused(f"too many connections on the {who} socket (max {cap}); close some first")
+    logger.warning("refused a connection: %s", err.message)
+    with contextlib.suppress(ConnectionError, OSError):
+        writer.write(reply_error(None, err))
+        async with asyncio.timeout(1.0):
+            await writer.drain()
+    writer.close()
+    with contextlib.suppress(Exception):
+        await writer.wait_closed()
+
+
 class SocketServer:
     """Serves the registry on any number of unix sockets, each with a fixed caller."""
 
@@ -212,9 +226,20 @@ class SocketServer:
         self.ids = itertools.count(1)
         self._servers: dict[Path, asyncio.Server] = {}
         self._connections: set[_Connection] = set()
+        self._open: dict[Path, int] = {}  # connections per socket, for the cap
 
-    async def listen(self, path: Path, caller: Caller, *, mode: int = 0o600) -> None:
-        """Serve ``caller``'s identity on ``path``, replacing a stale socket file."""
+    def open_connections(self, path: Path) -> int:
+        return self._open.get(path, 0)
+
+    async def listen(
+        self, path: Path, caller: Caller, *, mode: int = 0o600, max_connections: int = 0
+    ) -> None:
+        """Serve ``caller``'s identity on ``path``, replacing a stale socket file.
+
+        Past ``max_connections`` open connections (0: no cap) a new one gets one
+        ``refused`` error line and is closed before anything of it is read, so that no
+        client can make the daemon hold more than the cap times the line limit.
+        """
         if path in self._servers:
             return
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -222,12 +247,17 @@ class SocketServer:
         safefs.remove(path.parent, path.name)
 
         async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            if max_connections and self._open.get(path, 0) >= max_connections:
+                await _turn_away(writer, caller, max_connections)
+                return
+            self._open[path] = self._open.get(path, 0) + 1
             conn = _Connection(self, caller, reader, writer)
             self._connections.add(conn)
             try:
                 await conn.run()
             finally:
                 self._connections.discard(conn)
+                self._open[path] -= 1
 
         old = os.umask(0o177)
         try:

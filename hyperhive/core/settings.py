@@ -18,7 +18,7 @@ SYSTEM = "system"
 BROADCAST = "*"
 RESERVED_NAMES = frozenset({MANAGER, OPERATOR, SYSTEM, "hm1nd", "all"})
 NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,8}$")
-RUNTIMES = ("process", "nspawn", "nixos")
+RUNTIMES = ("auto", "process", "nspawn", "nixos")  # auto: the strongest the host offers
 
 
 def validate_agent_name(name: object, *, allow_manager: bool = False) -> str:
@@ -59,9 +59,23 @@ class Limits:
     messages_keep_days: int = 30
     stats_keep_days: int = 30
     tags_keep_days: int = 30
-    sends_per_second: float = 200.0
+    sends_per_second: float = 200.0  # per agent; a broadcast spends one per recipient
     send_burst: int = 1000
     notes_compact_bytes: int = 64 * 1024
+    # quotas of each agent's telemetry (token buckets: a rate per second and a burst)
+    events_per_second: float = 100.0  # harness.event (and turn_ended), events
+    events_burst: int = 2000
+    event_bytes_per_second: int = 256 * 1024  # harness.event, stored bytes
+    event_bytes_burst: int = 4 * 1024 * 1024
+    stats_per_second: float = 2.0  # stats.record calls
+    stats_burst: int = 60
+    stats_samples_per_second: float = 200.0  # stats.record samples (~100 stored bytes each)
+    stats_samples_burst: int = 6000
+    # sockets: connections per agent socket (the harness uses 3-4), per host socket
+    agent_connections: int = 16
+    host_connections: int = 256
+    # above this many bytes of database pages in use, agent writes are refused
+    db_watermark_bytes: int = 2 * 1024 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -80,7 +94,7 @@ class Settings:
 
     state_dir: Path
     run_dir: Path
-    runtime: str = "process"
+    runtime: str = "auto"  # resolved at start: hyperhive.core.runtimes.resolve_runtime
     driver: str = "claude"
     limits: Limits = field(default_factory=Limits)
     container: ContainerSettings = field(default_factory=ContainerSettings)

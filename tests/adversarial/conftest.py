@@ -46,7 +46,7 @@ def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaemonProcess]:
     """A real daemon (no swarm) with agents alice and bob, shared by one test module."""
     run_dir = Path(tempfile.mkdtemp(prefix="hh-", dir="/tmp"))  # socket paths are short
     state = tmp_path_factory.mktemp("adversarial") / "state"
-    hive_settings = Settings(state_dir=state, run_dir=run_dir)
+    hive_settings = Settings(state_dir=state, run_dir=run_dir, runtime="process")
 
     async def prepare() -> None:
         async with Hive.open(hive_settings, serve=False) as hive:
@@ -65,7 +65,9 @@ def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaemonProcess]:
 def methods(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Method]:
     """Every registered RPC method with its parameter declarations (from a scratch hive)."""
     run_dir = Path(tempfile.mkdtemp(prefix="hh-", dir="/tmp"))
-    hive_settings = Settings(state_dir=tmp_path_factory.mktemp("registry"), run_dir=run_dir)
+    hive_settings = Settings(
+        state_dir=tmp_path_factory.mktemp("registry"), run_dir=run_dir, runtime="process"
+    )
 
     async def collect() -> dict[str, Method]:
         async with Hive.open(hive_settings, serve=False) as hive:

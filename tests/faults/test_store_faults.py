@@ -111,7 +111,7 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
 async def daemon_on_small_disk(
     small_disk: Path, run_dir: Path, tmp_path: Path
 ) -> AsyncIterator[DaemonProcess]:
-    d = DaemonProcess(Settings(state_dir=small_disk / "state", run_dir=run_dir))
+    d = DaemonProcess(Settings(state_dir=small_disk / "state", run_dir=run_dir, runtime="process"))
     d.log = tmp_path / "daemon.log"  # not on the disk that fills up
     await d.start()
     yield d

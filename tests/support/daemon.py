@@ -24,12 +24,19 @@ class DaemonProcess:
     def argv(self) -> list[str]:
         return cli_argv(self.settings, "daemon", *self.extra)
 
+    def env(self) -> dict[str, str]:
+        """The daemon's environment: ours, with the settings' runtime unless it is auto."""
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        if self.settings.runtime != "auto":
+            env["HYPERHIVE_RUNTIME"] = self.settings.runtime
+        else:
+            env.pop("HYPERHIVE_RUNTIME", None)
+        return env
+
     async def start(self, timeout: float = 20.0) -> None:
         self.settings.state_dir.mkdir(parents=True, exist_ok=True)
         with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen(
-                self.argv(), stdout=log, stderr=log, env={**os.environ, "PYTHONUNBUFFERED": "1"}
-            )
+            self.proc = subprocess.Popen(self.argv(), stdout=log, stderr=log, env=self.env())
         await self.wait_ready(timeout)
 
     async def wait_ready(self, timeout: float) -> None:

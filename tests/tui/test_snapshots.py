@@ -139,7 +139,9 @@ class ThreadedDaemon:
 @pytest.fixture(scope="module")
 def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ThreadedDaemon]:
     run_dir = Path(tempfile.mkdtemp(prefix="hh-", dir="/tmp"))  # socket paths stay short
-    settings = Settings(state_dir=tmp_path_factory.mktemp("snap") / "state", run_dir=run_dir)
+    settings = Settings(
+        state_dir=tmp_path_factory.mktemp("snap") / "state", run_dir=run_dir, runtime="process"
+    )
     try:
         with ThreadedDaemon(settings, seed) as d:
             yield d

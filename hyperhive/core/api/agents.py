@@ -11,6 +11,7 @@ from hyperhive import __version__
 from hyperhive.core import safefs
 from hyperhive.core.errors import NotFound
 from hyperhive.core.protocol import Caller, Registry, Scope, p
+from hyperhive.core.runtimes import isolated
 from hyperhive.core.settings import validate_agent_name
 
 if TYPE_CHECKING:
@@ -54,12 +55,16 @@ def register(reg: Registry, hive: Hive) -> None:
 
     @reg.method("daemon.status", Scope.HOST)
     async def status(caller: Caller) -> Any:
-        """Version, pid, uptime, runtime and directories of the daemon."""
+        """Version, pid, uptime, runtime (and whether it isolates agents), directories,
+        and the database against its watermark."""
+        hive.watermark.refresh()
         return {
             "version": __version__,
             "pid": os.getpid(),
             "uptime": time.time() - started,
             "runtime": hive.settings.runtime,
+            "isolated": isolated(hive.settings.runtime),
+            "database": hive.watermark.to_json(),
             "state_dir": str(hive.settings.state_dir),
             "run_dir": str(hive.settings.run_dir),
             "agents": len(hive.agents.live()),

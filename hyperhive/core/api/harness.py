@@ -81,8 +81,16 @@ def register(reg: Registry, hive: Hive) -> None:
         return found
 
     async def store_events(
-        agent: str, turn: int | None, batch: list[tuple[str, str]]
+        agent: str, turn: int | None, batch: list[tuple[str, str]], what: str
     ) -> list[q.TurnEvent]:
+        """Store a batch within the agent's quotas and under the database watermark.
+
+        Raises:
+            Refused: over the ``events`` or ``event_bytes`` quota, or the watermark.
+        """
+        hive.watermark.check(agent, what)
+        size = sum(len(kind) + len(data) for kind, data in batch)
+        hive.quotas.spend(agent, what, events=len(batch), event_bytes=size)
         stored = await hive.store.write(q.insert_many, agent, time.time(), turn, batch)
         for ev in stored:
             hive.events.publish("turn.event", ev.to_json())
@@ -128,7 +136,7 @@ def register(reg: Registry, hive: Hive) -> None:
             return {"ids": []}
         if any(kind == "turn_start" for kind, _ in batch):
             control(caller.name).in_turn = True
-        stored = await store_events(caller.name, turn, batch)
+        stored = await store_events(caller.name, turn, batch, "harness.event")
         return {"ids": [ev.id for ev in stored]}
 
     @reg.method(
@@ -163,7 +171,10 @@ def register(reg: Registry, hive: Hive) -> None:
             "error": error[:2000],
             "message_id": message_id,
         }
-        await store_events(caller.name, turn, [encode_event(data)])
+        try:
+            await store_events(caller.name, turn, [encode_event(data)], "harness.turn_ended")
+        except Refused:
+            pass  # over a quota or the watermark: the turn still ends, without its event row
         now = time.time()
         await hive.agents.update(caller.name, last_turn_at=now)
         hive.events.publish("turn.ended", {"agent": caller.name, "turn": turn, "ts": now, **data})

@@ -20,7 +20,12 @@ def register(reg: Registry, hive: Hive) -> None:
         ts=p(float, None, default=None),
     )
     async def record(caller: Caller, samples: dict[str, Any], ts: float | None) -> Any:
-        """Store one sample set of the calling agent (the harness sends one per turn)."""
+        """Store one sample set of the calling agent (the harness sends one per turn).
+
+        Within the agent's ``stats`` and ``stats_samples`` quotas, under the watermark.
+        """
+        hive.watermark.check(caller.name, "stats.record")
+        hive.quotas.spend(caller.name, "stats.record", stats=1, stats_samples=len(samples))
         return {"recorded": await stats.record_turn(caller.name, samples, ts)}
 
     @reg.method(
