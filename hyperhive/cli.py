@@ -13,6 +13,7 @@ from typing import Any
 
 from hyperhive.commands import Context, all_verbs
 from hyperhive.core.errors import HyperhiveError
+from hyperhive.core.safetext import terminal_safe
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -50,7 +51,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except HyperhiveError as exc:
         if getattr(args, "json", False):
             print(json.dumps({"error": {"code": exc.code, "message": exc.message}}))
-        print(f"hyperhive {verb.name}: {exc.message}", file=sys.stderr)
+        # daemon errors quote what was asked for (agent names, approval errors)
+        print(f"hyperhive {verb.name}: {terminal_safe(exc.message)}", file=sys.stderr)
         return 2 if exc.code == "unavailable" else 1
     if result is None:
         return 0
@@ -58,7 +60,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if getattr(args, "json", False):
         print(json.dumps(data, indent=2, default=_default))
     elif text:
-        print(text)
+        print(terminal_safe(text))  # agent text is data: never a control sequence
     return 0
 
 

@@ -1,4 +1,9 @@
-"""CLI verbs, one module per concept; each verb prints a table or, with --json, JSON."""
+"""CLI verbs, one module per concept; each verb prints a table or, with --json, JSON.
+
+A verb returns ``(data, text)``; ``cli.main`` prints ``data`` exactly as JSON with
+``--json`` and otherwise ``text`` through ``terminal_safe``, so no agent-written byte
+reaches the operator's terminal as a control sequence whichever verb shows it.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hyperhive.core.client import HiveClient
+from hyperhive.core.safetext import terminal_safe
 from hyperhive.core.settings import Settings, load_settings
 
 Output = tuple[Any, str] | None
@@ -85,8 +91,10 @@ def all_verbs() -> list[Verb]:
 
 
 def table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> str:
-    """A plain fixed-width table."""
-    cells = [[str(h) for h in headers]] + [["" if c is None else str(c) for c in r] for r in rows]
+    """A plain fixed-width table; every cell is one terminal-safe line (agent text is data)."""
+    cells = [[str(h) for h in headers]] + [
+        ["" if c is None else terminal_safe(str(c), newlines=False) for c in r] for r in rows
+    ]
     widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cells]
     return "\n".join(lines)
