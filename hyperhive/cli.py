@@ -35,13 +35,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class SafeFormatter(logging.Formatter):
+    """Log lines terminal-safe: the daemon's log often quotes what an agent wrote."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return terminal_safe(super().format(record))
+
+
+def configure_logging(verbose: int) -> None:
+    """Log to stderr (the operator's terminal, or the service's journal), escaped."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(SafeFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.WARNING - 10 * min(verbose, 2), handlers=[handler])
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.WARNING - 10 * min(args.verbose, 2),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging(args.verbose)
     verb = args._verb
     ctx = Context(args)
     try:

@@ -7,6 +7,8 @@ its proposed repo, its notes file), and the real ``hyperhive`` CLI prints it.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 
 import pytest
@@ -110,3 +112,14 @@ async def test_notes_with_escapes_and_bad_bytes_are_shown_escaped(daemon: Daemon
     assert out.returncode == 0, out.stderr
     assert_terminal_safe(out.stdout)
     assert json.loads(cli(s, "notes", "alice", "--json").stdout)["text"].startswith(HOSTILE)
+
+
+def test_a_log_line_quoting_agent_text_is_escaped_on_stderr() -> None:
+    code = (
+        "import logging, sys; from hyperhive.cli import configure_logging; "
+        "configure_logging(0); logging.getLogger('hyperhive.x').warning("
+        "'restart of alice failed: %s', 'boom\\x1b[2J\\x1b]0;pwned\\x07')"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert_terminal_safe(done.stderr, shown="failed: boom^[[2J^[]0;pwned^G")
