@@ -157,3 +157,29 @@ async def test_an_ssh_sessions_connections_carry_its_name_and_a_viewer_stays_a_v
     await viewer.close()
     opens = await swarm.audit.list(action="pty.open")
     assert [e.actor for e in opens] == ["ssh:alice"]
+
+
+async def test_a_malformed_identity_is_stored_escaped_wherever_the_session_acts(
+    swarm: Hive,
+) -> None:
+    alice = await HiveClient.connect(swarm.settings.agent_socket("alice"))
+    qid = (await alice.call("questions.ask", question="ok?", options=["yes"]))["id"]
+    await alice.close()
+    client = await HiveClient.connect(swarm.settings.host_socket)
+    hello = await client.call("session.hello", who="\udcffeve\x07")
+    done = await client.call("questions.answer", id=qid, options=["yes"])
+    await client.close()
+    assert hello["who"] == done["answerer"] == "\\udcffeve^G"
+    answers = await swarm.audit.list(action="question.answer")
+    assert [e.actor for e in answers] == ["\\udcffeve^G"]
+
+
+async def test_the_audit_log_records_lone_surrogates_escaped_and_the_chain_holds(
+    hive: Hive,
+) -> None:
+    entry = await hive.audit.record(
+        "\ud800who", "question.answer", "question/1", {"text": "free \udcff text"}
+    )
+    assert entry.actor == "\\ud800who"
+    assert entry.detail == {"text": "free \udcff text"}  # JSON's own escape keeps it exact
+    assert (await hive.audit.verify()) == (True, [])
