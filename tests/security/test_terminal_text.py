@@ -123,3 +123,39 @@ def test_a_log_line_quoting_agent_text_is_escaped_on_stderr() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert_terminal_safe(done.stderr, shown="failed: boom^[[2J^[]0;pwned^G")
+
+
+async def test_turn_events_and_audit_details_are_escaped_in_turns_and_audit(
+    daemon: DaemonProcess, alice: HiveClient
+) -> None:
+    s = daemon.settings
+    await alice.call("harness.event", events=[{"type": "text", "text": HOSTILE}], turn=1)
+    qid = (await alice.call("questions.ask", question="why?"))["id"]
+    assert cli(s, "answer", str(qid), HOSTILE).returncode == 0
+    turns = cli(s, "turns", "alice")
+    assert turns.returncode == 0, turns.stderr
+    assert_terminal_safe(turns.stdout, shown="\\x9b31mred")  # JSON escapes the C0 ones
+    audit = cli(s, "audit")
+    assert audit.returncode == 0, audit.stderr
+    assert_terminal_safe(audit.stdout, shown="text=hi^[[2J^[]0;pwned^G")
+
+
+async def test_a_file_and_a_tag_message_from_a_proposal_are_escaped_in_show_and_tags(
+    daemon: DaemonProcess,
+) -> None:
+    s = daemon.settings
+    manager = await HiveClient.connect(s.agent_socket("manager"))
+    draft = await manager.call("approvals.request_spawn_draft", name="bob")
+    host = await HiveClient.connect(s.host_socket)
+    await host.call("approvals.approve", id=draft["id"], wait=True)
+    sha = commit_file(s.proposed_dir("bob"), "prompt.md", f"{HOSTILE}\n", message=HOSTILE)
+    approval = await manager.call("approvals.request_spawn_commit", name="bob", commit_ref=sha)
+    await host.call("approvals.deny", id=approval["id"], note=f"no {HOSTILE}")
+    await manager.close()
+    await host.close()
+    shown = cli(s, "show", "bob", f"proposal/{approval['id']}", "prompt.md")
+    assert shown.returncode == 0, shown.stderr
+    assert_terminal_safe(shown.stdout)
+    tags = cli(s, "tags", "bob")
+    assert tags.returncode == 0, tags.stderr
+    assert_terminal_safe(tags.stdout)
