@@ -13,6 +13,7 @@ from typing import Any
 
 from hyperhive.commands import Context, all_verbs
 from hyperhive.core.errors import HyperhiveError
+from hyperhive.core.safetext import terminal_safe
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -34,13 +35,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class SafeFormatter(logging.Formatter):
+    """Log lines terminal-safe: the daemon's log often quotes what an agent wrote."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return terminal_safe(super().format(record))
+
+
+def configure_logging(verbose: int) -> None:
+    """Log to stderr (the operator's terminal, or the service's journal), escaped."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(SafeFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.WARNING - 10 * min(verbose, 2), handlers=[handler])
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.WARNING - 10 * min(args.verbose, 2),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging(args.verbose)
     verb = args._verb
     ctx = Context(args)
     try:
@@ -50,7 +62,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except HyperhiveError as exc:
         if getattr(args, "json", False):
             print(json.dumps({"error": {"code": exc.code, "message": exc.message}}))
-        print(f"hyperhive {verb.name}: {exc.message}", file=sys.stderr)
+        # daemon errors quote what was asked for (agent names, approval errors)
+        print(f"hyperhive {verb.name}: {terminal_safe(exc.message)}", file=sys.stderr)
         return 2 if exc.code == "unavailable" else 1
     if result is None:
         return 0
@@ -58,7 +71,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if getattr(args, "json", False):
         print(json.dumps(data, indent=2, default=_default))
     elif text:
-        print(text)
+        print(terminal_safe(text))  # agent text is data: never a control sequence
     return 0
 
 

@@ -94,7 +94,8 @@ in
         type = types.nullOr types.path;
         default = null;
         description = ''
-          authorized_keys of the operators and viewers (one role per key). Loaded with
+          authorized_keys of the operators and viewers, in OpenSSH syntax (a viewer's
+          line starts with environment="HYPERHIVE_ROLE=viewer"; see docs/tui.md). Loaded with
           systemd LoadCredential, so the file may be readable by root only.
         '';
       };

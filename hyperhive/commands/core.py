@@ -60,7 +60,9 @@ async def agents(ctx: Context) -> Output:
         (
             a["name"],
             a["role"],
-            a["state"] + (" (stale)" if a.get("stale") else ""),
+            a["state"]
+            + (" (stale)" if a.get("stale") else "")
+            + (f": {a['state_reason'][:60]}" if a.get("state_reason") else ""),
             a.get("inbox", 0),
             ago(a.get("last_turn_at")),
             (a.get("applied_sha") or "-")[:12],

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import getpass
 import logging
-import os
 
-from hyperhive.commands import Context, Output, Verb
-from hyperhive.core.client import HiveClient
+from hyperhive.commands import ROLES, Context, Output, Verb, connect_session, session_identity
 from hyperhive.core.settings import Settings
 
-ROLES = ("operator", "viewer")
+__all__ = ["ROLES", "session_identity", "tui"]
 
 
 def _args(p: argparse.ArgumentParser) -> None:
@@ -28,13 +25,6 @@ def _args(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="no notify-send (toasts and the bell only)",
     )
-
-
-def session_identity(who: str | None, role: str | None) -> tuple[str, str]:
-    """Who this session is and its role; an unknown role from the environment means viewer."""
-    name = who or os.environ.get("HYPERHIVE_WHO") or f"local:{getpass.getuser()}"
-    wanted = role or os.environ.get("HYPERHIVE_ROLE") or "operator"
-    return name[:64], wanted if wanted in ROLES else "viewer"
 
 
 def _log_to_file(settings: Settings) -> None:
@@ -60,7 +50,7 @@ async def tui(ctx: Context) -> Output:
     who, role = session_identity(ctx.args.who, ctx.args.role)
     _log_to_file(settings)
     app = make_app(
-        lambda: HiveClient.connect(settings.host_socket),
+        lambda: connect_session(settings.host_socket, who, role),
         who=who,
         role=role,
         desktop_notify=not ctx.args.no_desktop_notify,

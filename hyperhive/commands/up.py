@@ -8,7 +8,7 @@ import contextlib
 import signal
 import subprocess
 
-from hyperhive.commands import Context, Output, Verb
+from hyperhive.commands import Context, Output, Verb, connect_session
 from hyperhive.core.client import HiveClient
 from hyperhive.core.errors import DaemonUnavailable, HyperhiveError
 from hyperhive.core.settings import Settings, cli_argv
@@ -106,7 +106,7 @@ async def _run_tui(settings: Settings) -> None:
 
     who, role = session_identity(None, None)
     _log_to_file(settings)
-    app = make_app(lambda: HiveClient.connect(settings.host_socket), who=who, role=role)
+    app = make_app(lambda: connect_session(settings.host_socket, who, role), who=who, role=role)
     loop = asyncio.get_running_loop()
     # a closed terminal (SIGHUP) or a kill (SIGTERM) ends the TUI cleanly, so that
     # `up` still stops what it started

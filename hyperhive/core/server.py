@@ -33,6 +33,7 @@ from hyperhive.core.protocol import (
     reply_error,
     reply_ok,
 )
+from hyperhive.core.safetext import terminal_safe
 
 logger = logging.getLogger(__name__)
 
@@ -182,6 +183,7 @@ class _Connection:
             raise ProtocolError(f"{HELLO}: 'role' must be operator or viewer")
         if self.caller.role is Role.VIEWER and role == Role.OPERATOR.value:
             raise Refused(f"{HELLO}: a viewer cannot become an operator")
+        who = terminal_safe(who, newlines=False)  # stored and shown: never a control code
         self.caller = replace(self.caller, who=who, role=Role(role))
         return {"who": who, "role": role}
 

@@ -141,7 +141,7 @@ async def prepare(hive: Hive, name: str = "alice") -> None:
 def test_the_wake_prompt_names_sender_class_pending_and_redelivery() -> None:
     msg = {"id": 7, "sender": "bob", "body": "hi\n\nthere", "redelivered": True, "in_reply_to": 3}
     prompt = wake_prompt(msg, 2)
-    assert prompt.startswith("You have a new message (#7) from bob (peer), in reply to #3:")
+    assert prompt.startswith("You have a new message (#7) from bob (peer), in reply to #3.")
     assert "2 more messages are waiting" in prompt
     assert "delivered before" in prompt
     wake = parse_wake(prompt)

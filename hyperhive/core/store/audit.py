@@ -107,6 +107,12 @@ def head(db: sqlite3.Connection) -> tuple[int, str] | None:
     return (int(row[0]), str(row[1])) if row else None
 
 
+def hash_at(db: sqlite3.Connection, aid: int) -> str | None:
+    """The hash of row ``aid``, or None when there is no such row."""
+    row = db.execute("SELECT hash FROM audit WHERE id = ?", (aid,)).fetchone()
+    return str(row[0]) if row else None
+
+
 def append(
     db: sqlite3.Connection,
     ts: float,
