@@ -33,6 +33,7 @@ class _Inbox:
     inflight: dict[int, Message] = field(default_factory=dict)
     before: dict[int, Message] = field(default_factory=dict)  # in flight, as before delivery
     wake: asyncio.Event = field(default_factory=asyncio.Event)
+    waiters: int = 0  # long polls parked right now
 
 
 @dataclass
@@ -164,16 +165,20 @@ class Broker:
         if not inbox.pending and wait_seconds > 0:
             loop = asyncio.get_running_loop()
             deadline = loop.time() + float(wait_seconds)
-            while not inbox.pending:
-                remaining = deadline - loop.time()
-                if remaining <= 0:
-                    break
-                inbox.wake.clear()
-                try:
-                    async with asyncio.timeout(remaining):
-                        await inbox.wake.wait()
-                except TimeoutError:
-                    break
+            inbox.waiters += 1
+            try:
+                while not inbox.pending:
+                    remaining = deadline - loop.time()
+                    if remaining <= 0:
+                        break
+                    inbox.wake.clear()
+                    try:
+                        async with asyncio.timeout(remaining):
+                            await inbox.wake.wait()
+                    except TimeoutError:
+                        break
+            finally:
+                inbox.waiters -= 1
         out: list[Message] = []
         now = self._clock()
         while inbox.pending and len(out) < max:
@@ -270,6 +275,11 @@ class Broker:
     def inflight(self, agent: str) -> int:
         inbox = self._inboxes.get(agent)
         return len(inbox.inflight) if inbox else 0
+
+    def waiters(self, agent: str) -> int:
+        """Long polls (``recv`` with a wait) parked for ``agent`` right now."""
+        inbox = self._inboxes.get(agent)
+        return inbox.waiters if inbox else 0
 
     def forget(self, agent: str) -> None:
         """Drop the in-memory inbox of a destroyed agent (its rows stay until swept)."""

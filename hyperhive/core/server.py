@@ -60,6 +60,7 @@ class _Connection:
         self.writer = writer
         self.tasks: set[asyncio.Task[None]] = set()
         self.running: dict[Any, asyncio.Task[None]] = {}  # by request id
+        self.cancelled: set[asyncio.Task[None]] = set()  # by `$/cancel`: still answered
         self.delivered: OrderedDict[Any, Callable[[], object]] = OrderedDict()
         self.subscription: Subscription | None = None
         self.pump: asyncio.Task[None] | None = None
@@ -125,6 +126,8 @@ class _Connection:
             return reply_error(req_id, ProtocolError(f"{CANCEL}: params need the request 'id'"))
         task = self.running.pop(target, None)
         if task is not None and not task.done():
+            self.cancelled.add(task)
+            task.add_done_callback(self.cancelled.discard)
             task.cancel()
             return reply_ok(req_id, {"cancelled": True})
         undo = self.delivered.pop(target, None)
@@ -171,7 +174,10 @@ class _Connection:
         except HyperhiveError as exc:
             data = reply_error(req_id, exc)
         except asyncio.CancelledError:
-            raise
+            if self.closed or asyncio.current_task() not in self.cancelled:
+                raise
+            # every request gets one answer, a cancelled one too (nobody waits for it)
+            data = reply_error(req_id, Refused("cancelled by the caller ($/cancel)"))
         except Exception as exc:  # the edge: nothing a client sends may crash the daemon
             logger.exception("internal error handling a request on %s", self.caller.name)
             data = reply_error(req_id, HyperhiveError(f"internal error: {type(exc).__name__}"))
