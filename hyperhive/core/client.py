@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import itertools
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,15 @@ CLIENT_LINE_LIMIT = 256 * 1024 * 1024
 # every call has a deadline; a long poll's (``wait_seconds``) is added to it. Generous:
 # `approvals.approve` waits for a container build by default
 DEFAULT_DEADLINE = 1800.0
+
+
+class _Expired(Exception):
+    """A call's deadline passed (turned into `DaemonUnavailable` for the caller)."""
+
+
+def _expire(fut: asyncio.Future[Any], method: str, deadline: float) -> None:
+    if not fut.done():
+        fut.set_exception(_Expired(f"{method}: no answer from the daemon within {deadline:g} s"))
 
 
 class HiveClient:
@@ -113,7 +122,7 @@ class HiveClient:
             self._waiting.clear()
             self._events.put_nowait(None)
 
-    async def call(self, method: str, **params: Any) -> Any:
+    def call(self, method: str, **params: Any) -> Coroutine[Any, Any, Any]:
         """Call ``method``; return its result or raise the error the daemon replied with.
 
         Raises:
@@ -122,7 +131,8 @@ class HiveClient:
         """
         wait = params.get("wait_seconds", 0)
         extra = float(wait) if isinstance(wait, int | float) and wait > 0 else 0.0
-        return await self.request(method, params, deadline=self.deadline + extra)
+        # not a coroutine itself: one frame less on the hot path
+        return self.request(method, params, deadline=self.deadline + extra)
 
     async def request(self, method: str, params: dict[str, Any], *, deadline: float) -> Any:
         """`call` with an explicit deadline in seconds."""
@@ -137,20 +147,20 @@ class HiveClient:
         except (ConnectionError, OSError) as exc:
             self._waiting.pop(req_id, None)
             raise DaemonUnavailable("the connection to the daemon broke") from exc
+        # a bare timer, not asyncio.timeout: this is the hot path of every message
+        timer = asyncio.get_running_loop().call_later(deadline, _expire, fut, method, deadline)
         try:
-            async with asyncio.timeout(deadline):
-                return await fut
-        except TimeoutError as exc:
+            return await fut
+        except _Expired as exc:
             self._cancel_at_daemon(req_id)
-            raise DaemonUnavailable(
-                f"{method}: no answer from the daemon within {deadline:g} s"
-            ) from exc
+            raise DaemonUnavailable(exc.args[0]) from None
         except asyncio.CancelledError:
             # the caller stopped waiting: the daemon must stop too, and take back
             # whatever the reply handed over if it already left
             self._cancel_at_daemon(req_id)
             raise
         finally:
+            timer.cancel()
             self._waiting.pop(req_id, None)
 
     def _cancel_at_daemon(self, req_id: int) -> None:

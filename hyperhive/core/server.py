@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import itertools
 import logging
 import os
@@ -108,16 +107,11 @@ class _Connection:
                 self.tasks.add(task)
                 task.add_done_callback(self.tasks.discard)
                 if req_id is not None:
-                    self.running[req_id] = task
-                    task.add_done_callback(functools.partial(self._finished, req_id))
+                    self.running[req_id] = task  # `handle` removes it when it ends
         except (ConnectionError, OSError):
             return
         finally:
             await self.close()
-
-    def _finished(self, req_id: Any, task: asyncio.Task[None]) -> None:
-        if self.running.get(req_id) is task:
-            del self.running[req_id]
 
     def cancel(self, req_id: Any, params: Any) -> bytes:
         """``$/cancel``: stop request ``params.id``, or take back the delivery it answered."""
@@ -185,6 +179,8 @@ class _Connection:
         try:
             sent = await self.send(data)
         finally:
+            if req_id is not None and self.running.get(req_id) is asyncio.current_task():
+                del self.running[req_id]
             if undo is not None:
                 if not sent:
                     # nobody read it: what it handed over goes back
