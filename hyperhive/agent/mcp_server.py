@@ -62,7 +62,7 @@ SERVER_NAME = "hyperhive"
 
 
 class HiveMcpServer(MCPServer[Any]):
-    """An MCP server whose tools come from the `hive_tools` table, schemas as written there."""
+    """An MCP server whose tools come from the `tool_specs` table, schemas as written there."""
 
     def __init__(self, tools: HiveTools) -> None:
         super().__init__(
