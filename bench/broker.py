@@ -47,6 +47,7 @@ async def latency(settings: Settings, n: int) -> list[float]:
     sender = await HiveClient.connect(settings.agent_socket("b0"))
     receiver = await HiveClient.connect(settings.agent_socket("rx"))
     samples = []
+    ids: list[int] = []
     for i in range(n + 100):
         parked = asyncio.create_task(receiver.call("messages.recv", wait_seconds=10, max=1))
         await asyncio.sleep(0.0005)  # let the recv reach the daemon and park
@@ -55,9 +56,10 @@ async def latency(settings: Settings, n: int) -> list[float]:
         got = await parked
         t1 = time.perf_counter()
         assert got["messages"], "recv timed out"
+        ids.extend(m["id"] for m in got["messages"])
         if i >= 100:  # warm-up
             samples.append((t1 - t0) * 1000)
-    await receiver.call("messages.ack")
+    await receiver.call("messages.ack", ids=ids)
     await sender.close()
     await receiver.close()
     return samples

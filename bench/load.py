@@ -95,7 +95,7 @@ async def harness(peers_file: str, seed: int) -> None:
             for _ in range(replies):
                 await send_one()
             if batch:
-                await client.call("messages.ack")
+                await client.call("messages.ack", ids=[m["id"] for m in batch])
             if STOP in control:
                 await client.call("messages.send", to="operator", body=STOPPED)
             if FLUSH in control:

@@ -332,6 +332,7 @@ class Harness:
         self._in_turn = False
         self._warned_stats = False
         self._state: tuple[str, str] | None = None
+        self._tools: list[Any] = []  # the MCP servers' HiveTools: what the model saw
 
     # -- the outer loop: MCP server up, (re)connect to the daemon -------------------------
 
@@ -347,6 +348,7 @@ class Harness:
             tools = mcp_server.HiveTools(
                 link, manager=self.env.is_manager, etc_dir=self.env.etc_dir
             )
+            self._tools.append(tools)
             return mcp_server.build_server(tools)
 
         try:
@@ -469,6 +471,7 @@ class Harness:
                 ],
             )
         events = _EventSender(client, turn)
+        self._take_seen()  # anything left from before this turn was not this turn's
         self._in_turn = True
         try:
             result = await self.driver.run_turn(
@@ -483,10 +486,14 @@ class Harness:
         wall_ms = (time.monotonic() - started) * 1000
         exit_class = result.exit_class
         if exit_class.succeeded or exit_class is ExitClass.CANCELLED:
-            # a cancelled turn was stopped on purpose: running it again would undo that
-            await client.call("messages.ack")
+            # ack what the turn saw: its message and what recv handed the model. A
+            # cancelled turn was stopped on purpose: running it again would undo that
+            seen = [int(message["id"]), *self._take_seen()]
+            await client.call("messages.ack", ids=seen)
         else:
-            await client.call("messages.requeue")
+            self._take_seen()
+        # whatever else is in flight was handed over but never seen: back to the queue
+        await client.call("messages.requeue")
         await self._record(client, result, wall_ms)
         await client.call(
             "harness.turn_ended",
@@ -498,6 +505,9 @@ class Harness:
         )
         await self._after(client, result, new_session)
         return result
+
+    def _take_seen(self) -> list[int]:
+        return [i for tools in self._tools for i in tools.take_seen()]
 
     async def _record(self, client: HiveClient, result: TurnResult, wall_ms: float) -> None:
         try:

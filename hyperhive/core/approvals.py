@@ -71,6 +71,7 @@ class Approvals:
         self._driver = driver
         self.builder: Builder | None = None
         self._builds: set[asyncio.Task[None]] = set()
+        self._requesting = asyncio.Lock()  # a duplicate check and its insert are one step
 
     # --- reading -------------------------------------------------------------------
     async def get(self, approval_id: int) -> Approval:
@@ -159,6 +160,27 @@ class Approvals:
         return name
 
     async def _create(
+        self, kind: ApprovalKind, name: str, by: str, commit_ref: str | None
+    ) -> Approval:
+        """A new pending approval; one that would pin a commit already pending is refused.
+
+        Raises:
+            Conflict: naming the pending approval that already asks for the same commit.
+        """
+        if commit_ref is None:
+            return await self._insert(kind, name, by, None)
+        async with self._requesting:
+            sha = await self._repos.resolve(name, commit_ref)
+            if sha is not None:
+                dup = await self._store.read(q.pending_with_sha, name, sha)
+                if dup is not None:
+                    raise Conflict(
+                        f"approval #{dup.id} already asks for commit {sha[:12]} of {name} "
+                        f"and is pending: wait for the operator's decision on #{dup.id}"
+                    )
+            return await self._insert(kind, name, by, commit_ref)
+
+    async def _insert(
         self, kind: ApprovalKind, name: str, by: str, commit_ref: str | None
     ) -> Approval:
         base = await self._repos.running_sha(name) if self._agents.find(name) else None

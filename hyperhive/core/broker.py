@@ -33,7 +33,9 @@ logger = logging.getLogger(__name__)
 class _Inbox:
     pending: deque[Message] = field(default_factory=deque)
     inflight: dict[int, Message] = field(default_factory=dict)
+    before: dict[int, Message] = field(default_factory=dict)  # in flight, as before delivery
     wake: asyncio.Event = field(default_factory=asyncio.Event)
+    waiters: int = 0  # long polls parked right now
 
 
 class Broker:
@@ -191,20 +193,25 @@ class Broker:
         if not inbox.pending and wait_seconds > 0:
             loop = asyncio.get_running_loop()
             deadline = loop.time() + float(wait_seconds)
-            while not inbox.pending:
-                remaining = deadline - loop.time()
-                if remaining <= 0:
-                    break
-                inbox.wake.clear()
-                try:
-                    async with asyncio.timeout(remaining):
-                        await inbox.wake.wait()
-                except TimeoutError:
-                    break
+            inbox.waiters += 1
+            try:
+                while not inbox.pending:
+                    remaining = deadline - loop.time()
+                    if remaining <= 0:
+                        break
+                    inbox.wake.clear()
+                    try:
+                        async with asyncio.timeout(remaining):
+                            await inbox.wake.wait()
+                    except TimeoutError:
+                        break
+            finally:
+                inbox.waiters -= 1
         out: list[Message] = []
         now = self._clock()
         while inbox.pending and len(out) < max:
             m = inbox.pending.popleft()
+            inbox.before[m.id] = m
             m = replace(m, delivered_at=now, deliveries=m.deliveries + 1)
             inbox.inflight[m.id] = m
             out.append(m)
@@ -216,41 +223,76 @@ class Broker:
             self._events.publish("message.delivered", {"agent": agent, "ids": [m.id for m in out]})
         return out
 
-    async def ack(self, agent: str, ids: Sequence[int] | None = None) -> int:
-        """Acknowledge in-flight messages (all of them when ``ids`` is None)."""
+    def undeliver(self, agent: str, delivered: Sequence[Message]) -> int:
+        """Take back deliveries nobody saw (the reply was lost or its caller cancelled).
+
+        Each message still in flight as delivered goes back to the head of the inbox as it
+        was before: not counted as delivered, so its flags stay true.
+        """
+        inbox = self._inboxes.get(agent)
+        if inbox is None:
+            return 0
+        back = [m for m in delivered if inbox.inflight.get(m.id) is m]
+        if not back:
+            return 0
+        earlier = []
+        for m in back:
+            del inbox.inflight[m.id]
+            earlier.append(inbox.before.pop(m.id))
+        earlier.sort(key=lambda m: m.id)
+        inbox.pending.extendleft(reversed(earlier))
+        inbox.wake.set()
+        self._store.write_later(q.undeliver, [(m.delivered_at, m.id) for m in earlier])
+        ids = [m.id for m in earlier]
+        self._events.publish("message.requeued", {"agent": agent, "ids": ids, "unseen": True})
+        return len(ids)
+
+    async def ack(self, agent: str, ids: Sequence[int]) -> int:
+        """Acknowledge the in-flight messages ``ids`` (the ones a turn saw); others are ignored."""
+        if not isinstance(ids, list) or not all(
+            isinstance(i, int) and not isinstance(i, bool) for i in ids
+        ):
+            raise InvalidInput("'ids' must be a list of message ids")
         inbox = self._inbox(agent)
-        if ids is None:
-            chosen = list(inbox.inflight)
-        else:
-            if not isinstance(ids, list) or not all(
-                isinstance(i, int) and not isinstance(i, bool) for i in ids
-            ):
-                raise InvalidInput("'ids' must be a list of message ids")
-            chosen = [i for i in ids if i in inbox.inflight]
+        chosen = list(dict.fromkeys(i for i in ids if i in inbox.inflight))
         if not chosen:
             return 0
         await self._store.write(q.ack, chosen, self._clock())
         for i in chosen:
             inbox.inflight.pop(i, None)
+            inbox.before.pop(i, None)
         self._events.publish("message.acked", {"agent": agent, "ids": chosen})
         return len(chosen)
 
-    def requeue(self, agent: str) -> int:
-        """Put every in-flight message back at the head of the inbox (failed turn)."""
+    def requeue(self, agent: str, ids: Sequence[int] | None = None) -> int:
+        """Put in-flight messages (all, or ``ids``) back at the head of the inbox (failed turn)."""
+        if ids is not None and (
+            not isinstance(ids, list)
+            or not all(isinstance(i, int) and not isinstance(i, bool) for i in ids)
+        ):
+            raise InvalidInput("'ids' must be a list of message ids")
         inbox = self._inbox(agent)
-        if not inbox.inflight:
+        wanted = (
+            inbox.inflight
+            if ids is None
+            else {i: inbox.inflight[i] for i in ids if i in inbox.inflight}
+        )
+        if not wanted:
             return 0
-        back = sorted(inbox.inflight.values(), key=lambda m: m.id)
-        inbox.inflight.clear()
+        back = sorted(wanted.values(), key=lambda m: m.id)
+        for m in back:
+            del inbox.inflight[m.id]
+            inbox.before.pop(m.id, None)
         inbox.pending.extendleft(reversed(back))
         inbox.wake.set()
         self._events.publish("message.requeued", {"agent": agent, "ids": [m.id for m in back]})
         return len(back)
 
     async def ack_operator(self, ids: Sequence[int]) -> int:
-        """Mark messages to the operator as read."""
-        await self._store.write(q.ack, list(ids), self._clock())
-        return len(ids)
+        """Mark messages to the operator as read; ids of other messages change nothing."""
+        if not ids:
+            return 0
+        return await self._store.write(q.ack_operator, list(ids), self._clock())
 
     # --- reading --------------------------------------------------------------
     def depth(self, agent: str) -> int:
@@ -261,6 +303,11 @@ class Broker:
     def inflight(self, agent: str) -> int:
         inbox = self._inboxes.get(agent)
         return len(inbox.inflight) if inbox else 0
+
+    def waiters(self, agent: str) -> int:
+        """Long polls (``recv`` with a wait) parked for ``agent`` right now."""
+        inbox = self._inboxes.get(agent)
+        return inbox.waiters if inbox else 0
 
     def forget(self, agent: str) -> None:
         """Drop the in-memory inbox of a destroyed agent (its rows stay until swept)."""

@@ -6,20 +6,45 @@ import asyncio
 import contextlib
 import itertools
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from pathlib import Path
 from typing import Any
 
 from hyperhive.core.errors import DaemonUnavailable, ProtocolError, error_from_reply
-from hyperhive.core.protocol import LineReader, LineTooLong, encode
+from hyperhive.core.protocol import CANCEL, LineReader, LineTooLong, encode
 
 CLIENT_LINE_LIMIT = 256 * 1024 * 1024
+# every call has a deadline; a long poll's (``wait_seconds``) is added to it. Generous:
+# `approvals.approve` waits for a container build by default
+DEFAULT_DEADLINE = 1800.0
+
+
+class _Expired(Exception):
+    """A call's deadline passed (turned into `DaemonUnavailable` for the caller)."""
+
+
+def _expire(fut: asyncio.Future[Any], method: str, deadline: float) -> None:
+    if not fut.done():
+        fut.set_exception(_Expired(f"{method}: no answer from the daemon within {deadline:g} s"))
 
 
 class HiveClient:
-    """One connection to a hyperhive socket; concurrent calls are matched by id."""
+    """One connection to a hyperhive socket; concurrent calls are matched by id.
 
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    Every call ends: with the reply, with `DaemonUnavailable` when the connection
+    breaks or no reply comes before its deadline. A call whose caller stops waiting
+    (cancelled, timed out) is cancelled at the daemon too (``$/cancel``), so a long
+    poll never hands a message to nobody.
+    """
+
+    def __init__(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        *,
+        deadline: float = DEFAULT_DEADLINE,
+    ) -> None:
+        self.deadline = deadline
         self._reader = LineReader(reader, CLIENT_LINE_LIMIT)
         self._writer = writer
         self._ids = itertools.count(1)
@@ -29,7 +54,9 @@ class HiveClient:
         self._task = asyncio.create_task(self._read_loop())
 
     @classmethod
-    async def connect(cls, path: Path | str, *, timeout: float = 5.0) -> HiveClient:
+    async def connect(
+        cls, path: Path | str, *, timeout: float = 5.0, deadline: float = DEFAULT_DEADLINE
+    ) -> HiveClient:
         """Connect to the socket at ``path``; raise `DaemonUnavailable` if nobody listens."""
         try:
             async with asyncio.timeout(timeout):
@@ -43,7 +70,7 @@ class HiveClient:
             raise DaemonUnavailable(
                 f"permission denied on {path}: run as the daemon's user"
             ) from exc
-        return cls(reader, writer)
+        return cls(reader, writer, deadline=deadline)
 
     @property
     def closed(self) -> bool:
@@ -71,6 +98,10 @@ class HiveClient:
                     self._events.put_nowait(msg)
                     continue
                 msg_id = msg.get("id")
+                if msg_id is None and "error" in msg and self._waiting:
+                    # the daemon could not read which request this answers (a mangled
+                    # line): it is the oldest one still waiting
+                    msg_id = next(iter(self._waiting))
                 fut = self._waiting.pop(msg_id, None) if isinstance(msg_id, int) else None
                 if fut is None or fut.done():
                     continue
@@ -91,8 +122,20 @@ class HiveClient:
             self._waiting.clear()
             self._events.put_nowait(None)
 
-    async def call(self, method: str, **params: Any) -> Any:
-        """Call ``method``; return its result or raise the error the daemon replied with."""
+    def call(self, method: str, **params: Any) -> Coroutine[Any, Any, Any]:
+        """Call ``method``; return its result or raise the error the daemon replied with.
+
+        Raises:
+            DaemonUnavailable: the connection broke, or no reply came within the
+                deadline (`deadline` seconds, plus ``wait_seconds`` for a long poll).
+        """
+        wait = params.get("wait_seconds", 0)
+        extra = float(wait) if isinstance(wait, int | float) and wait > 0 else 0.0
+        # not a coroutine itself: one frame less on the hot path
+        return self.request(method, params, deadline=self.deadline + extra)
+
+    async def request(self, method: str, params: dict[str, Any], *, deadline: float) -> Any:
+        """`call` with an explicit deadline in seconds."""
         if self._closed.is_set():
             raise DaemonUnavailable("the connection to the daemon is closed")
         req_id = next(self._ids)
@@ -104,10 +147,29 @@ class HiveClient:
         except (ConnectionError, OSError) as exc:
             self._waiting.pop(req_id, None)
             raise DaemonUnavailable("the connection to the daemon broke") from exc
+        # a bare timer, not asyncio.timeout: this is the hot path of every message
+        timer = asyncio.get_running_loop().call_later(deadline, _expire, fut, method, deadline)
         try:
             return await fut
+        except _Expired as exc:
+            self._cancel_at_daemon(req_id)
+            raise DaemonUnavailable(exc.args[0]) from None
+        except asyncio.CancelledError:
+            # the caller stopped waiting: the daemon must stop too, and take back
+            # whatever the reply handed over if it already left
+            self._cancel_at_daemon(req_id)
+            raise
         finally:
+            timer.cancel()
             self._waiting.pop(req_id, None)
+
+    def _cancel_at_daemon(self, req_id: int) -> None:
+        """Send ``$/cancel`` for ``req_id`` without waiting (callers may be cancelled)."""
+        if self._closed.is_set() or self._writer.is_closing():
+            return
+        cancel = {"id": next(self._ids), "method": CANCEL, "params": {"id": req_id}}
+        with contextlib.suppress(ConnectionError, OSError, RuntimeError):
+            self._writer.write(encode(cancel))
 
     async def subscribe(self, patterns: list[str] | None = None) -> None:
         """Ask the daemon to push events; read them with `events`."""

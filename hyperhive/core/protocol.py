@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -217,8 +218,72 @@ def _non_finite(params: Any) -> bool:
     return False
 
 
+CANCEL = "$/cancel"
+"""``{"method": "$/cancel", "params": {"id": <id>}}``: the caller stopped waiting for ``id``."""
+ID_SCAN_BYTES = 4096
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """A result that hands something over (messages): ``undo`` takes it back.
+
+    The server calls ``undo`` when the reply could not be written, or when the caller
+    cancels the request (``$/cancel``) after the reply left: nobody saw the result.
+    """
+
+    result: Any
+    undo: Callable[[], object]
+
+
 class LineTooLong(Exception):
-    """A line passed the limit; it was discarded up to and including its newline."""
+    """A line passed the limit; it was discarded up to and including its newline.
+
+    ``head`` is the line's first bytes (at most `ID_SCAN_BYTES`), to find its id in.
+    """
+
+    def __init__(self, head: bytes = b"") -> None:
+        super().__init__("line too long")
+        self.head = head
+
+
+_ID_VALUE = re.compile(rb'\s*:\s*(-?[0-9]{1,19}|"[^"\\]{0,64}")')
+
+
+def peek_id(head: bytes) -> Any:
+    """The top-level ``"id"`` of a JSON object whose text starts with ``head``, or None.
+
+    For lines too long to parse: a bounded scan of the first `ID_SCAN_BYTES`, tracking
+    strings and nesting so an ``"id"`` inside params or inside a string never counts.
+    """
+    head = head[:ID_SCAN_BYTES]
+    depth = 0
+    i, n = 0, len(head)
+    while i < n:
+        c = head[i]
+        if c == 0x22:  # a string: a key at depth 1 may be "id"
+            start = i
+            i += 1
+            while i < n and head[i] != 0x22:
+                i += 2 if head[i] == 0x5C else 1
+            if i >= n:
+                return None
+            i += 1
+            if depth == 1 and head[start:i] == b'"id"':
+                match = _ID_VALUE.match(head, i)
+                if match is None:
+                    return None
+                raw = match.group(1)
+                value = json.loads(raw)
+                if isinstance(value, int) and not INT_MIN <= value <= INT_MAX:
+                    return None
+                return value
+            continue
+        if c in b"{[":
+            depth += 1
+        elif c in b"}]":
+            depth -= 1
+        i += 1
+    return None
 
 
 class LineReader:
@@ -233,6 +298,7 @@ class LineReader:
         self._limit = limit
         self._buf = bytearray()
         self._discarding = False
+        self._head = b""
 
     async def readline(self) -> bytes | None:
         """The next line without its newline; None at end of stream."""
@@ -243,12 +309,15 @@ class LineReader:
                 del self._buf[: nl + 1]
                 if self._discarding:
                     self._discarding = False
-                    raise LineTooLong()
+                    raise LineTooLong(self._head)
                 if len(line) > self._limit:
-                    raise LineTooLong()
+                    raise LineTooLong(line[:ID_SCAN_BYTES])
                 return line
-            if len(self._buf) > self._limit:
+            if len(self._buf) > self._limit and not self._discarding:
                 self._discarding = True
+                self._head = bytes(self._buf[:ID_SCAN_BYTES])
+                self._buf.clear()
+            elif self._discarding:
                 self._buf.clear()
             chunk = await self._reader.read(65536)
             if not chunk:

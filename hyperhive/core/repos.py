@@ -161,6 +161,19 @@ class Repos:
         args = (_pin, self._applied(name), commit_ref.lower(), approval_id)
         return await self._run(self._lock(name), self._in_proposed, name, *args)
 
+    async def resolve(self, name: str, commit_ref: str) -> str | None:
+        """The full sha ``commit_ref`` names in the proposed repo (nothing is pinned).
+
+        None when there is no proposed repo; bad refs raise as `pin` does.
+        """
+        if not isinstance(commit_ref, str) or not _COMMIT_REF.fullmatch(commit_ref):
+            return None  # pin says why
+        ref = commit_ref.lower()
+        found: bytes | None = await self._read(
+            self._proposed(name), lambda repo: resolve_prefix(repo, ref)
+        )
+        return None if found is None else found.decode()
+
     async def tag(
         self,
         name: str,

@@ -12,6 +12,7 @@ import copy
 import itertools
 import logging
 import os
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -21,8 +22,10 @@ from hyperhive.core import safefs
 from hyperhive.core.errors import HyperhiveError, ProtocolError, Refused
 from hyperhive.core.events import EventBus, Subscription
 from hyperhive.core.protocol import (
+    CANCEL,
     BadRequest,
     Caller,
+    Delivery,
     LineReader,
     LineTooLong,
     Registry,
@@ -30,6 +33,7 @@ from hyperhive.core.protocol import (
     Scope,
     encode,
     parse_request,
+    peek_id,
     reply_error,
     reply_ok,
 )
@@ -38,6 +42,7 @@ from hyperhive.core.safetext import terminal_safe
 logger = logging.getLogger(__name__)
 
 MAX_IN_FLIGHT = 64
+RECENT_DELIVERIES = 64  # answered deliveries a late `$/cancel` can still take back
 SUBSCRIBE = "events.subscribe"
 HELLO = "session.hello"
 
@@ -56,46 +61,84 @@ class _Connection:
         self.reader = LineReader(reader, server.line_limit)
         self.writer = writer
         self.tasks: set[asyncio.Task[None]] = set()
+        self.running: dict[Any, asyncio.Task[None]] = {}  # by request id
+        self.cancelled: set[asyncio.Task[None]] = set()  # by `$/cancel`: still answered
+        self.delivered: OrderedDict[Any, Callable[[], object]] = OrderedDict()
         self.subscription: Subscription | None = None
         self.pump: asyncio.Task[None] | None = None
         self.closed = False
 
-    async def send(self, data: bytes) -> None:
+    async def send(self, data: bytes) -> bool:
+        """Write one line; False when it could not be (the connection is gone)."""
         if self.writer.is_closing():
-            return
-        self.writer.write(data)
-        with contextlib.suppress(ConnectionError):
+            return False
+        try:
+            self.writer.write(data)
             await self.writer.drain()
+        except (ConnectionError, OSError):
+            return False
+        return not self.writer.is_closing()
 
     async def run(self) -> None:
         try:
             while True:
                 try:
                     line = await self.reader.readline()
-                except LineTooLong:
+                except LineTooLong as exc:
                     limit = self.server.line_limit
-                    await self.send(
-                        reply_error(None, ProtocolError(f"line too long (limit {limit} bytes)"))
-                    )
+                    error: HyperhiveError = ProtocolError(f"line too long (limit {limit} bytes)")
+                    await self.send(reply_error(peek_id(exc.head), error))
                     continue
                 if line is None:
                     return
                 if not line.strip():
                     continue
-                if len(self.tasks) >= MAX_IN_FLIGHT:
-                    await self.send(
-                        reply_error(
-                            None, Refused(f"too many requests in flight (max {MAX_IN_FLIGHT})")
-                        )
-                    )
+                try:
+                    req_id, name, params = parse_request(line)
+                except BadRequest as exc:
+                    await self.send(reply_error(exc.req_id, exc.error))
                     continue
-                task = asyncio.create_task(self.handle(line))
+                if name == CANCEL:
+                    # answered inline: a cancel must work when the connection is full
+                    await self.send(self.cancel(req_id, params))
+                    continue
+                if len(self.tasks) >= MAX_IN_FLIGHT:
+                    error = Refused(f"too many requests in flight (max {MAX_IN_FLIGHT})")
+                    await self.send(reply_error(req_id, error))
+                    continue
+                task = asyncio.create_task(self.handle(req_id, name, params))
                 self.tasks.add(task)
                 task.add_done_callback(self.tasks.discard)
+                if req_id is not None:
+                    self.running[req_id] = task  # `handle` removes it when it ends
         except (ConnectionError, OSError):
             return
         finally:
             await self.close()
+
+    def cancel(self, req_id: Any, params: Any) -> bytes:
+        """``$/cancel``: stop request ``params.id``, or take back the delivery it answered."""
+        target = params.get("id") if isinstance(params, dict) else None
+        if target is None or isinstance(target, bool) or not isinstance(target, int | str):
+            return reply_error(req_id, ProtocolError(f"{CANCEL}: params need the request 'id'"))
+        task = self.running.pop(target, None)
+        if task is not None and not task.done():
+            self.cancelled.add(task)
+            task.add_done_callback(self.cancelled.discard)
+            task.cancel()
+            return reply_ok(req_id, {"cancelled": True})
+        undo = self.delivered.pop(target, None)
+        if undo is not None:
+            self._undo(undo)
+            return reply_ok(req_id, {"cancelled": True})
+        return reply_ok(req_id, {"cancelled": False})
+
+    @staticmethod
+    def _undo(undo: Callable[[], object]) -> None:
+        try:
+            undo()
+        except Exception:  # the edge: a failed undo must not break the connection
+            logger.exception("taking back an unseen delivery failed")
 
     async def close(self) -> None:
         if self.closed:
@@ -103,6 +146,8 @@ class _Connection:
         self.closed = True
         for task in list(self.tasks):
             task.cancel()
+        self.running.clear()
+        self.delivered.clear()
         for hook in self.server.registry.on_disconnect:
             try:
                 await hook(self.id)
@@ -116,22 +161,37 @@ class _Connection:
         with contextlib.suppress(Exception):
             await self.writer.wait_closed()
 
-    async def handle(self, line: bytes) -> None:
-        req_id: Any = None
+    async def handle(self, req_id: Any, name: str, params: Any) -> None:
+        undo: Callable[[], object] | None = None
         try:
-            req_id, name, params = parse_request(line)
             result = await self.dispatch(name, params)
+            if isinstance(result, Delivery):
+                result, undo = result.result, result.undo
             data = reply_ok(req_id, result)
-        except BadRequest as exc:
-            data = reply_error(exc.req_id, exc.error)
         except HyperhiveError as exc:
             data = reply_error(req_id, self._shown(exc))
         except asyncio.CancelledError:
-            raise
+            if self.closed or asyncio.current_task() not in self.cancelled:
+                raise
+            # every request gets one answer, a cancelled one too (nobody waits for it)
+            data = reply_error(req_id, Refused("cancelled by the caller ($/cancel)"))
         except Exception as exc:  # the edge: nothing a client sends may crash the daemon
             logger.exception("internal error handling a request on %s", self.caller.name)
             data = reply_error(req_id, HyperhiveError(f"internal error: {type(exc).__name__}"))
-        await self.send(data)
+        sent = False
+        try:
+            sent = await self.send(data)
+        finally:
+            if req_id is not None and self.running.get(req_id) is asyncio.current_task():
+                del self.running[req_id]
+            if undo is not None:
+                if not sent:
+                    # nobody read it: what it handed over goes back
+                    self._undo(undo)
+                elif req_id is not None:
+                    self.delivered[req_id] = undo
+                    while len(self.delivered) > RECENT_DELIVERIES:
+                        self.delivered.popitem(last=False)
 
     def _shown(self, exc: HyperhiveError) -> HyperhiveError:
         """The error as this caller may see it: agents are never told host paths."""

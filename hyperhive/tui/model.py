@@ -280,9 +280,11 @@ class HiveModel:
 
     def _on_requeued(self, data: dict[str, Any], change: Change) -> None:
         ids = _ids(data)
+        unseen = data.get("unseen") is True  # a delivery taken back: it did not count
         for i in ids:
             if (msg := self.messages.get(i)) is not None:
-                self.messages[i] = replace(msg, delivered=False)
+                count = max(0, msg.deliveries - 1) if unseen else msg.deliveries
+                self.messages[i] = replace(msg, delivered=False, deliveries=count)
                 change.topics.add("messages")
         self._bump_inbox(as_str(data.get("agent")), len(ids), change)
 

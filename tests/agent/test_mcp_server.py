@@ -192,7 +192,7 @@ async def test_manager_requests_reach_the_approval_queue_or_fail_readably(
         else:
             assert error and "approvals.request_spawn" in text
         error, text = await call(session, "request_apply_commit", agent="carol", commit_ref="zz")
-        assert error and text.startswith("Error executing tool request_apply_commit")
+        assert error and text.startswith("request_apply_commit: 'commit_ref'")
 
 
 async def test_a_dead_daemon_is_a_tool_error_not_a_crash(hive: Hive, tmp_path: Path) -> None:

@@ -36,7 +36,9 @@ async def test_an_operator_reviews_approves_and_denies_from_the_cli(daemon: Daem
     sha = commit_file(s.proposed_dir("alice"), "prompt.md", "write the docs\n")
     client = await HiveClient.connect(s.agent_socket("manager"))
     first = await client.call("approvals.request_apply_commit", agent="alice", commit_ref=sha)
-    second = await client.call("approvals.request_apply_commit", agent="alice", commit_ref=sha)
+    # the same commit twice is refused while pending: the second asks for a later one
+    later = commit_file(s.proposed_dir("alice"), "prompt.md", "write the docs twice\n")
+    second = await client.call("approvals.request_apply_commit", agent="alice", commit_ref=later)
     await client.close()
 
     pending = cli_json(s, "approvals", "--status", "pending")

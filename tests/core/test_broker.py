@@ -69,8 +69,8 @@ async def test_an_unacked_message_is_redelivered_and_marked_after_a_failed_turn(
 async def test_an_acked_message_is_not_redelivered(hive: Hive) -> None:
     await hive.create_agent("alice")
     await hive.broker.send("operator", "alice", "do it")
-    await hive.broker.recv("alice", 0, 1)
-    assert await hive.broker.ack("alice") == 1
+    [m] = await hive.broker.recv("alice", 0, 1)
+    assert await hive.broker.ack("alice", [m.id]) == 1
     assert hive.broker.requeue("alice") == 0
     assert await hive.broker.recv("alice", 0, 1) == []
 
@@ -133,8 +133,8 @@ async def test_messages_to_the_operator_are_listed_in_the_inbox(hive: Hive) -> N
 async def test_retention_sweep_deletes_only_old_acknowledged_messages(hive: Hive) -> None:
     await hive.create_agent("alice")
     await hive.broker.send("operator", "alice", "old and acked")
-    await hive.broker.recv("alice", 0, 1)
-    await hive.broker.ack("alice")
+    [m] = await hive.broker.recv("alice", 0, 1)
+    await hive.broker.ack("alice", [m.id])
     await hive.broker.send("operator", "alice", "old but unread")
     hive.broker._clock = lambda: 10**10  # far in the future: everything is old
     assert await hive.broker.sweep() == 1

@@ -23,7 +23,7 @@ async def _ask(hive: Hive, name: str = "alice", **params: Any) -> tuple[HiveClie
 
 async def _inbox(client: HiveClient) -> list[dict[str, Any]]:
     got = await client.call("messages.recv", wait_seconds=5, max=10)
-    await client.call("messages.ack")
+    await client.call("messages.ack", ids=[m["id"] for m in got["messages"]])
     return list(got["messages"])
 
 

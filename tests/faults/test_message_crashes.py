@@ -34,7 +34,7 @@ async def drain(settings: Settings, name: str) -> list[dict[str, object]]:
     got: list[dict[str, object]] = []
     while batch := (await client.call("messages.recv", wait_seconds=0, max=32))["messages"]:
         got.extend(batch)
-        await client.call("messages.ack")
+        await client.call("messages.ack", ids=[m["id"] for m in batch])
     await client.close()
     return got
 

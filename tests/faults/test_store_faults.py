@@ -85,11 +85,12 @@ async def test_a_full_database_refuses_writes_clearly_and_keeps_serving_reads(
     assert (await alice.call("agent.whoami"))["name"] == "alice"
     got = await alice.call("messages.recv", wait_seconds=0, max=1)
     assert got["messages"][0]["body"] == "before the disk filled"
+    seen = [got["messages"][0]["id"]]
     await assert_reads_still_work(host)
 
     writer.execute("PRAGMA max_page_count = 1073741823")  # space again: writes resume
     await host.call("messages.send", to="alice", body="after")
-    assert (await alice.call("messages.ack"))["acked"] == 1
+    assert (await alice.call("messages.ack", ids=seen))["acked"] == 1
     await alice.close()
 
 
@@ -174,7 +175,7 @@ async def test_a_read_only_database_refuses_writes_clearly_and_keeps_serving_rea
         got = await alice.call("messages.recv", wait_seconds=0)
         assert got["messages"][0]["body"] == "written before"
         with pytest.raises(StoreError, match="read-only"):
-            await alice.call("messages.ack")
+            await alice.call("messages.ack", ids=[got["messages"][0]["id"]])
         await alice.close()
         await op.close()
         assert daemon.proc is not None and daemon.proc.poll() is None

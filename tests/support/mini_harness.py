@@ -32,7 +32,7 @@ async def main() -> None:
                     in_reply_to=m["id"],
                 )
         if got["messages"]:
-            await client.call("messages.ack")
+            await client.call("messages.ack", ids=[m["id"] for m in got["messages"]])
 
 
 if __name__ == "__main__":

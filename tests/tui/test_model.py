@@ -82,6 +82,10 @@ def test_inbox_depth_follows_sends_deliveries_and_requeues() -> None:
     assert model.messages[2].status == "redelivered"
     model.apply([("message.acked", {"agent": "manager", "ids": [2]})])
     assert model.messages[2].status == "acked"
+    # a delivery nobody saw, taken back, does not count as one
+    model.apply([("message.requeued", {"agent": "manager", "ids": [1], "unseen": True})])
+    model.apply([("message.delivered", {"agent": "manager", "ids": [1]})])
+    assert model.messages[1].status == "delivered"
 
 
 def test_a_destroyed_agent_becomes_kept_state_and_a_purge_forgets_it() -> None:

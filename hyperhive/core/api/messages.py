@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING, Any
 
-from hyperhive.core.protocol import Caller, Registry, Scope, p
+from hyperhive.core.errors import InvalidInput
+from hyperhive.core.protocol import Caller, Delivery, Registry, Scope, p
 from hyperhive.core.settings import OPERATOR
 
 if TYPE_CHECKING:
@@ -36,19 +38,25 @@ def register(reg: Registry, hive: Hive) -> None:
         max=p(int, default=1),
     )
     async def recv(caller: Caller, wait_seconds: float, max: int) -> Any:
-        """Pop up to ``max`` messages, waiting up to ``wait_seconds`` for the first."""
-        got = await broker.recv(caller.name, wait_seconds, max)
-        return {"messages": [m.to_json() for m in got], "pending": broker.depth(caller.name)}
+        """Pop up to ``max`` messages, waiting up to ``wait_seconds`` for the first.
 
-    @reg.method("messages.ack", Scope.AGENT, ids=p(list, None, default=None))
-    async def ack(caller: Caller, ids: list[int] | None) -> Any:
-        """Acknowledge delivered messages (all in flight when ``ids`` is null)."""
+        A reply that cannot be written, or a ``$/cancel`` of the request, puts them back.
+        """
+        got = await broker.recv(caller.name, wait_seconds, max)
+        result = {"messages": [m.to_json() for m in got], "pending": broker.depth(caller.name)}
+        if not got:
+            return result
+        return Delivery(result, functools.partial(broker.undeliver, caller.name, got))
+
+    @reg.method("messages.ack", Scope.AGENT, ids=p(list))
+    async def ack(caller: Caller, ids: list[int]) -> Any:
+        """Acknowledge the delivered messages ``ids``: the ones the turn saw."""
         return {"acked": await broker.ack(caller.name, ids)}
 
-    @reg.method("messages.requeue", Scope.AGENT)
-    async def requeue(caller: Caller) -> Any:
-        """Put every delivered, unacknowledged message back (a failed turn)."""
-        return {"requeued": broker.requeue(caller.name)}
+    @reg.method("messages.requeue", Scope.AGENT, ids=p(list, None, default=None))
+    async def requeue(caller: Caller, ids: list[int] | None) -> Any:
+        """Put delivered, unacknowledged messages back (all when ``ids`` is null)."""
+        return {"requeued": broker.requeue(caller.name, ids)}
 
     @reg.method(
         "messages.history",
@@ -70,8 +78,10 @@ def register(reg: Registry, hive: Hive) -> None:
         got = await broker.history(recipient=OPERATOR, limit=limit)
         return {"messages": [m.to_json() for m in got]}
 
-    @reg.method("messages.mark_read", Scope.HOST, ids=p(list))
+    @reg.method("messages.mark_read", Scope.HOST, decides=True, ids=p(list))
     async def mark_read(caller: Caller, ids: list[Any]) -> Any:
-        """Mark messages to the operator as read."""
+        """Mark messages to the operator as read (other ids change nothing); not for viewers."""
+        if len(ids) > 10_000:
+            raise InvalidInput("messages.mark_read: at most 10000 ids at once")
         clean = [i for i in ids if isinstance(i, int) and not isinstance(i, bool)]
         return {"read": await broker.ack_operator(clean)}

@@ -103,6 +103,16 @@ def set_pin(db: sqlite3.Connection, approval_id: int, sha: str, now: float) -> A
     return get(db, approval_id)
 
 
+def pending_with_sha(db: sqlite3.Connection, agent: str, sha: str) -> Approval | None:
+    """The pending approval that already pins ``sha`` for ``agent``, if any."""
+    row = db.execute(
+        f"SELECT {_COLUMNS} FROM approvals WHERE agent = ? AND fetched_sha = ? "
+        "AND status = 'pending' ORDER BY id LIMIT 1",
+        (agent, sha),
+    ).fetchone()
+    return _approval(row) if row else None
+
+
 def unfinished(db: sqlite3.Connection) -> list[Approval]:
     """Approvals a crash may have interrupted: approved or building."""
     rows = db.execute(

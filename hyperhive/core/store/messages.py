@@ -45,6 +45,27 @@ def mark_delivered(db: sqlite3.Connection, ids: Sequence[int], ts: float) -> Non
     )
 
 
+def undeliver(db: sqlite3.Connection, rows: Sequence[tuple[float | None, int]]) -> None:
+    """Take back deliveries nobody saw: ``rows`` of (the earlier delivered_at, id)."""
+    db.executemany(
+        "UPDATE messages SET delivered_at = ?, deliveries = max(deliveries - 1, 0) WHERE id = ?",
+        rows,
+    )
+
+
+def ack_operator(db: sqlite3.Connection, ids: Sequence[int], ts: float) -> int:
+    """Mark messages to the operator read; other ids are left alone. Returns how many."""
+    changed = 0
+    for i in ids:
+        cur = db.execute(
+            "UPDATE messages SET acked_at = ? "
+            "WHERE id = ? AND recipient = 'operator' AND acked_at IS NULL",
+            (ts, i),
+        )
+        changed += cur.rowcount
+    return changed
+
+
 def ack(db: sqlite3.Connection, ids: Sequence[int], ts: float) -> None:
     db.executemany(
         "UPDATE messages SET acked_at = ? WHERE id = ? AND acked_at IS NULL",
