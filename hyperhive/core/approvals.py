@@ -70,6 +70,8 @@ class Approvals:
         self._clock = clock
         self._driver = driver
         self.builder: Builder | None = None
+        # told the agent's name once a new config of it is deployed (clears overrides)
+        self.on_deployed: Callable[[str], Awaitable[None]] | None = None
         self._builds: set[asyncio.Task[None]] = set()
 
     # --- reading -------------------------------------------------------------------
@@ -307,6 +309,8 @@ class Approvals:
                 lambda db: q.transition(db, aid, [Status.BUILDING], Status.DEPLOYED, self._clock())
             )
             await self._record(SYSTEM, "deployed", name, {"approval": aid, "sha": sha})
+            if sha is not None and self.on_deployed is not None:
+                await self.on_deployed(name)
         except asyncio.CancelledError:
             raise
         except Exception as exc:

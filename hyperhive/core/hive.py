@@ -19,8 +19,10 @@ from hyperhive.core.errors import HyperhiveError
 from hyperhive.core.events import EventBus
 from hyperhive.core.lifecycle import Lifecycle
 from hyperhive.core.models import Agent, AgentState, Role
+from hyperhive.core.overrides import Overrides
 from hyperhive.core.protocol import Caller, Registry, Scope
 from hyperhive.core.questions import Questions
+from hyperhive.core.reminders import Reminders
 from hyperhive.core.repos import Repos
 from hyperhive.core.runner import Runner
 from hyperhive.core.runtimes import get_runtime
@@ -70,7 +72,18 @@ class Hive:
             audit=self.audit.record,
         )
         self.approvals.builder = self.lifecycle
-        self.questions = Questions(store, self.events, self.broker, settings.limits, self.audit)
+        self.questions = Questions(
+            store,
+            self.events,
+            self.broker,
+            settings.limits,
+            self.audit,
+            recipients=self.agents.names,
+        )
+        self.overrides = Overrides(store, self.events, self.agents, self.audit)
+        self.agents.extras["model_override"] = self.overrides.model_of
+        self.approvals.on_deployed = self.overrides.config_deployed
+        self.reminders = Reminders(store, self.events, self.broker, settings.limits, self.audit)
         self.stats = Stats(store, self.events, settings.limits, self.agents, self.broker.depth)
         self.registry: Registry = Registry()
         self.server: SocketServer | None = None
@@ -108,6 +121,7 @@ class Hive:
             await hive.agents.load()
             await hive.broker.start()
             await hive.audit.load()
+            await hive.overrides.load()
             await hive.ensure_manager()
             from hyperhive.core.api import build_registry
 
@@ -124,6 +138,7 @@ class Hive:
             stack.push_async_callback(hive.approvals.wait_builds)
             hive.every(3600, hive.broker.sweep, "message retention sweep")
             hive.every(Questions.SWEEP_SECONDS, hive.questions.expire_due, "question expiry")
+            hive.spawn_task(hive.reminders.run(), "reminder scheduler")
             hive.every(Stats.SAMPLE_SECONDS, hive.stats.sample_swarm, "swarm stats sample")
             hive.every(Stats.SWEEP_SECONDS, hive.stats.sweep, "stats retention sweep")
             if run_agents:

@@ -62,6 +62,9 @@ class Limits:
     sends_per_second: float = 200.0
     send_burst: int = 1000
     notes_compact_bytes: int = 64 * 1024
+    reminder_max_pending: int = 100  # open reminders per agent
+    reminder_max_delay_seconds: int = 90 * 86400
+    log_tail_bytes: int = 256 * 1024  # the most of a harness log one read returns
 
 
 @dataclass(frozen=True)
@@ -87,6 +90,8 @@ class Settings:
     restart_backoff_max_seconds: float = 300.0
     crash_poll_seconds: float = 2.0
     rate_limit_backoff_seconds: float = 60.0
+    operator_name: str = ""  # how agents address the operator (``whoami``)
+    operator_pronouns: str = ""
 
     # --- derived paths -------------------------------------------------------
     @property
