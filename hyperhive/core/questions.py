@@ -69,7 +69,10 @@ def peer_question_body(question: Question, cap: int) -> str:
     tail: list[str] = []
     if question.options:
         several = " (pick one or more)" if question.multi else " (pick one)"
-        tail.append("options: " + " | ".join(question.options) + several)
+        line = "options: " + " | ".join(question.options) + several
+        if len(line.encode()) > cap // 2:  # sixteen long options: keep their heads
+            line = line.encode()[: cap // 2 - 3].decode(errors="ignore") + "…"
+        tail.append(line)
     tail.append(
         f"Answer it with answer(id={question.id}, answer=...); it expires at "
         f"{time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime(question.deadline))}."
