@@ -26,6 +26,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.stdio import stdio_server
 from pydantic import Field
 
+from hyperhive.agent import tools_threads
 from hyperhive.agent.config import (
     DEFAULT_ETC,
     DEFAULT_SOCKET,
@@ -42,7 +43,7 @@ from hyperhive.core.settings import BROADCAST, MANAGER, OPERATOR, SYSTEM
 logger = logging.getLogger(__name__)
 
 SERVER_NAME = "hyperhive"
-AGENT_TOOLS = ("send", "recv", "ask_operator", "whoami")
+AGENT_TOOLS = ("send", "recv", "ask_operator", "whoami", *tools_threads.TOOLS)
 MANAGER_TOOLS = (
     "request_spawn",
     "request_spawn_draft",
@@ -220,7 +221,19 @@ class HiveTools:
 
     async def whoami(self) -> str:
         me = await self.call("whoami", "agent.whoami")
+        operator = me.pop("operator", None) or {}
         lines = [f"{k}: {me[k]}" for k in sorted(me) if me[k] not in (None, "")]
+        who = " ".join(
+            filter(
+                None,
+                [
+                    operator.get("name"),
+                    f"({operator['pronouns']})" if operator.get("pronouns") else "",
+                ],
+            )
+        )
+        if who:
+            lines.append(f"operator: {who}")
         return "\n".join(lines)
 
     async def list_agents(self) -> str:
@@ -292,6 +305,7 @@ def build_server(tools: HiveTools) -> MCPServer[Any]:
         return await tools.recv(wait_seconds, max)
 
     @tool(
+        "(Alias of ask with to='operator'.) "
         "Ask the human operator a question. Returns a question id at once; the answer "
         "arrives later as a message from 'system' in a later turn, so do not wait or poll "
         "for it now. options: choices to pick from; multi: allow several; ttl_seconds: the "
@@ -309,9 +323,15 @@ def build_server(tools: HiveTools) -> MCPServer[Any]:
     ) -> str:
         return await tools.ask_operator(question, options, multi, ttl_seconds)
 
-    @tool("Your own name, role, state, incarnation, applied config sha and inbox depth.")
+    @tool(
+        "Your own name, role, state, incarnation, applied config sha and inbox depth, the "
+        "model override if the operator set one, the hyperhive version, and the "
+        "operator's name and pronouns."
+    )
     async def whoami() -> str:
         return await tools.whoami()
+
+    tools_threads.register(server, tools)
 
     if not tools.manager:
         return server
