@@ -62,6 +62,7 @@ def all_verbs() -> list[Verb]:
         questions,
         shell,
         stats,
+        threads,
         tui,
         up,
     )
@@ -75,6 +76,7 @@ def all_verbs() -> list[Verb]:
         shell,
         agentview,
         questions,
+        threads,
         audit,
         stats,
         tui,
