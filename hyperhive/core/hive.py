@@ -79,6 +79,7 @@ class Hive:
             settings.limits,
             self.audit,
             recipients=self.agents.names,
+            allowed=self._allowed_recipients,
         )
         self.overrides = Overrides(store, self.events, self.agents, self.audit)
         self.agents.extras["model_override"] = self.overrides.model_of
@@ -206,6 +207,13 @@ class Hive:
         task = asyncio.create_task(coro, name=name)
         self._tasks.append(task)
         return task
+
+    def _allowed_recipients(self, name: str) -> tuple[str, ...]:
+        """``allowed_recipients`` of ``name``'s applied config (() = anyone)."""
+        try:
+            return self.lifecycle.config(name).allowed_recipients
+        except (HyperhiveError, OSError):
+            return (MANAGER,)  # an unreadable config: only the manager, as the harness does
 
     async def _notify(self, to: str, text: str) -> None:
         await self.broker.send(SYSTEM, to, text)

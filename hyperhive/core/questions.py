@@ -21,7 +21,7 @@ from hyperhive.core.audit import AuditLog
 from hyperhive.core.broker import Broker
 from hyperhive.core.errors import HyperhiveError, InvalidInput, NotFound, Refused
 from hyperhive.core.events import EventBus
-from hyperhive.core.settings import OPERATOR, SYSTEM, Limits
+from hyperhive.core.settings import MANAGER, OPERATOR, SYSTEM, Limits
 from hyperhive.core.store import Store
 from hyperhive.core.store import questions as q
 from hyperhive.core.store.questions import Question, QuestionStatus
@@ -107,10 +107,12 @@ class Questions:
         audit: AuditLog,
         *,
         recipients: Callable[[], frozenset[str]] = frozenset,
+        allowed: Callable[[str], Sequence[str]] = lambda asker: (),
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._store = store
         self._recipients = recipients  # agents that can be asked (peer questions)
+        self._allowed = allowed  # an agent's send allow-list from its approved config
         self._events = events
         self._broker = broker
         self._limits = limits
@@ -178,6 +180,12 @@ class Questions:
         if to not in self._recipients():
             known = ", ".join(sorted(self._recipients() - {asker})) or "none"
             raise NotFound(f"no agent named {to!r} to ask; agents: {known}")
+        allowed = self._allowed(asker)
+        if allowed and to not in allowed and MANAGER not in (asker, to):
+            raise Refused(
+                f"{asker} may not message {to!r} (allow-list: {', '.join(allowed)}); "
+                "ask the manager instead"
+            )
         return to
 
     async def _ask_peer(

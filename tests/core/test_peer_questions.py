@@ -136,3 +136,19 @@ async def test_a_long_peer_question_still_tells_its_target_how_to_answer(hive: H
     assert f"answer(id={qid}" in wake["body"]
     await alice.close()
     await bob.close()
+
+
+async def test_the_daemon_holds_a_peer_question_to_the_askers_allow_list(hive: Hive) -> None:
+    alice = await agent_client(hive, "alice")
+    bob = await agent_client(hive, "bob")
+    tree = hive.lifecycle.tree_dir("alice")
+    tree.mkdir(parents=True)
+    (tree / "agent.toml").write_text('allowed_recipients = ["carol"]\n')
+    with pytest.raises(Refused, match="may not message 'bob'"):
+        await alice.call("questions.ask", question="Hi?", to="bob")
+    assert hive.broker.depth("bob") == 0 and await hive.questions.list() == []
+    # the manager is always reachable, and the operator is not a peer
+    await alice.call("questions.ask", question="Hi?", to="manager")
+    await alice.call("questions.ask", question="Hi?")
+    await alice.close()
+    await bob.close()

@@ -166,3 +166,35 @@ async def test_a_reminder_of_a_destroyed_agent_is_dropped_not_fired(hive: Hive) 
 async def test_creating_a_reminder_is_an_agent_method_only(host: HiveClient) -> None:
     with pytest.raises(ProtocolError, match="unknown method"):
         await host.call("reminders.create", message="x", delay_seconds=1)
+
+
+async def test_a_reminder_whose_firing_fails_sends_nothing_and_fires_once_later(
+    hive: Hive, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Marking a reminder fired and inserting its message are one transaction."""
+    import sqlite3
+
+    from hyperhive.core.errors import StoreError
+    from hyperhive.core.store import reminders as store_reminders
+
+    alice = await agent_client(hive, "alice")
+    made = await alice.call("reminders.create", message="once", delay_seconds=600)
+    real_close = store_reminders.close
+
+    def failing(db: Any, *args: Any, **kwargs: Any) -> bool:
+        real_close(db, *args, **kwargs)  # the row is marked fired ... then the disk fails
+        raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(store_reminders, "close", failing)
+    with pytest.raises(StoreError):
+        await hive.reminders.fire_due(time.time() + 601)
+    monkeypatch.setattr(store_reminders, "close", real_close)
+    assert await _take(alice, wait=0) == []  # no message: it rolled back with the mark
+    [row] = await hive.reminders.list(agent="alice")
+    assert (row.id, row.status) == (made["id"], "pending")
+    [fired] = await hive.reminders.fire_due(time.time() + 601)
+    assert fired.status == "fired"
+    [msg] = await _take(alice)
+    assert msg["body"] == f"[reminder #{made['id']}] once"
+    assert await hive.reminders.fire_due(time.time() + 601) == []
+    await alice.close()
