@@ -108,10 +108,16 @@ def _tags_args(p: argparse.ArgumentParser) -> None:
 async def tags(ctx: Context) -> Output:
     data = await ctx.call("repos.tags", agent=ctx.args.name, kind=ctx.args.kind)
     rows = [
-        (t["name"], t["sha"][:12], ago(t.get("tagged_at")), (t.get("message") or "")[:60])
+        (
+            t["name"],
+            t["sha"][:12],
+            ago(t.get("tagged_at")),
+            _subject({"message": t.get("why")}),
+            (t.get("message") or "")[:60],
+        )
         for t in data["tags"]
     ]
-    return data["tags"], table(rows, ["TAG", "SHA", "AGE", "MESSAGE"])
+    return data["tags"], table(rows, ["TAG", "SHA", "AGE", "WHY", "MESSAGE"])
 
 
 def _meta_args(p: argparse.ArgumentParser) -> None:

@@ -169,3 +169,6 @@ async def test_approvals_show_why_from_the_commit_message(swarm: DaemonProcess) 
     assert cli_json(s, "show-approval", str(first["id"]))["message"] == (
         "Shorter prompt\n\nIt rambles."
     )
+    tags = {t["name"]: t for t in cli_json(s, "tags", "alice")}
+    assert tags[f"proposal/{first['id']}"]["why"] == "Shorter prompt"
+    assert "Even shorter" in cli(s, "tags", "alice").stdout
