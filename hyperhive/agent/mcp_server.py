@@ -221,19 +221,7 @@ class HiveTools:
 
     async def whoami(self) -> str:
         me = await self.call("whoami", "agent.whoami")
-        operator = me.pop("operator", None) or {}
         lines = [f"{k}: {me[k]}" for k in sorted(me) if me[k] not in (None, "")]
-        who = " ".join(
-            filter(
-                None,
-                [
-                    operator.get("name"),
-                    f"({operator['pronouns']})" if operator.get("pronouns") else "",
-                ],
-            )
-        )
-        if who:
-            lines.append(f"operator: {who}")
         return "\n".join(lines)
 
     async def list_agents(self) -> str:
@@ -305,7 +293,6 @@ def build_server(tools: HiveTools) -> MCPServer[Any]:
         return await tools.recv(wait_seconds, max)
 
     @tool(
-        "(Alias of ask with to='operator'.) "
         "Ask the human operator a question. Returns a question id at once; the answer "
         "arrives later as a message from 'system' in a later turn, so do not wait or poll "
         "for it now. options: choices to pick from; multi: allow several; ttl_seconds: the "
@@ -323,15 +310,11 @@ def build_server(tools: HiveTools) -> MCPServer[Any]:
     ) -> str:
         return await tools.ask_operator(question, options, multi, ttl_seconds)
 
-    @tool(
-        "Your own name, role, state, incarnation, applied config sha and inbox depth, the "
-        "model override if the operator set one, the hyperhive version, and the "
-        "operator's name and pronouns."
-    )
+    @tool("Your own name, role, state, incarnation, applied config sha and inbox depth.")
     async def whoami() -> str:
         return await tools.whoami()
 
-    tools_threads.register(server, tools)
+    tools_threads.register(server, tools)  # ask, answer, remind, loose ends, logs
 
     if not tools.manager:
         return server

@@ -142,7 +142,7 @@ async def test_whoami_names_the_version_and_the_operator(tmp_path: Path, run_dir
         alice = await agent_client(hive, "alice")
         me = await alice.call("agent.whoami")
         assert (me["name"], me["version"]) == ("alice", __version__)
-        assert me["operator"] == {"name": "Sam", "pronouns": "they/them"}
+        assert (me["operator_name"], me["operator_pronouns"]) == ("Sam", "they/them")
         await alice.close()
 
 

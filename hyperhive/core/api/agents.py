@@ -54,7 +54,8 @@ def register(reg: Registry, hive: Hive) -> None:
         return {
             **me,
             "version": __version__,
-            "operator": {"name": settings.operator_name, "pronouns": settings.operator_pronouns},
+            "operator_name": settings.operator_name,
+            "operator_pronouns": settings.operator_pronouns,
         }
 
     @reg.method(
