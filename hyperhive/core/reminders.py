@@ -41,12 +41,16 @@ PAST_GRACE_SECONDS = 60.0  # an ``at`` this far in the past still counts as "now
 IDLE_WAIT_SECONDS = 30.0  # the scheduler re-reads the table at least this often
 
 
-def reminder_body(reminder: Reminder) -> str:
-    """The message that wakes the agent."""
-    body = f"[reminder #{reminder.id}] {reminder.body}"
-    if reminder.file_path:
-        body += f"\n(file: {reminder.file_path})"
-    return body
+def reminder_body(reminder: Reminder, cap: int) -> str:
+    """The message that wakes the agent, at most ``cap`` bytes (a limit lowered since the
+    reminder was set cuts its text, never the pointer to its file)."""
+    head = f"[reminder #{reminder.id}] "
+    tail = f"\n(file: {reminder.file_path})" if reminder.file_path else ""
+    text = reminder.body
+    room = cap - len(head.encode()) - len(tail.encode())
+    if len(text.encode()) > room:
+        text = text.encode()[: max(room - 3, 0)].decode(errors="ignore") + "…"
+    return head + text + tail
 
 
 class Reminders:
@@ -187,7 +191,12 @@ class Reminders:
         when = self.clock() if now is None else now
         done: builtins.list[Reminder] = []
         for reminder in await self._store.read(q.due, when):
-            fired = await self._fire(reminder, when)
+            try:
+                fired = await self._fire(reminder, when)
+            except HyperhiveError as exc:
+                # it stays pending and is tried again; the others must not wait for it
+                logger.error("could not fire reminder #%d: %s", reminder.id, exc)
+                continue
             if fired is not None:
                 done.append(fired)
         return done
@@ -198,7 +207,7 @@ class Reminders:
         def make(db: Any, message_id: int) -> str | None:
             if not q.close(db, rid, ReminderStatus.FIRED, now, SYSTEM, message_id):
                 return None  # cancelled meanwhile
-            return reminder_body(reminder)
+            return reminder_body(reminder, self._limits.message_body_bytes)
 
         try:
             sent = await self._broker.send_if(SYSTEM, reminder.agent, make)

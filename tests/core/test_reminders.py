@@ -174,7 +174,6 @@ async def test_a_reminder_whose_firing_fails_sends_nothing_and_fires_once_later(
     """Marking a reminder fired and inserting its message are one transaction."""
     import sqlite3
 
-    from hyperhive.core.errors import StoreError
     from hyperhive.core.store import reminders as store_reminders
 
     alice = await agent_client(hive, "alice")
@@ -186,8 +185,7 @@ async def test_a_reminder_whose_firing_fails_sends_nothing_and_fires_once_later(
         raise sqlite3.OperationalError("disk I/O error")
 
     monkeypatch.setattr(store_reminders, "close", failing)
-    with pytest.raises(StoreError):
-        await hive.reminders.fire_due(time.time() + 601)
+    assert await hive.reminders.fire_due(time.time() + 601) == []  # logged, kept pending
     monkeypatch.setattr(store_reminders, "close", real_close)
     assert await _take(alice, wait=0) == []  # no message: it rolled back with the mark
     [row] = await hive.reminders.list(agent="alice")
@@ -198,3 +196,25 @@ async def test_a_reminder_whose_firing_fails_sends_nothing_and_fires_once_later(
     assert msg["body"] == f"[reminder #{made['id']}] once"
     assert await hive.reminders.fire_due(time.time() + 601) == []
     await alice.close()
+
+
+async def test_a_reminder_longer_than_a_since_lowered_limit_still_fires_cut(
+    settings: Settings,
+) -> None:
+    from dataclasses import replace
+
+    async with Hive.open(settings) as hive:
+        alice = await agent_client(hive, "alice")
+        made = await alice.call(
+            "reminders.create", message="z" * 3000, delay_seconds=600, file_path="/state/t.md"
+        )
+        await alice.close()
+    smaller = replace(settings, limits=Limits(message_body_bytes=1000))
+    async with Hive.open(smaller) as hive:
+        [fired] = await hive.reminders.fire_due(time.time() + 601)
+        assert fired.id == made["id"]
+        alice = await HiveClient.connect(hive.settings.agent_socket("alice"))
+        [msg] = await _take(alice)
+        assert len(msg["body"].encode()) <= 1000
+        assert msg["body"].endswith("…\n(file: /state/t.md)")
+        await alice.close()
