@@ -21,6 +21,7 @@ from hyperhive.core.audit import AuditLog
 from hyperhive.core.broker import Broker
 from hyperhive.core.errors import HyperhiveError, InvalidInput, NotFound, Refused
 from hyperhive.core.events import EventBus
+from hyperhive.core.safetext import fence, new_fence_token
 from hyperhive.core.settings import MANAGER, OPERATOR, SYSTEM, Limits
 from hyperhive.core.store import Store
 from hyperhive.core.store import questions as q
@@ -47,42 +48,51 @@ def answer_body(
     *,
     quote: bool = True,
     answerer: str = OPERATOR,
+    token: str | None = None,
 ) -> str:
-    """The message that carries an answer to the asker (a peer question names the answerer)."""
+    """The message that carries an answer to the asker.
+
+    A peer question names its answerer; an agent's answer is fenced (``token``), so the
+    asker's model reads it as that agent's words, never as a hyperhive notice.
+    """
     parts = [", ".join(options)] if options else []
     if text:
         parts.append(text)
     head = f"[answer to question #{question.id}"
     if question.target != OPERATOR:
         head += f" from {answerer}"
-    body = head + "] " + "\n".join(parts)
+    if answerer != OPERATOR and question.target != OPERATOR:
+        fenced = fence("\n".join(parts), token or new_fence_token())
+        body = f"{head}] ({answerer}'s words between the fence lines)\n{fenced}"
+    else:
+        body = head + "] " + "\n".join(parts)
     return body + _quote(question) if quote else body
 
 
-def peer_question_body(question: Question, cap: int) -> str:
+def peer_question_body(question: Question, cap: int, token: str | None = None) -> str:
     """The message that puts a peer question in its target's inbox, at most ``cap`` bytes.
 
-    A question too long for one message next to its options keeps its head: the rest of
-    the message (who asks, the options, how to answer) always fits.
+    The asker's text and options sit inside a fence; how to answer follows it. A question
+    too long for one message keeps its head: the rest always fits.
     """
-    head = f"[question #{question.id} from {question.asker}] "
-    tail: list[str] = []
+    token = token or new_fence_token()
+    head = f"[question #{question.id} from {question.asker}] (their words between the fence lines)"
+    options = ""
     if question.options:
         several = " (pick one or more)" if question.multi else " (pick one)"
-        line = "options: " + " | ".join(question.options) + several
-        if len(line.encode()) > cap // 2:  # sixteen long options: keep their heads
-            line = line.encode()[: cap // 2 - 3].decode(errors="ignore") + "…"
-        tail.append(line)
-    tail.append(
+        options = "\noptions: " + " | ".join(question.options) + several
+        if len(options.encode()) > cap // 2:  # sixteen long options: keep their heads
+            options = options.encode()[: cap // 2 - 3].decode(errors="ignore") + "…"
+    how = (
         f"Answer it with answer(id={question.id}, answer=...); it expires at "
         f"{time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime(question.deadline))}."
     )
-    rest = "\n" + "\n".join(tail)
-    room = cap - len(head.encode()) - len(rest.encode())
+    frame = f"{head}\n{fence('', token)}\n{how}"
+    room = cap - len(frame.encode()) - len(options.encode())
     text = question.question
     if len(text.encode()) > room:
         text = text.encode()[: max(room - 3, 0)].decode(errors="ignore") + "…"
-    return head + text + rest
+    return f"{head}\n{fence(text + options, token)}\n{how}"
 
 
 def _cancel_body(question: Question) -> str:

@@ -45,7 +45,7 @@ async def test_peer_questions_go_round_trip_through_the_tools(hive: Hive, tmp_pa
         assert error and "only bob answers it" in text
     async with session_on(hive, "bob", tmp_path / "etc") as bob:
         error, text = await call(bob, "recv", wait_seconds=5)
-        assert f"[question #{qid} from alice] Which port?" in text
+        assert f"[question #{qid} from alice]" in text and "\nWhich port?\n" in text
         error, text = await call(bob, "get_open_threads")
         assert not error and f"#{qid} from alice, for you to answer" in text
         assert "Which port?" in text and "<<<body-" in text  # the peer's text is fenced
@@ -53,7 +53,7 @@ async def test_peer_questions_go_round_trip_through_the_tools(hive: Hive, tmp_pa
         assert (error, text) == (False, f"answered question #{qid}; alice is told.")
     async with session_on(hive, "alice", tmp_path / "etc") as alice:
         error, text = await call(alice, "recv", wait_seconds=5)
-        assert f"[answer to question #{qid} from bob] 443" in text
+        assert f"[answer to question #{qid} from bob]" in text and "\n443\n" in text
 
 
 async def test_a_peer_question_keeps_to_the_send_allow_list(hive: Hive, tmp_path: Path) -> None:
