@@ -4,7 +4,8 @@
 ``agent.toml``; the harness learns it from ``harness.started`` and, while running,
 from a ``model`` control command, and uses it from its next turn. A newly deployed
 config clears it (the approved config is the truth again). Every change is audited
-and published as ``agent.model_changed``.
+and published as ``agent.model_changed`` and as ``agent.changed`` (with
+``model_override``).
 """
 
 from __future__ import annotations
@@ -84,5 +85,8 @@ class Overrides:
 
     def _changed(self, agent: str, model: str | None, by: str) -> None:
         self._events.publish("agent.model_changed", {"agent": agent, "model": model, "by": by})
+        found = self._agents.find(agent)
+        if found is not None:  # its row (``model_override``) changed for every agent view
+            self._events.publish("agent.changed", self._agents.describe(found))
         if self.on_model is not None:
             self.on_model(agent, model)

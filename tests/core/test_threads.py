@@ -148,11 +148,14 @@ async def test_whoami_names_the_version_and_the_operator(tmp_path: Path, run_dir
 
 async def test_the_operator_overrides_a_model_until_cleared(hive: Hive, host: HiveClient) -> None:
     alice = await agent_client(hive, "alice")
-    await host.subscribe(["agent.model_changed"])
+    await host.subscribe(["agent.model_changed", "agent.changed"])
     assert (await alice.call("harness.started"))["model"] is None
     await host.call("agents.set_model", name="alice", model="opus")
     event = await host.next_event(5)
     assert event["data"] == {"agent": "alice", "model": "opus", "by": "operator"}
+    changed = await host.next_event(5)
+    assert changed["event"] == "agent.changed"
+    assert (changed["data"]["name"], changed["data"]["model_override"]) == ("alice", "opus")
     # the running harness hears it as a control command, a new life from harness.started
     [command] = (await alice.call("harness.control", wait_seconds=1))["commands"]
     assert (command["command"], command["model"]) == ("model", "opus")
