@@ -65,30 +65,49 @@ def read_chunk(path: Path, *, offset: int | None, limit: int) -> Chunk | None:
         os.close(fd)
 
 
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+MAX_DEPTH = 64
+
+
 def dir_size(path: Path, *, max_entries: int = 200_000) -> int:
-    """Bytes of the regular files under ``path`` (links not followed, at most ``max_entries``)."""
+    """Bytes of the regular files under ``path``, at most ``max_entries`` entries deep into it.
+
+    Every directory is opened relative to its parent's descriptor with ``O_NOFOLLOW``, so
+    a directory swapped for a link while it is walked is skipped, never followed.
+    """
+    try:
+        root = os.open(path, _DIR_FLAGS)
+    except OSError:
+        return 0
+    budget = [max_entries]
+    return _walk(root, budget, 0)
+
+
+def _walk(fd: int, budget: list[int], depth: int) -> int:
+    """Sum the regular files under the directory ``fd`` (closed here)."""
     total = 0
-    seen = 0
-    stack = [str(path)]
-    while stack and seen < max_entries:
-        current = stack.pop()
-        try:
-            entries = os.scandir(current)
-        except OSError:
-            continue
-        with entries:
+    try:
+        with os.scandir(fd) as entries:
             for entry in entries:
-                seen += 1
-                if seen > max_entries:
+                budget[0] -= 1
+                if budget[0] < 0:
                     break
                 try:
                     st = entry.stat(follow_symlinks=False)
                 except OSError:
                     continue
-                if stat.S_ISDIR(st.st_mode):
-                    stack.append(entry.path)
-                elif stat.S_ISREG(st.st_mode):
+                if stat.S_ISREG(st.st_mode):
                     total += st.st_size
+                elif stat.S_ISDIR(st.st_mode) and depth < MAX_DEPTH:
+                    try:
+                        child = os.open(entry.name, _DIR_FLAGS, dir_fd=fd)
+                    except OSError:
+                        continue
+                    total += _walk(child, budget, depth + 1)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
     return total
 
 
