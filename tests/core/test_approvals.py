@@ -178,6 +178,18 @@ async def test_two_step_spawn_drafts_then_builds_from_the_reviewed_commit(
     assert (swarm.lifecycle.tree_dir("bob") / "prompt.md").read_text() == "you are bob\n"
 
 
+async def test_a_spawn_commit_whose_agent_toml_does_not_validate_is_refused_at_submit(
+    swarm: Hive, op: HiveClient, manager: HiveClient
+) -> None:
+    draft = await manager.call("approvals.request_spawn_draft", name="bob")
+    await op.call("approvals.approve", id=draft["id"], wait=True)
+    sha = commit_file(swarm.settings.proposed_dir("bob"), "agent.toml", 'driver = "gpt"\n')
+    with pytest.raises(InvalidInput, match="request refused: agent.toml at .*driver"):
+        await manager.call("approvals.request_spawn_commit", name="bob", commit_ref=sha)
+    assert swarm.agents.get("bob").state.value == "draft"  # still a draft, nothing queued
+    assert (await op.call("approvals.list", status="pending"))["approvals"] == []
+
+
 async def test_what_gets_deployed_is_the_pinned_sha_even_if_proposed_moves_on(
     swarm: Hive, op: HiveClient, manager: HiveClient
 ) -> None:
