@@ -21,6 +21,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
@@ -130,9 +131,18 @@ def recipient_class(recipient: str) -> str:
 
 
 def turn_samples(
-    result: TurnResult, *, wall_ms: float, inbox_depth: int, notes_bytes: int
+    result: TurnResult,
+    *,
+    wall_ms: float,
+    inbox_depth: int,
+    notes_bytes: int,
+    received: Sequence[str] = (),
 ) -> dict[str, float]:
-    """The stats sample set of one turn; usage and cost come from the result, never summed."""
+    """The stats sample set of one turn; usage and cost come from the result, never summed.
+
+    ``received`` are the senders of the messages the turn took: its wake message and
+    what it took with ``recv``.
+    """
     samples: dict[str, float] = {
         "turn.duration_ms": float(result.duration_ms or wall_ms),
         "turn.wall_ms": float(wall_ms),
@@ -150,6 +160,9 @@ def turn_samples(
     }
     for cls, count in Counter(recipient_class(r) for r in result.messages_sent).items():
         samples[f"turn.sent.{cls}"] = float(count)
+    samples["turn.received"] = float(len(received))
+    for cls, count in Counter(sender_class(s) for s in received).items():
+        samples[f"turn.received.{cls}"] = float(count)
     tools: Counter[str] = Counter()
     for tool, count in result.tools.items():
         tools[stat_key(f"turn.tool.{tool}")] += count
@@ -333,6 +346,9 @@ class Harness:
         self._warned_stats = False
         self._state: tuple[str, str] | None = None
         self._tools: list[Any] = []  # the MCP servers' HiveTools: what the model saw
+        self._received: list[str] = []  # senders of the messages this turn took
+        self._model: str | None = None  # the operator's model override, from the next turn
+        self._config_model: str | None = None
 
     # -- the outer loop: MCP server up, (re)connect to the daemon -------------------------
 
@@ -345,6 +361,16 @@ class Harness:
         def make_server(mcp_server: Any) -> Any:
             link = mcp_server.HiveLink(self.env.socket)
             links.append(link)
+            forward = link.call
+
+            async def counted(method: str, **params: Any) -> Any:
+                result = await forward(method, **params)
+                if method == "messages.recv" and isinstance(result, dict) and self._in_turn:
+                    for m in result.get("messages") or []:
+                        self._received.append(str(m.get("sender", "?")))
+                return result
+
+            link.call = counted
             tools = mcp_server.HiveTools(
                 link, manager=self.env.is_manager, etc_dir=self.env.etc_dir
             )
@@ -384,6 +410,7 @@ class Harness:
             if info.get("requeued"):
                 logger.info("requeued %d message(s) left in flight", info["requeued"])
             self._state = None
+            self._model = info.get("model") or None
             limits = info.get("limits") or {}
             wait = min(self.recv_wait, float(limits.get("recv_wait_seconds") or self.recv_wait))
             control = asyncio.create_task(self._control_loop(client))
@@ -441,6 +468,9 @@ class Harness:
                 elif name == "new_session":
                     logger.info("the next turn starts a new session")
                     self._new_session = True
+                elif name == "model":
+                    self._model = command.get("model") or None
+                    logger.info("the next turn uses model %s", self._model or "(from config)")
 
     # -- one turn ------------------------------------------------------------------------
 
@@ -452,7 +482,9 @@ class Harness:
         turn = self.turn
         started = time.monotonic()
         new_session, self._new_session = self._new_session, False
+        self.apply_model()
         sender = str(message.get("sender", "?"))
+        self._received = [sender]
         with contextlib.suppress(Refused):  # over a quota: the turn runs unrecorded
             await client.call(
                 "harness.event",
@@ -509,6 +541,17 @@ class Harness:
     def _take_seen(self) -> list[int]:
         return [i for tools in self._tools for i in tools.take_seen()]
 
+    def apply_model(self) -> None:
+        """Give the driver the operator's model override, or its config's model again."""
+        config = getattr(self.driver, "config", None)
+        if config is None or not hasattr(config, "model"):
+            return
+        if self._config_model is None:
+            self._config_model = str(config.model)  # what the agent's config chose
+        wanted = self._model or self._config_model
+        if config.model != wanted:
+            self.driver.config = replace(config, model=wanted)  # type: ignore[attr-defined]
+
     async def _record(self, client: HiveClient, result: TurnResult, wall_ms: float) -> None:
         try:
             me = await client.call("agent.whoami")
@@ -516,7 +559,11 @@ class Harness:
         except HyperhiveError:
             depth = 0
         samples = turn_samples(
-            result, wall_ms=wall_ms, inbox_depth=depth, notes_bytes=self.notes.size()
+            result,
+            wall_ms=wall_ms,
+            inbox_depth=depth,
+            notes_bytes=self.notes.size(),
+            received=self._received,
         )
         try:
             await client.call("stats.record", samples=samples)

@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -255,3 +257,29 @@ class HiveTools:
     async def lifecycle(self, tool: str, name: str) -> str:
         result = await self.call(tool, f"lifecycle.{tool}", LIFECYCLE_DEADLINE, name=name)
         return _agent_text(name, tool, result)
+
+
+Handler = Callable[[HiveTools, dict[str, Any]], Awaitable[str]]
+
+
+@dataclass(frozen=True)
+class ToolSpec:
+    """One tool: what the model sees (name, description, JSON schema) and what it runs."""
+
+    name: str
+    description: str
+    schema: dict[str, Any]
+    handler: Handler
+    manager_only: bool = False
+
+
+def object_schema(
+    required: list[str] | None = None, **properties: dict[str, Any]
+) -> dict[str, Any]:
+    """A JSON schema object with exactly these properties (no others accepted)."""
+    return {
+        "type": "object",
+        "properties": properties,
+        "required": required or [],
+        "additionalProperties": False,
+    }

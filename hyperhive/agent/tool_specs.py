@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
 from typing import Any
 
+from hyperhive.agent import tools_threads
 from hyperhive.agent.hive_tools import (
     BODY_BYTES,
     ID_MAX,
@@ -28,32 +28,11 @@ from hyperhive.agent.hive_tools import (
     RECV_WAIT_MAX,
     HiveTools,
     ToolFailure,
+    ToolSpec,
+    object_schema,
 )
 
 # --- the table -------------------------------------------------------------------------
-
-Handler = Callable[[HiveTools, dict[str, Any]], Awaitable[str]]
-
-
-@dataclass(frozen=True)
-class ToolSpec:
-    """One tool: what the model sees (name, description, JSON schema) and what it runs."""
-
-    name: str
-    description: str
-    schema: dict[str, Any]
-    handler: Handler
-    manager_only: bool = False
-
-
-def _object(required: list[str] | None = None, **properties: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "type": "object",
-        "properties": properties,
-        "required": required or [],
-        "additionalProperties": False,
-    }
-
 
 _NAME = {
     "type": "string",
@@ -74,7 +53,7 @@ def _lifecycle(verb: str, description: str) -> ToolSpec:
     async def run(tools: HiveTools, a: dict[str, Any]) -> str:
         return await tools.lifecycle(verb, a["name"])
 
-    return ToolSpec(verb, description, _object(["name"], name=_NAME), run, manager_only=True)
+    return ToolSpec(verb, description, object_schema(["name"], name=_NAME), run, manager_only=True)
 
 
 def _approval(tool: str, description: str, schema: dict[str, Any]) -> ToolSpec:
@@ -114,7 +93,7 @@ TOOLS: tuple[ToolSpec, ...] = (
         "more, write a file under /state and send its path. If the allow-list refuses a "
         "recipient, send it to the manager and say who it is for. Pass in_reply_to=<message "
         "id> when answering.",
-        _object(
+        object_schema(
             ["to", "body"],
             to={
                 "type": "string",
@@ -142,7 +121,7 @@ TOOLS: tuple[ToolSpec, ...] = (
         f"positive wait (up to {RECV_WAIT_MAX}) blocks until a message arrives — use it "
         f"instead of sleeping or polling in a loop. max (1-{RECV_MAX}) is how many to take "
         "at once. Returns '(empty)' when nothing came.",
-        _object(
+        object_schema(
             wait_seconds={
                 "type": "number",
                 "minimum": 0,
@@ -166,7 +145,7 @@ TOOLS: tuple[ToolSpec, ...] = (
         "arrives later as a message from 'system' in a later turn, so do not wait or poll "
         "for it now. options: choices to pick from; multi: allow several; ttl_seconds: the "
         "question expires after this (at most 6 hours).",
-        _object(
+        object_schema(
             ["question"],
             question={
                 "type": "string",
@@ -197,7 +176,7 @@ TOOLS: tuple[ToolSpec, ...] = (
     ToolSpec(
         "whoami",
         "Your own name, role, state, incarnation, applied config sha and inbox depth.",
-        _object(),
+        object_schema(),
         _whoami,
     ),
     _approval(
@@ -205,21 +184,21 @@ TOOLS: tuple[ToolSpec, ...] = (
         "Ask the operator to create agent `name` with the default config in one step. "
         "Returns an approval id; a system message tells you when it is decided. Prefer "
         "request_spawn_draft when the new agent needs its own prompt or settings.",
-        _object(["name"], name=_NAME),
+        object_schema(["name"], name=_NAME),
     ),
     _approval(
         "request_spawn_draft",
         "Two-step spawn, step 1: ask the operator for a proposed config repo for a new agent "
         "`name`, without a container. Once approved, edit /agents/<name>/config (agent.toml, "
         "prompt.md), git commit, then call request_spawn_commit with the sha.",
-        _object(["name"], name=_NAME),
+        object_schema(["name"], name=_NAME),
     ),
     _approval(
         "request_spawn_commit",
         "Two-step spawn, step 2: ask the operator to create agent `name` from commit "
         "`commit_ref` of /agents/<name>/config. The commit is pinned at once: later edits "
         "change nothing.",
-        _object(["name", "commit_ref"], name=_NAME, commit_ref=_COMMIT),
+        object_schema(["name", "commit_ref"], name=_NAME, commit_ref=_COMMIT),
     ),
     _approval(
         "request_apply_commit",
@@ -227,12 +206,13 @@ TOOLS: tuple[ToolSpec, ...] = (
         "'manager'). Commit in /agents/<agent>/config first, explaining the change in the "
         "commit message; `commit_ref` is pinned at once and tagged proposal/<id>. The "
         "operator sees the full diff and approves or denies.",
-        _object(
+        object_schema(
             ["agent", "commit_ref"],
             agent={**_NAME, "description": "the agent whose config changes"},
             commit_ref=_COMMIT,
         ),
     ),
+    *tools_threads.SPECS,
     _lifecycle("kill", "Stop agent `name` (no approval needed). Its state and inbox are kept."),
     _lifecycle("start", "Start a stopped agent `name` (no approval needed)."),
     _lifecycle("restart", "Stop and start agent `name` (no approval needed)."),
@@ -244,7 +224,7 @@ TOOLS: tuple[ToolSpec, ...] = (
     ToolSpec(
         "list_agents",
         "Every agent with its role, state, inbox depth, last turn and applied config sha.",
-        _object(),
+        object_schema(),
         _list_agents,
         manager_only=True,
     ),

@@ -97,6 +97,7 @@ def all_verbs() -> list[Verb]:
         questions,
         shell,
         stats,
+        threads,
         tui,
         up,
     )
@@ -110,6 +111,7 @@ def all_verbs() -> list[Verb]:
         shell,
         agentview,
         questions,
+        threads,
         audit,
         stats,
         tui,

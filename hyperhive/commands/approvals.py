@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from hyperhive.commands import Context, Output, Verb, ago, table
+from hyperhive.core.safetext import terminal_safe
 
 
 def _approval_rows(approvals: list[dict[str, Any]]) -> str:
@@ -18,11 +19,19 @@ def _approval_rows(approvals: list[dict[str, Any]]) -> str:
             (a.get("fetched_sha") or "-")[:12],
             a["requested_by"],
             ago(a["created_at"]),
+            _subject(a),
             a.get("error") or a.get("note") or "",
         )
         for a in approvals
     ]
-    return table(rows, ["ID", "KIND", "AGENT", "STATUS", "SHA", "BY", "AGE", "NOTE"])
+    return table(rows, ["ID", "KIND", "AGENT", "STATUS", "SHA", "BY", "AGE", "WHY", "NOTE"])
+
+
+def _subject(a: dict[str, Any], width: int = 50) -> str:
+    """The first line of the pinned commit's message, terminal-safe."""
+    line = str(a.get("message") or "").partition("\n")[0].strip()
+    line = terminal_safe(line, newlines=False)
+    return line if len(line) <= width else line[: width - 1] + "…"
 
 
 def _name(p: argparse.ArgumentParser) -> None:
@@ -58,6 +67,15 @@ async def show_approval(ctx: Context) -> Output:
         f"{head}\n\n--- diff vs running ---\n{diffs['vs_running'] or '(no change)'}"
         f"\n--- diff vs last approved ---\n{diffs['vs_last_approved'] or '(no change)'}"
     )
+    if diffs.get("previous_pending") is not None:
+        text += (
+            f"\n--- diff vs the previous pending proposal #{diffs['previous_pending']} ---\n"
+            f"{diffs['vs_previous_pending'] or '(no change)'}"
+        )
+    if a.get("message"):
+        why = terminal_safe(a["message"])
+        author = terminal_safe(a.get("author") or "?", newlines=False)
+        text = f"{head}\n\ncommit message (by {author}):\n{why}" + text[len(head) :]
     return a, text
 
 
@@ -90,10 +108,16 @@ def _tags_args(p: argparse.ArgumentParser) -> None:
 async def tags(ctx: Context) -> Output:
     data = await ctx.call("repos.tags", agent=ctx.args.name, kind=ctx.args.kind)
     rows = [
-        (t["name"], t["sha"][:12], ago(t.get("tagged_at")), (t.get("message") or "")[:60])
+        (
+            t["name"],
+            t["sha"][:12],
+            ago(t.get("tagged_at")),
+            _subject({"message": t.get("why")}),
+            (t.get("message") or "")[:60],
+        )
         for t in data["tags"]
     ]
-    return data["tags"], table(rows, ["TAG", "SHA", "AGE", "MESSAGE"])
+    return data["tags"], table(rows, ["TAG", "SHA", "AGE", "WHY", "MESSAGE"])
 
 
 def _meta_args(p: argparse.ArgumentParser) -> None:

@@ -63,8 +63,11 @@ def question_rows(questions: list[dict[str, Any]]) -> str:
             status = f"pending ({_left(q['deadline'])} left)"
         elif status in ("answered", "cancelled"):
             status = f"{status} by {q.get('answerer') or '?'}"
-        rows.append((q["id"], ago(q["created_at"]), q["asker"], status, text, options, _answer(q)))
-    return table(rows, ["ID", "AGE", "ASKER", "STATUS", "QUESTION", "OPTIONS", "ANSWER"])
+        target = q.get("target") or "operator"
+        rows.append(
+            (q["id"], ago(q["created_at"]), q["asker"], target, status, text, options, _answer(q))
+        )
+    return table(rows, ["ID", "AGE", "ASKER", "TO", "STATUS", "QUESTION", "OPTIONS", "ANSWER"])
 
 
 def _questions_args(p: argparse.ArgumentParser) -> None:

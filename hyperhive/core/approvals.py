@@ -20,7 +20,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
-from hyperhive.core.agent_config import default_files
+from hyperhive.core.agent_config import default_files, parse_agent_toml
 from hyperhive.core.agents import AgentRegistry
 from hyperhive.core.errors import Conflict, HyperhiveError, InvalidInput, NotFound, Refused
 from hyperhive.core.events import EventBus
@@ -70,6 +70,8 @@ class Approvals:
         self._clock = clock
         self._driver = driver
         self.builder: Builder | None = None
+        # told the agent's name once a new config of it is deployed (clears overrides)
+        self.on_deployed: Callable[[str], Awaitable[None]] | None = None
         self._builds: set[asyncio.Task[None]] = set()
         self._requesting = asyncio.Lock()  # a duplicate check and its insert are one step
 
@@ -92,15 +94,26 @@ class Approvals:
     async def pending_count(self) -> int:
         return await self._store.read(q.count_pending)
 
-    async def diffs(self, approval: Approval) -> dict[str, str]:
-        """The pinned change vs the running tree and vs the last approved proposal."""
+    async def diffs(self, approval: Approval) -> dict[str, Any]:
+        """The pinned change vs the running tree, vs the last approved proposal, and vs
+        the previous pending proposal of the same agent (``previous_pending`` its id)."""
         if approval.fetched_sha is None:
-            return {"vs_running": "", "vs_last_approved": ""}
+            return {
+                "vs_running": "",
+                "vs_last_approved": "",
+                "vs_previous_pending": "",
+                "previous_pending": None,
+            }
+        agent, aid = approval.agent, approval.id
+        earlier = await self._store.read(q.previous_pending, agent, aid)
+        vs_pending = ""
+        if earlier is not None:
+            vs_pending = await self._repos.diff(agent, f"proposal/{earlier.id}", f"proposal/{aid}")
         return {
-            "vs_running": await self._repos.diff_vs_running(approval.agent, approval.id),
-            "vs_last_approved": await self._repos.diff_vs_last_approved(
-                approval.agent, approval.id
-            ),
+            "vs_running": await self._repos.diff_vs_running(agent, aid),
+            "vs_last_approved": await self._repos.diff_vs_last_approved(agent, aid),
+            "vs_previous_pending": vs_pending,
+            "previous_pending": None if earlier is None else earlier.id,
         }
 
     # --- requests ------------------------------------------------------------------
@@ -195,8 +208,14 @@ class Approvals:
                 # the request never existed for anyone: drop the row we reserved
                 await self._store.write(q.delete, approval.id)
                 raise exc
+            message, author = await self._repos.commit_info(name, sha)
+            problem = await self._invalid_config(name, sha)
+            if problem is not None:
+                await self._refuse_at_submit(approval, sha, message, author, by, problem)
             pinned: Approval | None = await self._store.write(
-                q.set_pin, approval.id, sha, self._clock()
+                lambda db: q.set_pin(
+                    db, approval.id, sha, self._clock(), message=message, author=author
+                )
             )
             approval = pinned or approval
             await self._repos.tag(name, "proposal", approval.id, sha=sha)
@@ -208,6 +227,44 @@ class Approvals:
         )
         self._events.publish("approval.created", approval.to_json())
         return approval
+
+    async def _invalid_config(self, name: str, sha: str) -> str | None:
+        """Why the ``agent.toml`` at ``sha`` would fail the build, or None if it is fine."""
+        try:
+            parse_agent_toml(await self._repos.read_file(name, sha, "agent.toml"))
+        except NotFound:
+            return None  # no agent.toml: the defaults apply
+        except InvalidInput as exc:
+            return f"agent.toml at {sha[:12]}: {exc.message}"
+        return None
+
+    async def _refuse_at_submit(
+        self, approval: Approval, sha: str, message: str, author: str, by: str, problem: str
+    ) -> None:
+        """Close a request whose config cannot build: recorded as failed, never queued."""
+        now = self._clock()
+
+        def op(db: Any) -> Approval | None:
+            q.set_pin(db, approval.id, sha, now, message=message, author=author)
+            return q.transition(
+                db, approval.id, [Status.PENDING], Status.FAILED, now, error=problem
+            )
+
+        failed = await self._store.write(op)
+        try:
+            await self._repos.tag(approval.agent, "failed", approval.id, sha=sha, message=problem)
+        except HyperhiveError as exc:
+            logger.error("could not tag failed/%d: %s", approval.id, exc)
+        await self._record(
+            by,
+            f"request.{approval.kind.value}",
+            approval.agent,
+            {"approval": approval.id, "sha": sha, "error": problem},
+            result="refused",
+        )
+        if failed is not None:
+            self._events.publish("approval.created", failed.to_json())
+        raise InvalidInput(f"request refused: {problem}")
 
     # --- decisions -----------------------------------------------------------------
     async def approve(self, approval_id: int, *, by: str, wait: bool = False) -> Approval:
@@ -329,6 +386,8 @@ class Approvals:
                 lambda db: q.transition(db, aid, [Status.BUILDING], Status.DEPLOYED, self._clock())
             )
             await self._record(SYSTEM, "deployed", name, {"approval": aid, "sha": sha})
+            if sha is not None and self.on_deployed is not None:
+                await self.on_deployed(name)
         except asyncio.CancelledError:
             raise
         except Exception as exc:

@@ -16,6 +16,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from hyperhive.core.errors import InvalidInput, NotFound, Refused
 from hyperhive.core.events import EventBus
@@ -175,6 +176,49 @@ class Broker:
                 inbox.wake.set()
             self._events.publish("message.sent", m.to_json())
         return batch
+
+    async def send_if(
+        self, sender: str, to: str, make: Callable[[Any, int], str | None]
+    ) -> Message | None:
+        """Store one message whose body ``make(db, message_id)`` writes, in one transaction.
+
+        ``make`` runs inside the write that inserts the message (e.g. "mark reminder #3
+        fired" or "store the question"), so its own writes and the message happen
+        together or not at all. It returns the body, or None to send nothing.
+
+        Raises:
+            InvalidInput: a body over the limit (nothing is written).
+            NotFound: the recipient does not exist.
+        """
+        if to == BROADCAST:
+            raise InvalidInput("a guarded message has exactly one recipient")
+        [target] = self._recipients(sender, to)
+        limit = self._limits.message_body_bytes
+        mid = self._next_id
+        self._next_id += 1
+        now = self._clock()
+
+        def op(db: Any) -> Message | None:
+            body = make(db, mid)
+            if body is None:
+                return None
+            if len(body.encode()) > limit:
+                raise InvalidInput(
+                    f"message body is {len(body.encode())} bytes; the limit is {limit}"
+                )
+            m = Message(mid, now, sender, target, body, None, None, None)
+            q.insert(db, [m])
+            return m
+
+        m = await self._store.write(op)
+        if m is None:
+            return None
+        if m.recipient != OPERATOR:
+            inbox = self._inbox(m.recipient)
+            inbox.pending.append(m)
+            inbox.wake.set()
+        self._events.publish("message.sent", m.to_json())
+        return m
 
     # --- receiving ------------------------------------------------------------
     async def recv(self, agent: str, wait_seconds: object = 0, max: object = 1) -> list[Message]:

@@ -20,10 +20,12 @@ from hyperhive.core.errors import HyperhiveError, NotFound
 from hyperhive.core.events import EventBus
 from hyperhive.core.lifecycle import Lifecycle
 from hyperhive.core.models import Agent, AgentState, Role
+from hyperhive.core.overrides import Overrides
 from hyperhive.core.policy import SendPolicies
 from hyperhive.core.protocol import Caller, Registry, Scope
 from hyperhive.core.questions import Questions
 from hyperhive.core.quotas import Quotas, Watermark
+from hyperhive.core.reminders import Reminders
 from hyperhive.core.repos import Repos
 from hyperhive.core.runner import Runner
 from hyperhive.core.runtimes import AUTO, get_runtime, with_runtime
@@ -83,7 +85,19 @@ class Hive:
             audit=self.audit.record,
         )
         self.approvals.builder = self.lifecycle
-        self.questions = Questions(store, self.events, self.broker, settings.limits, self.audit)
+        self.questions = Questions(
+            store,
+            self.events,
+            self.broker,
+            settings.limits,
+            self.audit,
+            recipients=self.agents.names,
+            allowed=self._allowed_recipients,
+        )
+        self.overrides = Overrides(store, self.events, self.agents, self.audit)
+        self.agents.extras["model_override"] = self.overrides.model_of
+        self.approvals.on_deployed = self.overrides.config_deployed
+        self.reminders = Reminders(store, self.events, self.broker, settings.limits, self.audit)
         self.stats = Stats(store, self.events, settings.limits, self.agents, self.broker.depth)
         self.registry: Registry = Registry()
         self.server: SocketServer | None = None
@@ -127,6 +141,7 @@ class Hive:
             await hive.agents.load()
             await hive.broker.start()
             await hive.audit.load()
+            await hive.overrides.load()
             await hive.ensure_manager()
             from hyperhive.core.api import build_registry
 
@@ -150,6 +165,7 @@ class Hive:
             stack.push_async_callback(hive.approvals.wait_builds)
             hive.every(3600, hive.broker.sweep, "message retention sweep")
             hive.every(Questions.SWEEP_SECONDS, hive.questions.expire_due, "question expiry")
+            hive.spawn_task(hive.reminders.run(), "reminder scheduler")
             hive.every(Stats.SAMPLE_SECONDS, hive.stats.sample_swarm, "swarm stats sample")
             hive.every(Stats.SWEEP_SECONDS, hive.stats.sweep, "stats retention sweep")
             if run_agents:
@@ -237,6 +253,13 @@ class Hive:
         task = asyncio.create_task(coro, name=name)
         self._tasks.append(task)
         return task
+
+    def _allowed_recipients(self, name: str) -> tuple[str, ...]:
+        """``allowed_recipients`` of ``name``'s applied config (() = anyone)."""
+        try:
+            return self.lifecycle.config(name).allowed_recipients
+        except (HyperhiveError, OSError):
+            return (MANAGER,)  # an unreadable config: only the manager, as the harness does
 
     async def _notify(self, to: str, text: str) -> None:
         await self.broker.send(SYSTEM, to, text)

@@ -146,6 +146,8 @@ class Approval:
     created_at: float
     updated_at: float
     decided_at: float | None
+    message: str = ""  # the pinned commit's message: why the change is asked for
+    author: str = ""  # the pinned commit's author
 
     def to_json(self) -> dict[str, Any]:
         return _as_dict(self)

@@ -21,7 +21,8 @@ from hyperhive.core.audit import AuditLog
 from hyperhive.core.broker import Broker
 from hyperhive.core.errors import HyperhiveError, InvalidInput, NotFound, Refused
 from hyperhive.core.events import EventBus
-from hyperhive.core.settings import SYSTEM, Limits
+from hyperhive.core.safetext import fence, new_fence_token
+from hyperhive.core.settings import MANAGER, OPERATOR, SYSTEM, Limits
 from hyperhive.core.store import Store
 from hyperhive.core.store import questions as q
 from hyperhive.core.store.questions import Question, QuestionStatus
@@ -41,14 +42,57 @@ def _quote(question: Question) -> str:
 
 
 def answer_body(
-    question: Question, options: Sequence[str], text: str | None, *, quote: bool = True
+    question: Question,
+    options: Sequence[str],
+    text: str | None,
+    *,
+    quote: bool = True,
+    answerer: str = OPERATOR,
+    token: str | None = None,
 ) -> str:
-    """The message that carries an answer to the asker."""
+    """The message that carries an answer to the asker.
+
+    A peer question names its answerer; an agent's answer is fenced (``token``), so the
+    asker's model reads it as that agent's words, never as a hyperhive notice.
+    """
     parts = [", ".join(options)] if options else []
     if text:
         parts.append(text)
-    body = f"[answer to question #{question.id}] " + "\n".join(parts)
+    head = f"[answer to question #{question.id}"
+    if question.target != OPERATOR:
+        head += f" from {answerer}"
+    if answerer != OPERATOR and question.target != OPERATOR:
+        fenced = fence("\n".join(parts), token or new_fence_token())
+        body = f"{head}] ({answerer}'s words between the fence lines)\n{fenced}"
+    else:
+        body = head + "] " + "\n".join(parts)
     return body + _quote(question) if quote else body
+
+
+def peer_question_body(question: Question, cap: int, token: str | None = None) -> str:
+    """The message that puts a peer question in its target's inbox, at most ``cap`` bytes.
+
+    The asker's text and options sit inside a fence; how to answer follows it. A question
+    too long for one message keeps its head: the rest always fits.
+    """
+    token = token or new_fence_token()
+    head = f"[question #{question.id} from {question.asker}] (their words between the fence lines)"
+    options = ""
+    if question.options:
+        several = " (pick one or more)" if question.multi else " (pick one)"
+        options = "\noptions: " + " | ".join(question.options) + several
+        if len(options.encode()) > cap // 2:  # sixteen long options: keep their heads
+            options = options.encode()[: cap // 2 - 3].decode(errors="ignore") + "…"
+    how = (
+        f"Answer it with answer(id={question.id}, answer=...); it expires at "
+        f"{time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime(question.deadline))}."
+    )
+    frame = f"{head}\n{fence('', token)}\n{how}"
+    room = cap - len(frame.encode()) - len(options.encode())
+    text = question.question
+    if len(text.encode()) > room:
+        text = text.encode()[: max(room - 3, 0)].decode(errors="ignore") + "…"
+    return f"{head}\n{fence(text + options, token)}\n{how}"
 
 
 def _cancel_body(question: Question) -> str:
@@ -72,9 +116,13 @@ class Questions:
         limits: Limits,
         audit: AuditLog,
         *,
+        recipients: Callable[[], frozenset[str]] = frozenset,
+        allowed: Callable[[str], Sequence[str]] = lambda asker: (),
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._store = store
+        self._recipients = recipients  # agents that can be asked (peer questions)
+        self._allowed = allowed  # an agent's send allow-list from its approved config
         self._events = events
         self._broker = broker
         self._limits = limits
@@ -90,11 +138,14 @@ class Questions:
         options: Sequence[str] = (),
         multi: bool = False,
         ttl_seconds: float | None = None,
+        to: str | None = None,
     ) -> Question:
-        """Store a new question for the operator and publish ``question.asked``.
+        """Store a new question and publish ``question.asked``.
 
         Args:
             asker: the agent asking; the answer is sent to it.
+            to: ``None``, ``""`` or ``operator`` for the operator; an agent's name for a
+                peer question, which is also delivered to that agent's inbox.
             question: the text, at most ``limits.question_text_bytes``.
             options: up to ``limits.question_options`` unique, non-empty choices.
             multi: whether the operator may pick several options.
@@ -103,10 +154,12 @@ class Questions:
 
         Raises:
             InvalidInput: a bad text, option list or TTL.
-            Refused: the asker already has too many open questions.
+            Refused: the asker already has too many open questions, or asks itself.
+            NotFound: ``to`` names no agent.
         """
         if not isinstance(asker, str) or not asker:
             raise InvalidInput("the asker must be a non-empty string")
+        target = self._check_target(asker, to)
         text = self._check_text("question", question)
         if text is None:
             raise InvalidInput("the question must not be empty")
@@ -117,11 +170,55 @@ class Questions:
             raise InvalidInput("'multi' needs options to choose from")
         ttl = self._check_ttl(ttl_seconds)
         now = self.clock()
-        found = await self._store.write(
-            q.insert, asker, text, offered, multi, now + ttl, now, self._limits.question_max_pending
-        )
+        limit = self._limits.question_max_pending
+        if target == OPERATOR:
+            found = await self._store.write(
+                q.insert, asker, text, offered, multi, now + ttl, now, limit
+            )
+        else:
+            found = await self._ask_peer(asker, target, text, offered, multi, now + ttl, now)
         self._events.publish("question.asked", found.to_json())
         return found
+
+    def _check_target(self, asker: str, to: object) -> str:
+        if to is None or to == "" or to == OPERATOR:
+            return OPERATOR
+        if not isinstance(to, str):
+            raise InvalidInput("'to' must be an agent's name or 'operator'")
+        if to == asker:
+            raise Refused("you cannot ask yourself a question")
+        if to not in self._recipients():
+            known = ", ".join(sorted(self._recipients() - {asker})) or "none"
+            raise NotFound(f"no agent named {to!r} to ask; agents: {known}")
+        allowed = self._allowed(asker)
+        if allowed and to not in allowed and MANAGER not in (asker, to):
+            raise Refused(
+                f"{asker} may not message {to!r} (allow-list: {', '.join(allowed)}); "
+                "ask the manager instead"
+            )
+        return to
+
+    async def _ask_peer(
+        self,
+        asker: str,
+        target: str,
+        text: str,
+        offered: builtins.list[str],
+        multi: bool,
+        deadline: float,
+        now: float,
+    ) -> Question:
+        """Store a peer question and put it in its target's inbox, in one transaction."""
+        limit = self._limits.question_max_pending
+        made: list[Question] = []
+
+        def make(db: Any, message_id: int) -> str:
+            found = q.insert(db, asker, text, offered, multi, deadline, now, limit, target)
+            made.append(found)
+            return peer_question_body(found, self._limits.message_body_bytes)
+
+        await self._broker.send_if(SYSTEM, target, make)
+        return made[-1]
 
     def _check_text(self, what: str, value: object) -> str | None:
         if value is None:
@@ -176,6 +273,8 @@ class Questions:
         options: Sequence[str] | None = None,
         text: str | None = None,
         answerer: str = "operator",
+        *,
+        agent: str | None = None,
     ) -> Question:
         """Answer a pending question and send the answer to its asker.
 
@@ -185,21 +284,29 @@ class Questions:
                 question is ``multi``.
             text: a free-text answer (alone, or next to the options).
             answerer: who answers, for the record and the audit log.
+            agent: the agent answering (None: the operator); only the agent a peer
+                question was asked of may answer it.
 
         Raises:
             NotFound: no such question.
             InvalidInput: neither options nor text, or options that were not offered.
-            Refused: the question is no longer pending (answered, cancelled, expired).
+            Refused: the question is no longer pending (answered, cancelled, expired),
+                or ``agent`` is not the one it was asked of.
         """
         found = await self.get(question_id)
+        if agent is not None and found.target != agent:
+            if found.asker == agent:
+                raise Refused(f"question #{found.id} is yours: only {found.target} answers it")
+            raise Refused(f"question #{found.id} was not asked of you; you cannot answer it")
         self._check_open(found)
         chosen = self._check_choice(found, options)
         answer_text = self._check_text("answer", text)
         if not chosen and answer_text is None:
             raise InvalidInput(f"question #{found.id}: give an option or a text answer")
-        body = answer_body(found, chosen, answer_text)
+        label = agent or OPERATOR
+        body = answer_body(found, chosen, answer_text, answerer=label)
         if len(body.encode()) > self._limits.message_body_bytes:
-            body = answer_body(found, chosen, answer_text, quote=False)
+            body = answer_body(found, chosen, answer_text, quote=False, answerer=label)
             if len(body.encode()) > self._limits.message_body_bytes:
                 raise InvalidInput(
                     f"the answer is too long for a message of "
@@ -211,6 +318,26 @@ class Questions:
         await self._deliver(decided, body)
         self._events.publish("question.answered", decided.to_json())
         return decided
+
+    async def reply(self, question_id: int, agent: str, answer: object) -> Question:
+        """An agent answers a peer question asked of it with one string.
+
+        An answer that names offered options (one, or several joined by ``,`` for a
+        ``multi`` question) is recorded as those options; anything else as free text.
+        """
+        if not isinstance(answer, str) or not answer.strip():
+            raise InvalidInput("the answer must be a non-empty string")
+        found = await self.get(question_id)
+        chosen: builtins.list[str] = []
+        if found.options and not found.broken:
+            parts = [answer.strip()]
+            if found.multi and answer.strip() not in found.options:
+                parts = [p.strip() for p in answer.split(",")]
+            if all(p in found.options for p in parts) and len(set(parts)) == len(parts):
+                chosen = parts
+        if chosen:
+            return await self.answer(question_id, chosen, None, agent, agent=agent)
+        return await self.answer(question_id, None, answer, agent, agent=agent)
 
     async def cancel(self, question_id: int, by: str = "operator") -> Question:
         """Withdraw a pending question; its asker is told ``[question #N cancelled]``.
@@ -357,6 +484,11 @@ class Questions:
         found = await self._store.read(q.listing, status, limit)
         self._log_broken(found)
         return found
+
+    async def open_for(self, agent: str | None) -> builtins.list[Question]:
+        """Pending questions ``agent`` asked or must answer (all pending ones for None)."""
+        await self._expire_before_read()
+        return await self._store.read(q.open_for, agent)
 
     def _log_broken(self, questions: Sequence[Question]) -> None:
         for found in questions:

@@ -33,6 +33,7 @@ from hyperhive.core.repos_git import (
     main_sha,
     open_repo,
     proposed_snapshot,
+    resolve,
     resolve_prefix,
     safe_path,
 )
@@ -270,6 +271,10 @@ class Repos:
         raw = safe_path(path)
         return await self._read(self._applied(name), repos_tree.read_file, ref, raw, missing=RAISE)
 
+    async def commit_info(self, name: str, ref: str) -> tuple[str, str]:
+        """``(message, author)`` of a commit of the applied repo (the message cut at 8 KiB)."""
+        return await self._read(self._applied(name), _commit_info, ref, missing=RAISE)
+
     async def files_at(self, name: str, ref: str) -> dict[str, bytes]:
         """Every file of the applied repo at ``ref``, by path."""
         return await self._read(self._applied(name), repos_tree.files_at, ref, missing=RAISE)
@@ -375,3 +380,12 @@ def _diff_vs(repo: Repo, approval_id: int, running: bool) -> str:
     earlier = [t for t in repos_tags.tags_in(repo) if t.kind in ("approved", "deployed")]
     earlier = [t for t in earlier if t.id < approval_id]
     return repos_tree.diff(repo, max(earlier, key=lambda t: t.id).sha if earlier else None, target)
+
+
+COMMIT_MESSAGE_MAX = 8192
+
+
+def _commit_info(repo: Repo, ref: str) -> tuple[str, str]:
+    commit = load(repo, resolve(repo, ref), Commit)
+    message = commit.message[:COMMIT_MESSAGE_MAX].decode("utf-8", "replace").strip()
+    return message, commit.author.decode("utf-8", "replace")[:500]

@@ -76,6 +76,9 @@ class Limits:
     host_connections: int = 256
     # above this many bytes of database pages in use, agent writes are refused
     db_watermark_bytes: int = 2 * 1024 * 1024 * 1024
+    reminder_max_pending: int = 100  # open reminders per agent
+    reminder_max_delay_seconds: int = 90 * 86400
+    log_tail_bytes: int = 256 * 1024  # the most of a harness log one read returns
 
 
 @dataclass(frozen=True)
@@ -101,6 +104,8 @@ class Settings:
     restart_backoff_max_seconds: float = 300.0
     crash_poll_seconds: float = 2.0
     rate_limit_backoff_seconds: float = 60.0
+    operator_name: str = ""  # how agents address the operator (``whoami``)
+    operator_pronouns: str = ""
 
     # --- derived paths -------------------------------------------------------
     @property

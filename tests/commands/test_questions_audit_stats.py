@@ -60,7 +60,7 @@ async def test_an_operator_lists_answers_and_cancels_questions(
     first = (await alice.call("questions.ask", question="Ship it?", options=["yes", "no"]))["id"]
     second = (await alice.call("questions.ask", question="Which branch?"))["id"]
     listing = cli(s, "questions").stdout.splitlines()
-    assert listing[0].split()[:4] == ["ID", "AGE", "ASKER", "STATUS"]
+    assert listing[0].split()[:5] == ["ID", "AGE", "ASKER", "TO", "STATUS"]
     assert "Ship it?" in listing[1] and "yes | no" in listing[1] and "Which branch?" in listing[2]
     answered = cli_json(s, "answer", str(first), "yes")
     assert answered["answer"] == {"options": ["yes"], "text": None}

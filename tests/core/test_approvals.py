@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from hyperhive.core.client import HiveClient
-from hyperhive.core.errors import Conflict, InvalidInput, NotFound, Refused
+from hyperhive.core.errors import Conflict, ContainerError, InvalidInput, NotFound, Refused
 from hyperhive.core.hive import Hive
 from hyperhive.core.settings import Settings
 from tests.support.swarm import commit_file, git, open_swarm
@@ -91,11 +91,16 @@ async def test_deny_with_a_note_leaves_an_annotated_tag_and_tells_the_manager(
 
 
 async def test_a_failed_build_tags_failed_with_the_error_and_leaves_main_unchanged(
-    swarm: Hive, op: HiveClient, manager: HiveClient
+    swarm: Hive, op: HiveClient, manager: HiveClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     first = await spawn(op, manager, "alice")
-    sha = commit_file(swarm.settings.proposed_dir("alice"), "agent.toml", "bogus = 1\n")
+    sha = commit_file(swarm.settings.proposed_dir("alice"), "prompt.md", "new\n")
     req = await manager.call("approvals.request_apply_commit", agent="alice", commit_ref=sha)
+
+    async def broken(name: str, sha: str, *, spawn: bool) -> None:
+        raise ContainerError("bogus: the container would not build")
+
+    monkeypatch.setattr(swarm.lifecycle, "deploy", broken)
     done = await op.call("approvals.approve", id=req["id"], wait=True)
     assert done["status"] == "failed"
     assert "bogus" in done["error"]
@@ -103,6 +108,60 @@ async def test_a_failed_build_tags_failed_with_the_error_and_leaves_main_unchang
     assert git(applied, "rev-parse", "main") == first["fetched_sha"]
     assert "bogus" in git(applied, "cat-file", "-p", f"failed/{req['id']}")
     assert swarm.agents.get("alice").state.value == "running"
+
+
+async def test_a_proposal_whose_agent_toml_does_not_validate_is_refused_at_submit(
+    swarm: Hive, op: HiveClient, manager: HiveClient
+) -> None:
+    first = await spawn(op, manager, "alice")
+    await op.subscribe(["approval.*"])
+    sha = commit_file(swarm.settings.proposed_dir("alice"), "agent.toml", "bogus = 1\n")
+    with pytest.raises(InvalidInput, match="request refused: agent.toml at .*bogus"):
+        await manager.call("approvals.request_apply_commit", agent="alice", commit_ref=sha)
+    # recorded as failed at once, never queued for the operator
+    assert (await op.call("approvals.list", status="pending"))["approvals"] == []
+    [failed] = (await op.call("approvals.list", status="failed"))["approvals"]
+    assert (failed["fetched_sha"], failed["agent"]) == (sha, "alice")
+    assert "bogus" in failed["error"]
+    event = await op.next_event(5)
+    assert (event["event"], event["data"]["status"]) == ("approval.created", "failed")
+    with pytest.raises(Refused, match="not pending"):
+        await op.call("approvals.approve", id=failed["id"])
+    applied = swarm.settings.applied_dir("alice")
+    assert git(applied, "rev-parse", "main") == first["fetched_sha"]
+    # the next request is queued normally
+    good = commit_file(swarm.settings.proposed_dir("alice"), "agent.toml", 'model = "opus"\n')
+    req = await manager.call("approvals.request_apply_commit", agent="alice", commit_ref=good)
+    assert req["status"] == "pending"
+
+
+async def test_an_approval_carries_the_commit_message_and_author(
+    swarm: Hive, op: HiveClient, manager: HiveClient
+) -> None:
+    await spawn(op, manager, "alice")
+    repo = swarm.settings.proposed_dir("alice")
+    sha = commit_file(repo, "prompt.md", "terse\n", message="Be terse\n\nThe operator asked.")
+    req = await manager.call("approvals.request_apply_commit", agent="alice", commit_ref=sha)
+    assert req["message"] == "Be terse\n\nThe operator asked."
+    assert req["author"].startswith(git(repo, "log", "-1", "--format=%an <%ae>"))
+    [listed] = (await op.call("approvals.list", status="pending"))["approvals"]
+    assert listed["message"].startswith("Be terse")
+
+
+async def test_a_proposal_diffs_against_the_previous_pending_one_of_its_agent(
+    swarm: Hive, op: HiveClient, manager: HiveClient
+) -> None:
+    await spawn(op, manager, "alice")
+    repo = swarm.settings.proposed_dir("alice")
+    one = commit_file(repo, "prompt.md", "one\n")
+    first = await manager.call("approvals.request_apply_commit", agent="alice", commit_ref=one)
+    two = commit_file(repo, "prompt.md", "two\n")
+    second = await manager.call("approvals.request_apply_commit", agent="alice", commit_ref=two)
+    shown = await op.call("approvals.get", id=second["id"])
+    assert shown["diffs"]["previous_pending"] == first["id"]
+    assert "-one\n+two" in shown["diffs"]["vs_previous_pending"]
+    lone = await op.call("approvals.get", id=first["id"])
+    assert (lone["diffs"]["previous_pending"], lone["diffs"]["vs_previous_pending"]) == (None, "")
 
 
 async def test_two_step_spawn_drafts_then_builds_from_the_reviewed_commit(
@@ -117,6 +176,18 @@ async def test_two_step_spawn_drafts_then_builds_from_the_reviewed_commit(
     assert done["status"] == "deployed"
     assert swarm.agents.get("bob").state.value == "running"
     assert (swarm.lifecycle.tree_dir("bob") / "prompt.md").read_text() == "you are bob\n"
+
+
+async def test_a_spawn_commit_whose_agent_toml_does_not_validate_is_refused_at_submit(
+    swarm: Hive, op: HiveClient, manager: HiveClient
+) -> None:
+    draft = await manager.call("approvals.request_spawn_draft", name="bob")
+    await op.call("approvals.approve", id=draft["id"], wait=True)
+    sha = commit_file(swarm.settings.proposed_dir("bob"), "agent.toml", 'driver = "gpt"\n')
+    with pytest.raises(InvalidInput, match="request refused: agent.toml at .*driver"):
+        await manager.call("approvals.request_spawn_commit", name="bob", commit_ref=sha)
+    assert swarm.agents.get("bob").state.value == "draft"  # still a draft, nothing queued
+    assert (await op.call("approvals.list", status="pending"))["approvals"] == []
 
 
 async def test_what_gets_deployed_is_the_pinned_sha_even_if_proposed_moves_on(

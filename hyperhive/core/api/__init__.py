@@ -23,6 +23,7 @@ def build_registry(hive: Hive) -> Registry:
         questions,
         repos,
         stats,
+        threads,
     )
 
     registry = Registry()
@@ -37,6 +38,7 @@ def build_registry(hive: Hive) -> Registry:
         audit,
         stats,
         pty,
+        threads,
     ):
         module.register(registry, hive)
     return registry

@@ -50,8 +50,28 @@ def register(reg: Registry, hive: Hive) -> None:
 
     @reg.method("agent.whoami", Scope.AGENT)
     async def whoami(caller: Caller) -> Any:
-        """The calling agent's own record."""
-        return hive.agents.describe(hive.agents.get(caller.name))
+        """The calling agent's own record, the hyperhive version and who the operator is."""
+        me = hive.agents.describe(hive.agents.get(caller.name))
+        settings = hive.settings
+        return {
+            **me,
+            "version": __version__,
+            "operator_name": settings.operator_name,
+            "operator_pronouns": settings.operator_pronouns,
+        }
+
+    @reg.method(
+        "agents.set_model", Scope.HOST, decides=True, name=p(str), model=p(str, None, default=None)
+    )
+    async def set_model(caller: Caller, name: str, model: str | None) -> Any:
+        """Override an agent's model from its next turn; ``model`` null clears the override.
+
+        A newly deployed config clears it too."""
+        name = validate_agent_name(name, allow_manager=True)
+        if model is None:
+            cleared = await hive.overrides.clear_model(name, by=caller.actor)
+            return {"agent": name, "model": None, "cleared": cleared}
+        return await hive.overrides.set_model(name, model, by=caller.actor)
 
     @reg.method("daemon.status", Scope.HOST)
     async def status(caller: Caller) -> Any:

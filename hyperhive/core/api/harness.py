@@ -52,6 +52,12 @@ class _Control:
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     in_turn: bool = False
 
+    def set_model(self, model: str | None) -> None:
+        """Tell the harness its model from the next turn (None: its config's again)."""
+        self.commands = [c for c in self.commands if c["command"] != "model"]
+        self.commands.append({"command": "model", "model": model, "ts": time.time()})
+        self.wake.set()
+
     def push(self, command: str) -> None:
         if any(c["command"] == command for c in self.commands):
             return  # one pending cancel (or new session) is as good as two
@@ -80,6 +86,8 @@ def register(reg: Registry, hive: Hive) -> None:
             found = controls[name] = _Control()
         return found
 
+    hive.overrides.on_model = lambda agent, model: control(agent).set_model(model)
+
     async def store_events(
         agent: str, turn: int | None, batch: list[tuple[str, str]], what: str
     ) -> list[q.TurnEvent]:
@@ -102,8 +110,9 @@ def register(reg: Registry, hive: Hive) -> None:
         agent = hive.agents.get(caller.name)
         requeued = hive.broker.requeue(caller.name)
         ctl = control(caller.name)
-        # a cancel was meant for a turn of the previous life; a new session still applies
-        ctl.commands = [c for c in ctl.commands if c["command"] != "cancel"]
+        # a cancel was meant for a turn of the previous life; a new session still applies;
+        # the model is in this answer
+        ctl.commands = [c for c in ctl.commands if c["command"] not in ("cancel", "model")]
         ctl.in_turn = False
         last = await hive.store.read(q.last_turn, caller.name)
         limits = hive.settings.limits
@@ -120,6 +129,7 @@ def register(reg: Registry, hive: Hive) -> None:
                 "notes_compact_bytes": limits.notes_compact_bytes,
             },
             "rate_limit_backoff_seconds": hive.settings.rate_limit_backoff_seconds,
+            "model": hive.overrides.model_of(caller.name),
         }
 
     @reg.method("harness.event", Scope.AGENT, events=p(list), turn=p(int, None, default=None))

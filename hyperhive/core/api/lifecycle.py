@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING, Any
 
+from hyperhive.core.agentfiles import dir_size, has_entries
 from hyperhive.core.errors import Refused
 from hyperhive.core.protocol import Caller, Registry, Scope, p
 
@@ -71,5 +73,20 @@ def register(reg: Registry, hive: Hive) -> None:
         """Tombstones: destroyed agents whose config, state and creds are kept."""
         out = []
         for agent in hive.agents.tombstones():
-            out.append({**agent.to_json(), "sha": await hive.repos.running_sha(agent.name)})
+            size, creds = await asyncio.to_thread(kept_usage, hive, agent.name)
+            out.append(
+                {
+                    **agent.to_json(),
+                    "sha": await hive.repos.running_sha(agent.name),
+                    "destroyed_at": agent.updated_at,
+                    "size": size,
+                    "has_creds": creds,
+                }
+            )
         return {"kept": out}
+
+
+def kept_usage(hive: Hive, name: str) -> tuple[int, bool]:
+    """Bytes kept for a tombstone (its agent dir, links not followed) and whether creds exist."""
+    size = dir_size(hive.settings.agent_dir(name))
+    return size, has_entries(hive.settings.creds_dir(name))

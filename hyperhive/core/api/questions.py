@@ -20,6 +20,7 @@ def register(reg: Registry, hive: Hive) -> None:
         options=p(list, None, default=None),
         multi=p(bool, default=False),
         ttl_seconds=p(float, None, default=None),
+        to=p(str, None, default=None),
     )
     async def ask(
         caller: Caller,
@@ -27,10 +28,17 @@ def register(reg: Registry, hive: Hive) -> None:
         options: list[Any] | None,
         multi: bool,
         ttl_seconds: float | None,
+        to: str | None,
     ) -> Any:
-        """Ask the operator; the answer arrives later as a message from ``system``."""
-        asked = await questions.ask(caller.name, question, options or [], multi, ttl_seconds)
-        return {"id": asked.id, "deadline": asked.deadline}
+        """Ask the operator (``to`` empty or ``operator``) or another agent (``to: <name>``);
+        the answer arrives later as a message from ``system``."""
+        asked = await questions.ask(caller.name, question, options or [], multi, ttl_seconds, to)
+        return {"id": asked.id, "deadline": asked.deadline, "target": asked.target}
+
+    @reg.method("questions.reply", Scope.AGENT, id=p(int), answer=p(str))
+    async def reply(caller: Caller, id: int, answer: str) -> Any:
+        """Answer a peer question asked of this agent; the asker gets it from ``system``."""
+        return (await questions.reply(id, caller.name, answer)).to_json()
 
     @reg.method(
         "questions.list",

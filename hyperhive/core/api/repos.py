@@ -20,9 +20,13 @@ def register(reg: Registry, hive: Hive) -> None:
         "repos.tags", Scope.HOST, Scope.MANAGER, agent=p(str), kind=p(str, None, default=None)
     )
     async def tags(caller: Caller, agent: str, kind: str | None) -> Any:
-        """An agent's approval tags (of one kind if given)."""
-        found = await repos.tags(validate_agent_name(agent, allow_manager=True), kind)
-        return {"tags": [t.to_json() for t in found]}
+        """An agent's approval tags (of one kind if given), each with ``why``: the first
+        line of its approval's commit message."""
+        name = validate_agent_name(agent, allow_manager=True)
+        found = await repos.tags(name, kind)
+        approvals = await hive.approvals.list(agent=name, limit=100_000)
+        why = {a.id: a.message.partition("\n")[0] for a in approvals}
+        return {"tags": [{**t.to_json(), "why": why.get(t.id, "")} for t in found]}
 
     @reg.method("repos.meta_log", Scope.HOST, Scope.MANAGER, limit=p(int, default=50))
     async def meta_log(caller: Caller, limit: int) -> Any:

@@ -9,7 +9,7 @@ from hyperhive.core.models import Approval, ApprovalKind, ApprovalStatus
 
 _COLUMNS = (
     "id, kind, agent, commit_ref, fetched_sha, base_sha, status, requested_by, decided_by, "
-    "note, error, created_at, updated_at, decided_at"
+    "note, error, created_at, updated_at, decided_at, message, author"
 )
 
 
@@ -96,9 +96,20 @@ def transition(
     return get(db, approval_id)
 
 
-def set_pin(db: sqlite3.Connection, approval_id: int, sha: str, now: float) -> Approval | None:
+def set_pin(
+    db: sqlite3.Connection,
+    approval_id: int,
+    sha: str,
+    now: float,
+    *,
+    message: str = "",
+    author: str = "",
+) -> Approval | None:
+    """Record the pinned commit of an approval, with its message and author."""
     db.execute(
-        "UPDATE approvals SET fetched_sha = ?, updated_at = ? WHERE id = ?", (sha, now, approval_id)
+        "UPDATE approvals SET fetched_sha = ?, updated_at = ?, message = ?, author = ? "
+        "WHERE id = ?",
+        (sha, now, message, author, approval_id),
     )
     return get(db, approval_id)
 
@@ -109,6 +120,16 @@ def pending_with_sha(db: sqlite3.Connection, agent: str, sha: str) -> Approval |
         f"SELECT {_COLUMNS} FROM approvals WHERE agent = ? AND fetched_sha = ? "
         "AND status = 'pending' ORDER BY id LIMIT 1",
         (agent, sha),
+    ).fetchone()
+    return _approval(row) if row else None
+
+
+def previous_pending(db: sqlite3.Connection, agent: str, approval_id: int) -> Approval | None:
+    """The newest pending proposal (with a pinned commit) of ``agent`` before this one."""
+    row = db.execute(
+        f"SELECT {_COLUMNS} FROM approvals WHERE agent = ? AND id < ? AND status = 'pending' "
+        "AND fetched_sha IS NOT NULL ORDER BY id DESC LIMIT 1",
+        (agent, approval_id),
     ).fetchone()
     return _approval(row) if row else None
 

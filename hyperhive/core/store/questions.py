@@ -145,8 +145,12 @@ def insert(
     deadline: float,
     now: float,
     max_pending: int,
+    target: str = "operator",
 ) -> Question:
-    """Store a new pending question; refuse when ``asker`` already has ``max_pending``."""
+    """Store a new pending question; refuse when ``asker`` already has ``max_pending``.
+
+    ``target`` is ``operator`` or the agent the question is for (a peer question).
+    """
     pending = db.execute(
         "SELECT count(*) FROM questions WHERE asker = ? AND status = 'pending'", (asker,)
     ).fetchone()[0]
@@ -155,9 +159,9 @@ def insert(
             f"{asker} already has {pending} open questions; wait for answers before asking more"
         )
     cur = db.execute(
-        "INSERT INTO questions (asker, question, options_json, multi, deadline, status, "
-        "created_at) VALUES (?, ?, ?, ?, ?, 'pending', ?)",
-        (asker, question, json.dumps(list(options)), int(multi), deadline, now),
+        "INSERT INTO questions (asker, target, question, options_json, multi, deadline, "
+        "status, created_at) VALUES (?, ?, ?, ?, ?, ?, 'pending', ?)",
+        (asker, target, question, json.dumps(list(options)), int(multi), deadline, now),
     )
     found = get(db, int(cur.lastrowid or 0))
     assert found is not None
@@ -234,3 +238,18 @@ def expire(db: sqlite3.Connection, now: float) -> list[Question]:
             if found is not None:
                 expired.append(found)
     return expired
+
+
+def open_for(db: sqlite3.Connection, agent: str | None) -> list[Question]:
+    """Pending questions ``agent`` asked or must answer (every pending one for None)."""
+    if agent is None:
+        rows = db.execute(
+            f"SELECT {_COLUMNS} FROM questions WHERE status = 'pending' ORDER BY id"
+        ).fetchall()
+    else:
+        rows = db.execute(
+            f"SELECT {_COLUMNS} FROM questions WHERE status = 'pending' "
+            "AND (asker = ? OR target = ?) ORDER BY id",
+            (agent, agent),
+        ).fetchall()
+    return [_question(r) for r in rows]
