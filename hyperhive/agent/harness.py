@@ -363,8 +363,8 @@ class Harness:
             links.append(link)
             forward = link.call
 
-            async def counted(method: str, **params: Any) -> Any:
-                result = await forward(method, **params)
+            async def counted(method: str, deadline: float | None = None, **params: Any) -> Any:
+                result = await forward(method, deadline, **params)
                 if method == "messages.recv" and isinstance(result, dict) and self._in_turn:
                     for m in result.get("messages") or []:
                         self._received.append(str(m.get("sender", "?")))
