@@ -4,9 +4,10 @@ Long-poll ``messages.recv`` → a wake prompt naming the sender → the driver r
 turn, its events streamed to the daemon (``harness.event``) → ack on success, requeue on
 failure → one stats sample set (``stats.record``) and ``harness.turn_ended``. A driver
 that cannot run (CLI missing, no credentials) or is rate limited is a visible agent
-state (``harness.state``), never a crash loop. The operator's ``cancel`` and
-``new_session`` arrive on a long-poll ``harness.control``. The hyperhive MCP server runs
-in this process on a private socket; the agent CLI reaches it through the relay.
+state (``harness.state``), never a crash loop. The operator's ``cancel``,
+``new_session`` and ``compact`` arrive on a long-poll ``harness.control``. The hyperhive
+MCP tools run in this process: served to Claude Code through the Agent SDK, and on a
+private socket for the scripted driver's relay. The driver is closed when the harness stops.
 """
 
 from __future__ import annotations
@@ -223,19 +224,28 @@ def make_driver(env: AgentEnv, mcp: McpServer) -> tuple[Driver, Driver | None]:
             )
             return scripted, None
         from hyperhive.agent.drivers.claude import ClaudeConfig, ClaudeDriver
+        from hyperhive.agent.drivers.claude_session import POOL
+        from hyperhive.agent.sdk_tools import hive_server
 
+        server, link = hive_server(env.socket, manager=env.is_manager, etc_dir=env.etc_dir)
+        write_dirs = (env.state_dir, env.agents_root) if env.is_manager else (env.state_dir,)
         config = ClaudeConfig(
             cwd=env.state_dir,
-            hyperhive_mcp=mcp,
+            hyperhive_server=server,
             binary=env.claude_bin,
             model=env.model,
             system_prompt=system_prompt(env),
             extra_mcp_servers=env.extra_mcp_servers,
             allowed_bash=env.allowed_bash,
+            write_dirs=write_dirs,
+            auto_compact=env.auto_compact,
             rate_limit_backoff_seconds=env.rate_limit_backoff_seconds,
+            turn_timeout_seconds=env.turn_timeout_seconds or None,
+            idle_seconds=env.claude_idle_seconds,
         )
+        POOL.cap = env.claude_max_warm
         notes = ClaudeDriver(replace(config, persist_session=False, compact_retries=0))
-        return ClaudeDriver(config), notes
+        return ClaudeDriver(config, closing=[link]), notes
     except InvalidInput as exc:
         return UnusableDriver(f"bad driver config: {exc.message}"), None
 
@@ -304,6 +314,8 @@ class Harness:
         self.failures = 0
         self._new_session = False
         self._in_turn = False
+        self._turn_lock = asyncio.Lock()  # one turn (or compaction) on the driver at a time
+        self._side: set[asyncio.Task[None]] = set()
         self._warned_stats = False
         self._state: tuple[str, str] | None = None
 
@@ -341,6 +353,10 @@ class Harness:
                     await asyncio.sleep(backoff)
                     backoff = min(backoff * 2, 30.0)
         finally:
+            for task in list(self._side):
+                task.cancel()
+            for driver in (self.driver, self.notes.driver):
+                await _close_driver(driver)
             for link in links:
                 await link.close()
             if self.mcp_socket.parent.name.startswith("hh-mcp-"):
@@ -413,6 +429,31 @@ class Harness:
                 elif name == "new_session":
                     logger.info("the next turn starts a new session")
                     self._new_session = True
+                elif name == "compact":
+                    logger.info("the operator asked to compact the conversation")
+                    task = asyncio.create_task(self._compact_now(client))
+                    self._side.add(task)
+                    task.add_done_callback(self._side.discard)
+
+    async def _compact_now(self, client: HiveClient) -> None:
+        """The operator's "compact now", between turns; its events join the last turn."""
+        compact = getattr(self.driver, "compact", None)
+        async with self._turn_lock:
+            events = _EventSender(client, self.turn)
+            try:
+                if compact is None:
+                    await events.put(
+                        {"type": "driver", "subtype": "compact", "text": "nothing to compact"}
+                    )
+                    return
+                result = await compact(on_event=events.put)
+                text = result.error or "the conversation was compacted"
+                subtype = f"compact_{result.exit_class.value}"
+                await events.put({"type": "driver", "subtype": subtype, "text": text})
+            except Exception:  # a driver bug must not take the control loop down
+                logger.exception("compacting failed")
+            finally:
+                await events.close()
 
     # -- one turn ------------------------------------------------------------------------
 
@@ -444,9 +485,10 @@ class Harness:
         events = _EventSender(client, turn)
         self._in_turn = True
         try:
-            result = await self.driver.run_turn(
-                wake_prompt(message, pending), on_event=events.put, new_session=new_session
-            )
+            async with self._turn_lock:
+                result = await self.driver.run_turn(
+                    wake_prompt(message, pending), on_event=events.put, new_session=new_session
+                )
         except Exception as exc:  # a driver bug fails the turn; the harness keeps serving
             logger.exception("the driver raised")
             result = TurnResult(ExitClass.FAILED, error=f"driver error: {exc!r}")
@@ -526,6 +568,16 @@ class Harness:
         outcome = await self.notes.compact(on_event=events.put)
         await events.put({"type": "notes", "subtype": outcome.status, "text": outcome.detail})
         await events.close()
+
+
+async def _close_driver(driver: Driver | None) -> None:
+    close = getattr(driver, "close", None)
+    if close is None:
+        return
+    try:
+        await close()
+    except Exception:  # stopping must finish whatever a driver does
+        logger.exception("closing the driver failed")
 
 
 async def run_harness(env: dict[str, str] | None = None) -> None:

@@ -383,14 +383,23 @@ async def test_a_restarted_harness_gets_back_what_was_in_flight(
 
 
 def claude_config(
-    binary: str, api: Any, env: AgentEnv, sock: Path, home: Path, tmp: Path, **extra: Any
+    binary: str,
+    api: Any,
+    env: AgentEnv,
+    links: list[Any],
+    home: Path,
+    tmp: Path,
+    **extra: Any,
 ) -> Any:
     """A ClaudeConfig for the real CLI against the scripted API, offline and quiet."""
     from hyperhive.agent.drivers.claude import ClaudeConfig
+    from hyperhive.agent.sdk_tools import hive_server
 
+    server, link = hive_server(env.socket, manager=env.is_manager, etc_dir=env.etc_dir)
+    links.append(link)
     return ClaudeConfig(
         cwd=env.state_dir,
-        hyperhive_mcp=relay_server(sock),
+        hyperhive_server=server,
         binary=binary,
         model="claude-test-1",
         inherit_env=False,
@@ -425,18 +434,20 @@ async def claude_harness(
     sock = hive.settings.run_dir / "alice-mcp.sock"
     try:
         async with FakeAnthropic(script) as api:
-            config = claude_config(binary, api, env, sock, tmp_path / "home", short_tmp, **extra)
-            async with running(hive, Harness(env, ClaudeDriver(config), mcp_socket=sock)):
+            links: list[Any] = []
+            config = claude_config(binary, api, env, links, tmp_path / "home", short_tmp, **extra)
+            driver = ClaudeDriver(config, closing=links)
+            async with running(hive, Harness(env, driver, mcp_socket=sock)):
                 yield api
     finally:
         shutil.rmtree(short_tmp, ignore_errors=True)
 
 
 @pytest.mark.claude
-async def test_the_real_claude_cli_runs_a_full_turn_through_the_relay_and_the_daemon(
+async def test_the_real_claude_cli_runs_a_full_turn_with_in_process_tools_and_the_daemon(
     hive: Hive, host: HiveClient, tmp_path: Path
 ) -> None:
-    """Harness + Claude Code + relay + in-harness MCP server + daemon, model faked."""
+    """Harness + Claude Code (SDK) + in-harness MCP tools + daemon, model faked."""
     from tests.support.fake_anthropic import reply, text, tool_use
 
     await hive.create_agent("bob")
