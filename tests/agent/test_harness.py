@@ -362,6 +362,58 @@ async def test_the_operator_cancels_a_turn_and_asks_for_a_new_session(
     assert hive.broker.depth("alice") == 0 and hive.broker.inflight("alice") == 0
 
 
+class CompactingDriver(FakeDriver):
+    """A FakeDriver that can compact; records whether a turn was running meanwhile."""
+
+    def __init__(self, results: list[Any]) -> None:
+        super().__init__(results)
+        self.compactions: list[bool] = []
+        self.closed = False
+        self.in_turn = False
+
+    async def run_turn(
+        self, prompt: str, *, on_event: OnEvent, new_session: bool = False
+    ) -> TurnResult:
+        self.in_turn = True
+        try:
+            return await super().run_turn(prompt, on_event=on_event, new_session=new_session)
+        finally:
+            self.in_turn = False
+
+    async def compact(self, *, on_event: OnEvent) -> TurnResult:
+        self.compactions.append(self.in_turn)
+        await on_event({"type": "driver", "subtype": "compacted", "text": "context compacted"})
+        return TurnResult(ExitClass.OK)
+
+    async def close(self) -> None:
+        self.closed = True
+
+
+async def test_compact_now_waits_for_the_running_turn_and_the_driver_closes_at_the_end(
+    hive: Hive, host: HiveClient, tmp_path: Path
+) -> None:
+    await prepare(hive)
+    driver = CompactingDriver([BLOCK])
+    harness = Harness(agent_env(hive, tmp_path), driver, mcp_socket=tmp_path / "mcp.sock")
+    await host.subscribe(["turn.ended"])
+    async with running(hive, harness):
+        await host.call("messages.send", to="alice", body="long job")
+        async with asyncio.timeout(10):
+            await driver.running.wait()
+        await host.call("harness.compact", agent="alice")
+        await asyncio.sleep(0.3)
+        assert driver.compactions == []  # not while the turn runs
+        await host.call("harness.cancel", agent="alice")
+        await next_named(host, "turn.ended")
+        await until(lambda: len(driver.compactions) == 1)
+        await until(lambda: not harness._side)
+    assert driver.compactions == [False]
+    assert driver.closed
+    events = (await host.call("turns.events", agent="alice"))["events"]
+    subtypes = [e["data"].get("subtype") for e in events if e["kind"] == "driver"]
+    assert subtypes == ["compacted", "compact_ok"]
+
+
 async def test_a_restarted_harness_gets_back_what_was_in_flight(
     hive: Hive, host: HiveClient, tmp_path: Path
 ) -> None:

@@ -105,10 +105,14 @@ def harness_env(
 
 
 def harness_command(spec: AgentSpec) -> list[str]:
-    """What runs in the agent: ``spec.command``, else ``python -m hyperhive agent serve``."""
+    """What runs in the agent: ``spec.command``, else ``python -I -m hyperhive agent serve``.
+
+    ``-I``: the harness starts in the agent's own (writable) dir, and ``-m`` would put
+    that dir first on ``sys.path``, so a planted ``hyperhive`` package would run as ours.
+    """
     if spec.command is not None:
         return list(spec.command)
-    return [sys.executable, "-m", "hyperhive", "agent", "serve"]
+    return [sys.executable, "-I", "-m", "hyperhive", "agent", "serve"]
 
 
 # --- the process runtime -----------------------------------------------------------------
