@@ -77,8 +77,6 @@ class ClaudeDriver:
         """Return ``(None, version)`` when the CLI runs and has credentials, else the reason."""
         env = claude_env(self.config)
         binary = self.config.cli_path
-        if binary is None:
-            return ExitClass.DRIVER_MISSING, "no Claude Code CLI: install claude-agent-sdk"
         found = binary if os.sep in binary else which(binary, env.get("PATH"))
         if found is None or not os.access(found, os.X_OK):
             return ExitClass.DRIVER_MISSING, f"{binary!r} not found (install Claude Code)"
@@ -248,7 +246,7 @@ class ClaudeDriver:
             session = await WarmSession.connect(options)
         except CLINotFoundError as exc:
             run.missing_binary = True
-            run.error = f"cannot start {self.config.cli_path or 'claude'}: {exc}"
+            run.error = f"cannot start {self.config.cli_path}: {exc}"
         except (CLIConnectionError, OSError) as exc:
             run.missing_binary = isinstance(exc, FileNotFoundError | PermissionError)
             run.error = f"cannot start the Claude session: {exc}"

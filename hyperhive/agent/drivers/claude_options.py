@@ -18,6 +18,7 @@ from typing import Any, cast
 
 from hyperhive.core.agent_config import McpServer
 from hyperhive.core.errors import InvalidInput
+from hyperhive.core.runner import which
 
 HYPERHIVE_SERVER = "hyperhive"
 BUILTIN_TOOLS = ("Bash", "Edit", "Glob", "Grep", "Read", "Write")
@@ -45,7 +46,8 @@ class ClaudeConfig:
 
     ``hyperhive_server`` is the hyperhive MCP server served *in this process* (an
     ``mcp`` server object, see `hyperhive.agent.sdk_tools`); ``hyperhive_mcp`` an
-    external stdio server instead (tests). ``binary`` empty: the SDK's bundled CLI.
+    external stdio server instead (tests). ``binary`` empty: the SDK's bundled CLI
+    (else ``claude`` from ``PATH``, for an SDK packaged without it).
     ``allowed_bash`` patterns become ``Bash(<pattern>)`` rules (empty: any command).
     ``write_dirs`` are where Edit and Write may write (default: ``cwd``).
     ``setting_sources`` defaults to the user's settings only: project settings live in
@@ -98,9 +100,9 @@ class ClaudeConfig:
             raise InvalidInput("idle_seconds must be >= 0")
 
     @property
-    def cli_path(self) -> str | None:
-        """The binary to run: ``binary``, else the SDK's bundled one (None: neither)."""
-        return self.binary or bundled_cli()
+    def cli_path(self) -> str:
+        """The binary to run: ``binary``, else the SDK's bundled one, else ``claude``."""
+        return self.binary or bundled_cli() or "claude"
 
 
 def permission_rules(config: ClaudeConfig) -> list[str]:
@@ -239,17 +241,21 @@ def sdk_options(
     """
     from claude_agent_sdk import ClaudeAgentOptions
 
+    env = claude_env(config)
+    cli = config.cli_path
+    if os.sep not in cli:
+        cli = which(cli, env.get("PATH")) or cli
+
     extra: dict[str, str | None] = {}
     if system_prompt_path is not None:
         extra["append-system-prompt-file"] = system_prompt_path
     if not config.persist_session:
         extra["no-session-persistence"] = None
-    env = claude_env(config)
     if not config.inherit_env:
         # the SDK starts the CLI with our whole environment under options.env: blank it
         env = {**{k: "" for k in os.environ if k not in env}, **env}
     return ClaudeAgentOptions(
-        cli_path=config.cli_path,
+        cli_path=cli,
         cwd=str(config.cwd),
         env=env,
         model=config.model or None,
