@@ -121,7 +121,7 @@ def test_nspawn_argv_of_the_manager_binds_agents_applied_and_meta(settings: Sett
     ]
     assert "--setenv=HYPERHIVE_AGENTS=/agents" in argv
     assert "--setenv=HYPERHIVE_META=/meta" in argv
-    assert argv[argv.index("--") + 1 :] == [PY, "-m", "hyperhive", "agent", "serve"]
+    assert argv[argv.index("--") + 1 :] == [PY, "-I", "-m", "hyperhive", "agent", "serve"]
 
 
 def test_nspawn_argv_without_private_users_and_with_a_private_network(
