@@ -167,10 +167,13 @@ def mcp_socket_path(env: AgentEnv) -> Path:
 
 
 def relay_server(socket_path: Path) -> McpServer:
-    """The MCP server entry the agent CLI starts per turn: the light relay to our socket."""
+    """The MCP server the scripted driver starts per turn: the light relay to our socket.
+
+    ``-I``: it starts in the agent's writable dir, which ``-m`` would put on ``sys.path``.
+    """
     return McpServer(
         command=sys.executable,
-        args=("-m", "hyperhive.agent.mcp_relay", "--socket", str(socket_path)),
+        args=("-I", "-m", "hyperhive.agent.mcp_relay", "--socket", str(socket_path)),
     )
 
 

@@ -7,6 +7,7 @@ import contextlib
 import json
 import os
 import shutil
+import subprocess
 import tempfile
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
@@ -191,6 +192,25 @@ def test_the_system_prompt_holds_the_role_prompt_and_the_agents_own(tmp_path: Pa
     assert "hyperhive agent `alice`" in text and text.rstrip().endswith("Write the README.")
     manager = system_prompt(replace(env, name="manager", role=Role.MANAGER, prompt_extra=""))
     assert "deployed/<id>" in manager and "denied/<id>" in manager
+
+
+def test_the_relay_never_imports_from_the_agents_dir(tmp_path: Path) -> None:
+    planted = tmp_path / "hyperhive"
+    (planted / "agent").mkdir(parents=True)
+    marker = tmp_path / "owned"
+    (planted / "__init__.py").write_text(f"open({str(marker)!r}, 'w').close()\n")
+    (planted / "agent" / "__init__.py").write_text("")
+    (planted / "agent" / "mcp_relay.py").write_text("")
+    relay = relay_server(tmp_path / "none.sock")
+    done = subprocess.run(
+        [relay.command, *relay.args[:-2], "--bogus"],  # the relay's usage error, then exit
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert "usage: python -m hyperhive.agent.mcp_relay" in done.stderr
+    assert not marker.exists()
 
 
 async def test_a_scripted_agent_without_a_script_is_idle_not_broken(tmp_path: Path) -> None:
