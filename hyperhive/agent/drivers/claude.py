@@ -220,8 +220,9 @@ class ClaudeDriver:
         except TimeoutError:
             run.error = f"the turn timed out after {self.config.turn_timeout_seconds:g} s"
             await on_event(_driver_event("timeout", run.error))
-            # the CLI is still in the turn: close it; the next turn resumes the conversation
-            await self._drop_session()
+            # the CLI is still in the turn: stop it, close the session (its leftover
+            # events go with it); the next turn resumes the conversation
+            await self._abandon_turn()
         finally:
             run.wall_ms = (time.monotonic() - started) * 1000
         return run
@@ -309,6 +310,16 @@ class ClaudeDriver:
         except Exception:  # no answer to the interrupt: the CLI goes
             logger.warning("the Claude CLI did not stop on interrupt; killing it")
             session.kill()
+
+    async def _abandon_turn(self) -> None:
+        session = self._session
+        if session is not None and not session.closed:
+            try:
+                async with asyncio.timeout(min(self.config.cancel_grace_seconds, 5.0)):
+                    await session.interrupt()
+            except Exception:
+                session.kill()
+        await self._drop_session()
 
     async def _after_turn(self) -> None:
         session = self._session

@@ -378,14 +378,14 @@ async def test_the_operator_compacts_the_conversation_between_turns(rig: Any) ->
 @pytest.mark.claude
 async def test_a_turn_past_its_timeout_is_stopped_and_the_next_one_resumes(rig: Any) -> None:
     async with rig([tool_use("Bash", {"command": "tail -f /dev/null"}), text("next")]) as r:
-        driver = r.driver(turn_timeout_seconds=1.5)
+        driver = r.driver(turn_timeout_seconds=5)
         recorder = Recorder()
         async with asyncio.timeout(60):
             result = await driver.run_turn("wake up", on_event=recorder)
             assert not driver.warm
             after = await driver.run_turn("again", on_event=Recorder())
     assert result.exit_class is ExitClass.FAILED
-    assert result.error == "the turn timed out after 1.5 s"
+    assert result.error == "the turn timed out after 5 s"
     assert recorder.of("driver", "timeout")
     assert after.exit_class is ExitClass.OK, after.error
 
