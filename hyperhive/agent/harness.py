@@ -15,24 +15,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import re
 import signal
-import sys
-import tempfile
 import time
 from collections import Counter
-from dataclasses import dataclass, replace
-from importlib import resources
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from hyperhive.agent.config import AgentEnv, load_agent_env
+from hyperhive.agent.driver_setup import IdleDriver as IdleDriver
+from hyperhive.agent.driver_setup import UnusableDriver as UnusableDriver
+from hyperhive.agent.driver_setup import make_driver as make_driver
+from hyperhive.agent.driver_setup import mcp_socket_path, relay_server
+from hyperhive.agent.driver_setup import system_prompt as system_prompt
 from hyperhive.agent.drivers.base import Driver, ExitClass, TurnResult
 from hyperhive.agent.notes import NotesCompactor
-from hyperhive.core.agent_config import McpServer
 from hyperhive.core.client import HiveClient
-from hyperhive.core.errors import DaemonUnavailable, HyperhiveError, InvalidInput
+from hyperhive.core.errors import DaemonUnavailable, HyperhiveError
 from hyperhive.core.settings import BROADCAST, MANAGER, OPERATOR, SYSTEM
 
 logger = logging.getLogger(__name__)
@@ -41,7 +41,6 @@ RECV_WAIT_SECONDS = 180.0
 CONTROL_WAIT_SECONDS = 60.0
 FAILURE_BACKOFF_MAX = 300.0
 BODY_PREVIEW = 500
-_SOCKET_PATH_MAX = 100  # sun_path holds 108 bytes
 _TRAILER = "\n\n--- hyperhive ---\n"
 _KEY_BAD = re.compile(r"[^a-z0-9_.:-]")
 MAX_TOOL_KEYS = 150
@@ -140,117 +139,6 @@ def turn_samples(
 def stat_key(key: str) -> str:
     """``key`` as a stats key: 1-64 chars of ``[a-z0-9_.:-]`` (``Bash`` → ``bash``)."""
     return _KEY_BAD.sub("_", key.lower())[:64]
-
-
-# --- prompts and drivers ---------------------------------------------------------------
-
-
-def system_prompt(env: AgentEnv) -> str:
-    """The appended system prompt: the role's prompt, then the agent's own prompt.md."""
-    name = "manager.md" if env.is_manager else "agent.md"
-    text = resources.files("hyperhive.agent").joinpath("prompts", name).read_text()
-    text = text.replace("{name}", env.name)
-    if env.prompt_extra.strip():
-        text += "\n\n# Your own instructions (prompt.md)\n\n" + env.prompt_extra.strip() + "\n"
-    return text
-
-
-def mcp_socket_path(env: AgentEnv) -> Path:
-    """Where the harness serves MCP: ``$HYPERHIVE_MCP_SOCKET``, else in the state dir."""
-    if env.mcp_socket is not None:
-        return env.mcp_socket
-    path = env.state_dir / ".hyperhive-mcp.sock"
-    if len(os.fsencode(path)) <= _SOCKET_PATH_MAX:
-        return path
-    # a deep state dir on the host (process runtime): a private dir of our own instead
-    return Path(tempfile.mkdtemp(prefix="hh-mcp-")) / "mcp.sock"
-
-
-def relay_server(socket_path: Path) -> McpServer:
-    """The MCP server the scripted driver starts per turn: the light relay to our socket.
-
-    ``-I``: it starts in the agent's writable dir, which ``-m`` would put on ``sys.path``.
-    """
-    return McpServer(
-        command=sys.executable,
-        args=("-I", "-m", "hyperhive.agent.mcp_relay", "--socket", str(socket_path)),
-    )
-
-
-class UnusableDriver:
-    """Stands in for a driver whose config is broken: its state says why, it never runs."""
-
-    def __init__(self, reason: str) -> None:
-        self.reason = reason
-
-    async def check(self) -> tuple[ExitClass | None, str]:
-        return ExitClass.DRIVER_MISSING, self.reason
-
-    async def run_turn(
-        self, prompt: str, *, on_event: Any, new_session: bool = False
-    ) -> TurnResult:
-        return TurnResult(ExitClass.DRIVER_MISSING, error=self.reason)
-
-    def cancel(self) -> None:
-        return None
-
-
-class IdleDriver:
-    """The scripted driver without a script: every turn ends at once, doing nothing."""
-
-    async def check(self) -> tuple[ExitClass | None, str]:
-        return None, "scripted driver without a script: idle"
-
-    async def run_turn(
-        self, prompt: str, *, on_event: Any, new_session: bool = False
-    ) -> TurnResult:
-        return TurnResult(ExitClass.OK)
-
-    def cancel(self) -> None:
-        return None
-
-
-def make_driver(env: AgentEnv, mcp: McpServer) -> tuple[Driver, Driver | None]:
-    """The turn driver of ``env.driver`` and the one notes compaction uses (None: no compaction)."""
-    try:
-        if env.driver == "scripted":
-            from hyperhive.agent.drivers.scripted import ScriptedDriver
-
-            if env.script is None:
-                return IdleDriver(), None
-            scripted = ScriptedDriver(
-                env.script,
-                mcp=mcp,
-                name=env.name,
-                state_dir=env.state_dir,
-                agents_root=env.agents_root,
-            )
-            return scripted, None
-        from hyperhive.agent.drivers.claude import ClaudeConfig, ClaudeDriver
-        from hyperhive.agent.drivers.claude_session import POOL
-        from hyperhive.agent.sdk_tools import hive_server
-
-        server, link = hive_server(env.socket, manager=env.is_manager, etc_dir=env.etc_dir)
-        write_dirs = (env.state_dir, env.agents_root) if env.is_manager else (env.state_dir,)
-        config = ClaudeConfig(
-            cwd=env.state_dir,
-            hyperhive_server=server,
-            binary=env.claude_bin,
-            model=env.model,
-            system_prompt=system_prompt(env),
-            extra_mcp_servers=env.extra_mcp_servers,
-            allowed_bash=env.allowed_bash,
-            write_dirs=write_dirs,
-            auto_compact=env.auto_compact,
-            rate_limit_backoff_seconds=env.rate_limit_backoff_seconds,
-            turn_timeout_seconds=env.turn_timeout_seconds or None,
-            idle_seconds=env.claude_idle_seconds,
-        )
-        POOL.cap = env.claude_max_warm
-        notes = ClaudeDriver(replace(config, persist_session=False, compact_retries=0))
-        return ClaudeDriver(config, closing=[link]), notes
-    except InvalidInput as exc:
-        return UnusableDriver(f"bad driver config: {exc.message}"), None
 
 
 # --- the harness -----------------------------------------------------------------------
