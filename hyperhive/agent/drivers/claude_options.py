@@ -25,8 +25,13 @@ BUILTIN_TOOLS = ("Bash", "Edit", "Glob", "Grep", "Read", "Write")
 WRITE_TOOLS = ("Edit", "Write", "NotebookEdit")
 READ_TOOLS = ("Read", "Glob", "Grep")
 # Set unless the environment or the config says otherwise: the CLI must not replace
-# itself (the image or the wheel pins it).
-DEFAULT_ENV = {"DISABLE_AUTOUPDATER": "1"}
+# itself (the image or the wheel pins it), and the agent's extra (stdio) MCP servers
+# must be connected before the first request goes out, or the model starts without them.
+DEFAULT_ENV = {
+    "DISABLE_AUTOUPDATER": "1",
+    "MCP_CONNECTION_NONBLOCKING": "0",
+    "MCP_CONNECT_TIMEOUT_MS": "30000",
+}
 _KEY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
 
 

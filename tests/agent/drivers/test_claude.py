@@ -7,6 +7,7 @@ import dataclasses
 import json
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -17,6 +18,7 @@ import pytest
 from hyperhive.agent.drivers.base import ExitClass
 from hyperhive.agent.drivers.claude import ClaudeConfig, ClaudeDriver
 from hyperhive.agent.drivers.claude_session import WarmPool
+from hyperhive.core.agent_config import McpServer
 from tests.support.claude_cli import require_claude
 from tests.support.fake_anthropic import (
     FakeAnthropic,
@@ -219,6 +221,62 @@ async def test_calls_outside_the_allow_list_or_the_agents_dirs_are_refused(
     assert result.permission_denials == [f"Bash(touch {state}/touched)", f"Write({outside})"]
     denied = recorder.of("driver", "denied")
     assert [e["tool"] for e in denied] == ["Bash", "Write"]
+
+
+# A stdio MCP server that starts in milliseconds, standing in for an agent's extra server.
+STUB_SERVER = """
+import json, sys
+
+TOOLS = [{"name": n, "description": n, "inputSchema": {"type": "object", "properties": {}}}
+         for n in ("whoami", "forbidden")]
+for line in sys.stdin:
+    msg = json.loads(line)
+    if "id" not in msg:
+        continue
+    method, reply = msg.get("method"), {"jsonrpc": "2.0", "id": msg["id"]}
+    if method == "initialize":
+        reply["result"] = {
+            "protocolVersion": msg["params"]["protocolVersion"],
+            "capabilities": {"tools": {}},
+            "serverInfo": {"name": "stub", "version": "0"},
+        }
+    elif method == "tools/list":
+        reply["result"] = {"tools": TOOLS}
+    elif method == "tools/call":
+        reply["result"] = {"content": [{"type": "text", "text": "stub: " + msg["params"]["name"]}]}
+    elif method == "ping":
+        reply["result"] = {}
+    else:
+        reply["error"] = {"code": -32601, "message": "no method " + str(method)}
+    print(json.dumps(reply), flush=True)
+"""
+
+
+@pytest.mark.claude
+async def test_extra_servers_run_beside_the_in_process_tools_within_their_allowed_list(
+    rig: Any, tmp_path: Path
+) -> None:
+    stub = tmp_path / "stub_mcp.py"
+    stub.write_text(STUB_SERVER)
+    ext = McpServer(sys.executable, ("-I", "-S", str(stub)), {}, ("whoami",))
+    script = [
+        reply(
+            tool_use("mcp__ext__forbidden", {}).blocks[0],
+            tool_use("mcp__ext__whoami", {}).blocks[0],
+            tool_use("mcp__hyperhive__echo", {"text": "x"}).blocks[0],
+        ),
+        text("done"),
+    ]
+    async with rig(script) as r:
+        driver = r.driver(extra_mcp_servers={"ext": ext})
+        async with asyncio.timeout(60):
+            result = await driver.run_turn("wake up", on_event=Recorder())
+    assert result.exit_class is ExitClass.OK, result.error
+    assert result.permission_denials == ["mcp__ext__forbidden"]
+    results = r.api.main_requests[1].tool_results
+    assert [bool(x.get("is_error")) for x in results] == [True, False, False]
+    assert "stub: whoami" in json.dumps(results[1]["content"])
+    assert r.calls == [("echo", "x")]
 
 
 @pytest.mark.claude

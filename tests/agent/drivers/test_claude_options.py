@@ -126,7 +126,8 @@ def test_config_refuses_blank_or_multiline_bash_patterns(pattern: str) -> None:
 
 def test_env_sets_cli_defaults_under_the_config_env() -> None:
     env = claude_env(config(env={"DISABLE_AUTOUPDATER": "0"}), base={"PATH": "/bin", "X": "1"})
-    assert env == {"PATH": "/bin", "X": "1", "DISABLE_AUTOUPDATER": "0"}
+    assert env == {**DEFAULT_ENV, "PATH": "/bin", "X": "1", "DISABLE_AUTOUPDATER": "0"}
+    assert env["MCP_CONNECTION_NONBLOCKING"] == "0"
     assert claude_env(config(inherit_env=False), base={"X": "1"}) == DEFAULT_ENV
 
 
