@@ -66,7 +66,6 @@ def harness_env(settings: Settings, root: Path, api: FakeAnthropic, idle: float)
         "HYPERHIVE_STATE": str(root / "state"),
         "HYPERHIVE_ETC": str(root / "etc"),
         "HYPERHIVE_CREDS": str(root / "creds"),
-        "HYPERHIVE_MCP_SOCKET": str(settings.run_dir / "alice-mcp.sock"),
         "HYPERHIVE_CLAUDE_IDLE_SECONDS": str(idle),
     }
 

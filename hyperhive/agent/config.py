@@ -43,7 +43,6 @@ ENV_CREDS = "HYPERHIVE_CREDS"
 ENV_APPLIED = "HYPERHIVE_APPLIED"
 ENV_AGENTS = "HYPERHIVE_AGENTS"  # the manager's /agents (every proposed repo)
 ENV_AGENTS_ROOT = "HYPERHIVE_AGENTS_ROOT"  # an alias of HYPERHIVE_AGENTS
-ENV_MCP_SOCKET = "HYPERHIVE_MCP_SOCKET"
 ENV_RATE_LIMIT_BACKOFF = "HYPERHIVE_RATE_LIMIT_BACKOFF"
 ENV_FAILURE_BACKOFF = "HYPERHIVE_FAILURE_BACKOFF"
 ENV_CHECK_INTERVAL = "HYPERHIVE_CHECK_INTERVAL"
@@ -89,7 +88,6 @@ class AgentEnv:
     rate_limit_backoff_seconds: float = 60.0
     failure_backoff_seconds: float = 2.0
     check_interval_seconds: float = 30.0
-    mcp_socket: Path | None = None
 
     @property
     def notes_path(self) -> Path:
@@ -168,7 +166,6 @@ def load_agent_env(env: Mapping[str, str] | None = None) -> AgentEnv:
         rate_limit_backoff_seconds=_number(env, ENV_RATE_LIMIT_BACKOFF, 60.0),
         failure_backoff_seconds=_number(env, ENV_FAILURE_BACKOFF, 2.0),
         check_interval_seconds=_number(env, ENV_CHECK_INTERVAL, 30.0),
-        mcp_socket=Path(env[ENV_MCP_SOCKET]) if env.get(ENV_MCP_SOCKET) else None,
     )
 
 

@@ -1,26 +1,19 @@
 """Which driver an agent runs, built from its `AgentEnv`, and the prompt it runs with.
 
-`make_driver` builds the turn driver and the one notes compaction uses: the Claude driver
-with hyperhive's tools served in this process (`hyperhive.agent.sdk_tools`), or the
-scripted one with the relay (`relay_server`) to the harness's MCP socket.
+`make_driver` builds the turn driver and the one notes compaction uses, both with
+hyperhive's tools served in this process (`hyperhive.agent.sdk_tools`): the Claude driver
+hands them to the CLI through the Agent SDK, the scripted one calls them as an MCP client.
 """
 
 from __future__ import annotations
 
-import os
-import sys
-import tempfile
 from dataclasses import replace
 from importlib import resources
-from pathlib import Path
 from typing import Any
 
 from hyperhive.agent.config import AgentEnv
 from hyperhive.agent.drivers.base import Driver, ExitClass, TurnResult
-from hyperhive.core.agent_config import McpServer
 from hyperhive.core.errors import InvalidInput
-
-_SOCKET_PATH_MAX = 100  # sun_path holds 108 bytes
 
 
 def system_prompt(env: AgentEnv) -> str:
@@ -31,28 +24,6 @@ def system_prompt(env: AgentEnv) -> str:
     if env.prompt_extra.strip():
         text += "\n\n# Your own instructions (prompt.md)\n\n" + env.prompt_extra.strip() + "\n"
     return text
-
-
-def mcp_socket_path(env: AgentEnv) -> Path:
-    """Where the harness serves MCP: ``$HYPERHIVE_MCP_SOCKET``, else in the state dir."""
-    if env.mcp_socket is not None:
-        return env.mcp_socket
-    path = env.state_dir / ".hyperhive-mcp.sock"
-    if len(os.fsencode(path)) <= _SOCKET_PATH_MAX:
-        return path
-    # a deep state dir on the host (process runtime): a private dir of our own instead
-    return Path(tempfile.mkdtemp(prefix="hh-mcp-")) / "mcp.sock"
-
-
-def relay_server(socket_path: Path) -> McpServer:
-    """The MCP server the scripted driver starts per turn: the light relay to our socket.
-
-    ``-I``: it starts in the agent's writable dir, which ``-m`` would put on ``sys.path``.
-    """
-    return McpServer(
-        command=sys.executable,
-        args=("-I", "-m", "hyperhive.agent.mcp_relay", "--socket", str(socket_path)),
-    )
 
 
 class UnusableDriver:
@@ -88,25 +59,28 @@ class IdleDriver:
         return None
 
 
-def make_driver(env: AgentEnv, mcp: McpServer) -> tuple[Driver, Driver | None]:
+def make_driver(env: AgentEnv) -> tuple[Driver, Driver | None]:
     """The turn driver of ``env.driver`` and the one notes compaction uses (None: no compaction)."""
+    from hyperhive.agent.sdk_tools import hive_server
+
     try:
         if env.driver == "scripted":
             from hyperhive.agent.drivers.scripted import ScriptedDriver
 
             if env.script is None:
                 return IdleDriver(), None
+            server, link = hive_server(env.socket, manager=env.is_manager, etc_dir=env.etc_dir)
             scripted = ScriptedDriver(
                 env.script,
-                mcp=mcp,
+                mcp=server,
                 name=env.name,
                 state_dir=env.state_dir,
                 agents_root=env.agents_root,
+                closing=[link],
             )
             return scripted, None
         from hyperhive.agent.drivers.claude import ClaudeConfig, ClaudeDriver
         from hyperhive.agent.drivers.claude_session import POOL
-        from hyperhive.agent.sdk_tools import hive_server
 
         server, link = hive_server(env.socket, manager=env.is_manager, etc_dir=env.etc_dir)
         write_dirs = (env.state_dir, env.agents_root) if env.is_manager else (env.state_dir,)

@@ -6,8 +6,8 @@ failure → one stats sample set (``stats.record``) and ``harness.turn_ended``. 
 that cannot run (CLI missing, no credentials) or is rate limited is a visible agent
 state (``harness.state``), never a crash loop. The operator's ``cancel``,
 ``new_session`` and ``compact`` arrive on a long-poll ``harness.control``. The hyperhive
-MCP tools run in this process: served to Claude Code through the Agent SDK, and on a
-private socket for the scripted driver's relay. The driver is closed when the harness stops.
+MCP tools run in this process (served to Claude Code through the Agent SDK; called
+in-memory by the scripted driver). The driver is closed when the harness stops.
 """
 
 from __future__ import annotations
@@ -20,14 +20,12 @@ import signal
 import time
 from collections import Counter
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from hyperhive.agent.config import AgentEnv, load_agent_env
 from hyperhive.agent.driver_setup import IdleDriver as IdleDriver
 from hyperhive.agent.driver_setup import UnusableDriver as UnusableDriver
 from hyperhive.agent.driver_setup import make_driver as make_driver
-from hyperhive.agent.driver_setup import mcp_socket_path, relay_server
 from hyperhive.agent.driver_setup import system_prompt as system_prompt
 from hyperhive.agent.drivers.base import Driver, ExitClass, TurnResult
 from hyperhive.agent.notes import NotesCompactor
@@ -193,12 +191,10 @@ class Harness:
         driver: Driver,
         *,
         notes_driver: Driver | None = None,
-        mcp_socket: Path | None = None,
         recv_wait: float = RECV_WAIT_SECONDS,
     ) -> None:
         self.env = env
         self.driver = driver
-        self.mcp_socket = mcp_socket or mcp_socket_path(env)
         self.recv_wait = recv_wait
         self.notes = NotesCompactor(env.notes_path, notes_driver, env.notes_compact_bytes)
         self.turn = 0
@@ -210,49 +206,31 @@ class Harness:
         self._warned_stats = False
         self._state: tuple[str, str] | None = None
 
-    # -- the outer loop: MCP server up, (re)connect to the daemon -------------------------
+    # -- the outer loop: (re)connect to the daemon -----------------------------------------
 
     async def run(self) -> None:
         """Serve until cancelled; a daemon that goes away is waited for, never fatal."""
-        from hyperhive.agent.mcp_socket import LazyMcp, serve_sessions
-
-        links: list[Any] = []
-
-        def make_server(mcp_server: Any) -> Any:
-            link = mcp_server.HiveLink(self.env.socket)
-            links.append(link)
-            tools = mcp_server.HiveTools(
-                link, manager=self.env.is_manager, etc_dir=self.env.etc_dir
-            )
-            return mcp_server.build_server(tools)
-
         try:
-            async with serve_sessions(self.mcp_socket, LazyMcp(make_server).handle):
-                backoff = 0.1
-                while True:
-                    since = time.monotonic()
-                    try:
-                        await self._serve_connected()
-                    except DaemonUnavailable as exc:
-                        logger.warning("daemon unavailable (%s); reconnecting", exc)
-                    except HyperhiveError as exc:
-                        # e.g. the agent was destroyed under us: wait, never crash-loop
-                        logger.error("the daemon refused the harness: %s", exc)
-                        backoff = max(backoff, 5.0)
-                    if time.monotonic() - since > 30:
-                        backoff = 0.1
-                    await asyncio.sleep(backoff)
-                    backoff = min(backoff * 2, 30.0)
+            backoff = 0.1
+            while True:
+                since = time.monotonic()
+                try:
+                    await self._serve_connected()
+                except DaemonUnavailable as exc:
+                    logger.warning("daemon unavailable (%s); reconnecting", exc)
+                except HyperhiveError as exc:
+                    # e.g. the agent was destroyed under us: wait, never crash-loop
+                    logger.error("the daemon refused the harness: %s", exc)
+                    backoff = max(backoff, 5.0)
+                if time.monotonic() - since > 30:
+                    backoff = 0.1
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 30.0)
         finally:
             for task in list(self._side):
                 task.cancel()
             for driver in (self.driver, self.notes.driver):
                 await _close_driver(driver)
-            for link in links:
-                await link.close()
-            if self.mcp_socket.parent.name.startswith("hh-mcp-"):
-                with contextlib.suppress(OSError):
-                    self.mcp_socket.parent.rmdir()
 
     async def _serve_connected(self) -> None:
         client = await HiveClient.connect(self.env.socket)
@@ -474,9 +452,8 @@ async def _close_driver(driver: Driver | None) -> None:
 async def run_harness(env: dict[str, str] | None = None) -> None:
     """``hyperhive agent serve``: load the agent's config, then run its harness until SIGTERM."""
     agent = load_agent_env(env)
-    mcp_socket = mcp_socket_path(agent)
-    driver, notes_driver = make_driver(agent, relay_server(mcp_socket))
-    harness = Harness(agent, driver, notes_driver=notes_driver, mcp_socket=mcp_socket)
+    driver, notes_driver = make_driver(agent)
+    harness = Harness(agent, driver, notes_driver=notes_driver)
     task = asyncio.current_task()
     loop = asyncio.get_running_loop()
 

@@ -2,28 +2,25 @@
 
 Every tool answers in plain text. Every failure (a refusal, bad arguments, a daemon
 error, a daemon that is gone) is an MCP tool error with a readable message; the server
-keeps running. The server lives in the harness process and is reached per turn through
-`hyperhive.agent.mcp_relay` (importing the MCP SDK takes about a second, and the agent
-CLI starts its MCP servers at every turn); ``python -m hyperhive.agent.mcp_server``
-runs it on stdio by itself.
+keeps running. The server lives in the harness process: the Agent SDK serves it to
+Claude Code (`hyperhive.agent.sdk_tools`) and the scripted driver calls it in memory;
+``python -m hyperhive.agent.mcp_server`` (``hyperhive agent mcp``) runs it on stdio by
+itself.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import os
 import sys
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Annotated, Any
 
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
-from mcp.server.stdio import stdio_server
 from pydantic import Field
 
 from hyperhive.agent.config import (
@@ -34,7 +31,6 @@ from hyperhive.agent.config import (
     ENV_SOCKET,
     read_send_allow,
 )
-from hyperhive.agent.mcp_socket import serve_sessions
 from hyperhive.core.client import HiveClient
 from hyperhive.core.errors import DaemonUnavailable, HyperhiveError, ProtocolError, Refused
 from hyperhive.core.settings import BROADCAST, MANAGER, OPERATOR, SYSTEM
@@ -54,7 +50,6 @@ MANAGER_TOOLS = (
     "update",
     "list_agents",
 )
-_LINE_LIMIT = 16 * 1024 * 1024
 
 
 class HiveLink:
@@ -390,69 +385,7 @@ def build_server(tools: HiveTools) -> MCPServer[Any]:
     return server
 
 
-# --- transports ------------------------------------------------------------------------
-
-
-class _LinesIn:
-    """An async iterator of text lines over a socket, as `stdio_server` reads stdin."""
-
-    def __init__(self, reader: asyncio.StreamReader) -> None:
-        self._reader = reader
-
-    def __aiter__(self) -> _LinesIn:
-        return self
-
-    async def __anext__(self) -> str:
-        try:
-            line = await self._reader.readline()
-        except (ValueError, ConnectionError) as exc:
-            raise StopAsyncIteration from exc
-        if not line:
-            raise StopAsyncIteration
-        return line.decode("utf-8", errors="replace")
-
-
-class _LinesOut:
-    """Text writes over a socket, as `stdio_server` writes stdout."""
-
-    def __init__(self, writer: asyncio.StreamWriter) -> None:
-        self._writer = writer
-
-    async def write(self, text: str) -> None:
-        if not self._writer.is_closing():
-            self._writer.write(text.encode())
-
-    async def flush(self) -> None:
-        with contextlib.suppress(ConnectionError):
-            await self._writer.drain()
-
-
-async def serve_streams(
-    server: MCPServer[Any], reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-) -> None:
-    """Serve one MCP session over a byte stream of JSON-RPC lines (one relay connection)."""
-    # MCPServer exposes no public way to serve arbitrary streams; run_stdio_async does this
-    low = server._lowlevel_server
-    try:
-        async with stdio_server(_LinesIn(reader), _LinesOut(writer)) as (read, write):  # type: ignore[arg-type]
-            await low.run(read, write, low.create_initialization_options())
-    except Exception:  # the edge: one broken session must not take the harness down
-        logger.exception("MCP session failed")
-    finally:
-        writer.close()
-        with contextlib.suppress(Exception):
-            await writer.wait_closed()
-
-
-@contextlib.asynccontextmanager
-async def serve_unix(server: MCPServer[Any], path: Path) -> AsyncIterator[asyncio.Server]:
-    """Serve MCP sessions on the unix socket ``path`` (mode 0600) until the block exits."""
-
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await serve_streams(server, reader, writer)
-
-    async with serve_sessions(path, handle) as listener:
-        yield listener
+# --- standalone -------------------------------------------------------------------------
 
 
 async def resolve_manager(link: HiveLink, env: dict[str, str]) -> bool:

@@ -7,7 +7,6 @@ import contextlib
 import json
 import os
 import shutil
-import subprocess
 import tempfile
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
@@ -23,7 +22,6 @@ from hyperhive.agent.harness import (
     IdleDriver,
     make_driver,
     parse_wake,
-    relay_server,
     system_prompt,
     turn_samples,
     wake_prompt,
@@ -194,25 +192,6 @@ def test_the_system_prompt_holds_the_role_prompt_and_the_agents_own(tmp_path: Pa
     assert "deployed/<id>" in manager and "denied/<id>" in manager
 
 
-def test_the_relay_never_imports_from_the_agents_dir(tmp_path: Path) -> None:
-    planted = tmp_path / "hyperhive"
-    (planted / "agent").mkdir(parents=True)
-    marker = tmp_path / "owned"
-    (planted / "__init__.py").write_text(f"open({str(marker)!r}, 'w').close()\n")
-    (planted / "agent" / "__init__.py").write_text("")
-    (planted / "agent" / "mcp_relay.py").write_text("")
-    relay = relay_server(tmp_path / "none.sock")
-    done = subprocess.run(
-        [relay.command, *relay.args[:-2], "--bogus"],  # the relay's usage error, then exit
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert "usage: python -m hyperhive.agent.mcp_relay" in done.stderr
-    assert not marker.exists()
-
-
 async def test_a_scripted_agent_without_a_script_is_idle_not_broken(tmp_path: Path) -> None:
     env = AgentEnv(
         name="alice",
@@ -222,7 +201,7 @@ async def test_a_scripted_agent_without_a_script_is_idle_not_broken(tmp_path: Pa
         etc_dir=tmp_path,
         driver="scripted",
     )
-    driver, notes = make_driver(env, relay_server(tmp_path / "m.sock"))
+    driver, notes = make_driver(env)
     assert isinstance(driver, IdleDriver) and notes is None
     assert (await driver.check())[0] is None
     result = await driver.run_turn("wake", on_event=None)
@@ -239,11 +218,11 @@ async def test_a_broken_driver_config_becomes_a_driver_that_explains(tmp_path: P
         driver="scripted",
         script=tmp_path / "missing.json",
     )
-    driver, notes = make_driver(env, relay_server(tmp_path / "m.sock"))
+    driver, notes = make_driver(env)
     assert notes is None
     state, reason = await driver.check()
     assert state is ExitClass.DRIVER_MISSING and "does not exist" in reason
-    claude, claude_notes = make_driver(replace(env, driver="claude"), relay_server(tmp_path / "m"))
+    claude, claude_notes = make_driver(replace(env, driver="claude"))
     assert type(claude).__name__ == "ClaudeDriver" and claude_notes is not None
 
 
@@ -256,7 +235,7 @@ async def test_a_failed_turn_is_requeued_and_redelivered_flagged(
     await prepare(hive)
     stats = capture_stats(hive)
     driver = FakeDriver([TurnResult(ExitClass.FAILED, error="boom"), TurnResult(ExitClass.OK)])
-    harness = Harness(agent_env(hive, tmp_path), driver, mcp_socket=tmp_path / "mcp.sock")
+    harness = Harness(agent_env(hive, tmp_path), driver)
     await host.subscribe(["turn.ended"])
     async with running(hive, harness):
         await host.call("messages.send", to="alice", body="do the thing")
@@ -297,7 +276,7 @@ async def test_a_driver_without_login_is_a_visible_state_until_it_can_run(
             (ExitClass.NEEDS_LOGIN, "login!"),
         ),
     )
-    harness = Harness(agent_env(hive, tmp_path), driver, mcp_socket=tmp_path / "mcp.sock")
+    harness = Harness(agent_env(hive, tmp_path), driver)
     await host.subscribe(["agent.changed"])
     seen: list[tuple[str, str]] = []
     async with running(hive, harness):
@@ -319,7 +298,7 @@ async def test_a_turn_that_needs_login_requeues_and_waits_for_credentials(
         [TurnResult(ExitClass.NEEDS_LOGIN, error="401 please run /login")],
         checks=((None, "ok"), (ExitClass.NEEDS_LOGIN, "still no login"), (None, "ok")),
     )
-    harness = Harness(agent_env(hive, tmp_path), driver, mcp_socket=tmp_path / "mcp.sock")
+    harness = Harness(agent_env(hive, tmp_path), driver)
     await host.subscribe(["turn.ended", "agent.changed"])
     async with running(hive, harness):
         await host.call("messages.send", to="alice", body="hello")
@@ -342,7 +321,7 @@ async def test_rate_limits_back_off_with_a_visible_state(
 ) -> None:
     await prepare(hive)
     driver = FakeDriver([TurnResult(ExitClass.RATE_LIMITED, error="429", retry_after_s=0.01)])
-    harness = Harness(agent_env(hive, tmp_path), driver, mcp_socket=tmp_path / "mcp.sock")
+    harness = Harness(agent_env(hive, tmp_path), driver)
     await host.subscribe(["agent.changed"])
     states: list[tuple[str, str]] = []
     async with running(hive, harness):
@@ -362,7 +341,7 @@ async def test_the_operator_cancels_a_turn_and_asks_for_a_new_session(
 ) -> None:
     await prepare(hive)
     driver = FakeDriver([BLOCK, TurnResult(ExitClass.OK)])
-    harness = Harness(agent_env(hive, tmp_path), driver, mcp_socket=tmp_path / "mcp.sock")
+    harness = Harness(agent_env(hive, tmp_path), driver)
     await host.subscribe(["turn.ended"])
     async with running(hive, harness):
         with pytest.raises(Exception, match="not running a turn"):
@@ -414,7 +393,7 @@ async def test_compact_now_waits_for_the_running_turn_and_the_driver_closes_at_t
 ) -> None:
     await prepare(hive)
     driver = CompactingDriver([BLOCK])
-    harness = Harness(agent_env(hive, tmp_path), driver, mcp_socket=tmp_path / "mcp.sock")
+    harness = Harness(agent_env(hive, tmp_path), driver)
     await host.subscribe(["turn.ended"])
     async with running(hive, harness):
         await host.call("messages.send", to="alice", body="long job")
@@ -439,7 +418,7 @@ async def test_a_restarted_harness_gets_back_what_was_in_flight(
 ) -> None:
     await prepare(hive)
     driver = FakeDriver([BLOCK])
-    harness = Harness(agent_env(hive, tmp_path), driver, mcp_socket=tmp_path / "mcp.sock")
+    harness = Harness(agent_env(hive, tmp_path), driver)
     async with running(hive, harness):
         await host.call("messages.send", to="alice", body="work")
         async with asyncio.timeout(10):
@@ -447,7 +426,7 @@ async def test_a_restarted_harness_gets_back_what_was_in_flight(
     assert hive.broker.inflight("alice") == 1
     again = FakeDriver([TurnResult(ExitClass.OK)])
     await host.subscribe(["turn.ended"])
-    harness2 = Harness(agent_env(hive, tmp_path), again, mcp_socket=tmp_path / "mcp.sock")
+    harness2 = Harness(agent_env(hive, tmp_path), again)
     async with running(hive, harness2):
         ended = await next_named(host, "turn.ended")
     assert ended["turn"] == 2  # numbering goes on from the stored turns
@@ -503,13 +482,12 @@ async def claude_harness(
     env = agent_env(hive, tmp_path)
     env.state_dir.mkdir(parents=True, exist_ok=True)
     short_tmp = Path(tempfile.mkdtemp(prefix="cc-", dir="/tmp"))
-    sock = hive.settings.run_dir / "alice-mcp.sock"
     try:
         async with FakeAnthropic(script) as api:
             links: list[Any] = []
             config = claude_config(binary, api, env, links, tmp_path / "home", short_tmp, **extra)
             driver = ClaudeDriver(config, closing=links)
-            async with running(hive, Harness(env, driver, mcp_socket=sock)):
+            async with running(hive, Harness(env, driver)):
                 yield api
     finally:
         shutil.rmtree(short_tmp, ignore_errors=True)
