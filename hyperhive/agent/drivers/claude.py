@@ -107,8 +107,8 @@ class ClaudeDriver:
 
     @property
     def warm(self) -> bool:
-        """True while a session is connected."""
-        return self._session is not None and not self._session.closed
+        """True while a session is connected and its CLI runs."""
+        return self._session is not None and self._session.alive
 
     @property
     def session_id(self) -> str:
@@ -228,8 +228,12 @@ class ClaudeDriver:
         return run
 
     async def _ensure_session(self, run: CliRun, on_event: OnEvent) -> WarmSession | None:
-        if self._session is not None and not self._session.closed:
+        if self._session is not None and self._session.alive:
             return self._session
+        if self._session is not None:
+            # the CLI went away between turns (killed, crashed): resume in a new one
+            await on_event(_driver_event("exit", "the Claude CLI had exited: resuming"))
+            await self._drop_session()
         from claude_agent_sdk import CLIConnectionError, CLINotFoundError
 
         resume = self._session_id if self.config.persist_session else ""

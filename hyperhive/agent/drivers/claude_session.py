@@ -64,6 +64,14 @@ class WarmSession:
         await client.connect()
         return session
 
+    @property
+    def alive(self) -> bool:
+        """False once the CLI has exited (or the session was closed)."""
+        if self.closed:
+            return False
+        process = getattr(getattr(self.client, "_transport", None), "_process", None)
+        return process is not None and process.returncode is None
+
     def note_stderr(self, line: str) -> None:
         self._stderr = (self._stderr + line + "\n")[-_STDERR_LIMIT:]
 

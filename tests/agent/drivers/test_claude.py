@@ -7,6 +7,7 @@ import dataclasses
 import json
 import os
 import shutil
+import signal
 import sys
 import tempfile
 from collections.abc import AsyncIterator, Iterator
@@ -314,6 +315,26 @@ async def test_an_idle_session_closes_and_the_next_turn_resumes_it(rig: Any) -> 
         f"resumed {first.session_id}",
     ]
     assert "first answer" in history(r.api.main_requests[1])
+
+
+@pytest.mark.claude
+async def test_a_cli_that_died_between_turns_is_resumed_not_a_failed_turn(rig: Any) -> None:
+    async with rig([text("first answer"), text("second answer")]) as r:
+        driver = r.driver()
+        recorder = Recorder()
+        async with asyncio.timeout(60):
+            first = await driver.run_turn("turn one", on_event=recorder)
+            assert driver._session is not None
+            pid = driver._session.client._transport._process.pid
+            os.kill(pid, signal.SIGKILL)  # as the OOM killer would
+            while driver.warm:
+                await asyncio.sleep(0.05)
+            second = await driver.run_turn("turn two", on_event=recorder)
+    assert second.exit_class is ExitClass.OK, second.error
+    assert driver.cold_starts == 2
+    assert second.session_id == first.session_id
+    assert "first answer" in history(r.api.main_requests[1])
+    assert recorder.of("driver", "exit")
 
 
 @pytest.mark.claude
