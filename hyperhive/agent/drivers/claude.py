@@ -207,6 +207,9 @@ class ClaudeDriver:
                 session = await self._ensure_session(run, on_event)
                 if session is None:
                     return run
+                if self._cancelled:  # the operator cancelled while the CLI was starting
+                    run.error = "cancelled by the operator"
+                    return run
                 try:
                     async for event in session.ask(prompt):
                         for summary in run.feed(event):
@@ -231,9 +234,10 @@ class ClaudeDriver:
         if self._session is not None and self._session.alive:
             return self._session
         if self._session is not None:
-            # the CLI went away between turns (killed, crashed): resume in a new one
-            await on_event(_driver_event("exit", "the Claude CLI had exited: resuming"))
-            await self._drop_session()
+            if not self._session.closed:
+                # the CLI went away between turns (killed, crashed): resume in a new one
+                await on_event(_driver_event("exit", "the Claude CLI had exited: resuming"))
+            await self._drop_session()  # (a closed one was evicted by the pool)
         from claude_agent_sdk import CLIConnectionError, CLINotFoundError
 
         resume = self._session_id if self.config.persist_session else ""

@@ -370,6 +370,21 @@ async def test_cancel_interrupts_the_turn_and_the_session_stays_warm(rig: Any) -
 
 
 @pytest.mark.claude
+async def test_a_cancel_while_the_cli_starts_never_sends_the_prompt(rig: Any) -> None:
+    async with rig([text("never")]) as r:
+        driver = r.driver()
+
+        async def on_event(event: dict[str, Any]) -> None:
+            if event.get("subtype") == "session":  # connected, the prompt not yet sent
+                driver.cancel()
+
+        async with asyncio.timeout(60):
+            result = await driver.run_turn("wake up", on_event=on_event)
+    assert result.exit_class is ExitClass.CANCELLED
+    assert r.api.main_requests == []
+
+
+@pytest.mark.claude
 async def test_a_rate_limit_asks_the_harness_to_back_off(rig: Any) -> None:
     async with rig([rate_limited(), text("later")]) as r:
         driver = r.driver(rate_limit_backoff_seconds=7)
