@@ -1,17 +1,20 @@
-"""Harness benchmark: per-turn overhead, MCP tool round trip, and the relay's spawn→ready time.
+"""Harness benchmark: operator message → model request, warm and cold, on the real bundled CLI.
 
-Runs a real daemon (``--no-swarm``) and a real harness (``hyperhive agent serve``) with
-the Claude driver pointed at a fake ``claude`` (a bash script that stamps the time it
-starts and exits, and prints one stream-json result). Per turn it measures:
+Runs a real daemon (``--no-swarm``), a real harness (``python -I -m hyperhive agent
+serve``) with the Claude driver on the Claude Code CLI bundled with claude-agent-sdk,
+and the scripted Messages API (`tests.support.fake_anthropic`) in this process. Per
+turn it measures the time from the operator's ``messages.send`` to the model request
+reaching the API:
 
-* inbox message → driver process started (operator send → the fake CLI's first line)
-* driver exit → stats stored (the CLI's last line → ``stats.recorded`` reaches the host)
+* **warm**: the agent's session stays connected between turns (the default);
+* **cold**: ``HYPERHIVE_CLAUDE_IDLE_SECONDS=0`` closes it after every turn, so each turn
+  starts the CLI and resumes the conversation by session id;
 
-then, through the MCP relay the CLI would start, the tool call round trip (``whoami``:
-tool call → relay → harness → daemon → back) and how long the relay takes from spawn to
-an initialized MCP session, next to the standalone server (the SDK import).
+then a hyperhive tool round trip through the model (tool_use → CLI → in-process MCP
+tool → daemon → tool result in the next request), and the resident memory of one warm,
+idle session (the CLI's process tree).
 
-    python bench/harness.py [--turns 30] [--calls 500] [--json]
+    python bench/harness.py [--turns 12] [--cold-turns 6] [--json]
 """
 
 from __future__ import annotations
@@ -30,152 +33,129 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import Figure, median, percentile, report  # noqa: E402
+from hyperhive.agent.drivers.claude_options import bundled_cli  # noqa: E402
 from hyperhive.core.client import HiveClient  # noqa: E402
 from hyperhive.core.hive import Hive  # noqa: E402
 from hyperhive.core.models import AgentState  # noqa: E402
 from hyperhive.core.settings import Settings  # noqa: E402
 from tests.support.daemon import DaemonProcess  # noqa: E402
+from tests.support.fake_anthropic import FakeAnthropic, text, tool_use  # noqa: E402
 
-FAKE_CLAUDE = """#!/bin/bash
-if [ "$1" = "--version" ]; then echo "2.0.0 (fake)"; exit 0; fi
-echo "start $EPOCHREALTIME" >> "$BENCH_LOG"
-echo '{"type":"system","subtype":"init","session_id":"s","model":"fake","tools":[]}'
-echo '{"type":"result","subtype":"success","is_error":false,"result":"ok","duration_ms":1,'\
-'"total_cost_usd":0.001,"num_turns":1,"usage":{"input_tokens":3,"output_tokens":2}}'
-echo "end $EPOCHREALTIME" >> "$BENCH_LOG"
-"""
+WARMUP = 2
 
 
-def harness_env(settings: Settings, root: Path, log: Path) -> dict[str, str]:
-    for sub in ("state", "etc", "creds", "bin"):
+def harness_env(settings: Settings, root: Path, api: FakeAnthropic, idle: float) -> dict[str, str]:
+    for sub in ("state", "etc", "creds"):
         (root / sub).mkdir(parents=True, exist_ok=True)
-    claude = root / "bin" / "claude"
-    claude.write_text(FAKE_CLAUDE)
-    claude.chmod(0o755)
+    short = Path(tempfile.mkdtemp(prefix="hh-cc-", dir="/tmp"))
     return {
-        **os.environ,
-        "PATH": f"{root / 'bin'}:{os.environ.get('PATH', '')}",
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "LANG": "C.UTF-8",
         "HOME": str(root / "creds"),
-        "ANTHROPIC_API_KEY": "bench",  # the fake CLI needs no login; the driver checks for one
-        "BENCH_LOG": str(log),
+        "CLAUDE_CODE_TMPDIR": str(short),
+        "DISABLE_TELEMETRY": "1",
+        "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+        "CLAUDE_CODE_MAX_RETRIES": "0",
+        "ANTHROPIC_BASE_URL": api.base_url,
+        "ANTHROPIC_API_KEY": "bench",
         "HYPERHIVE_AGENT": "alice",
         "HYPERHIVE_ROLE": "agent",
         "HYPERHIVE_DRIVER": "claude",
+        "HYPERHIVE_MODEL": "claude-test-1",
         "HYPERHIVE_SOCKET": str(settings.agent_socket("alice")),
         "HYPERHIVE_STATE": str(root / "state"),
         "HYPERHIVE_ETC": str(root / "etc"),
         "HYPERHIVE_CREDS": str(root / "creds"),
-        "HYPERHIVE_MCP_SOCKET": str(settings.run_dir / "alice-mcp.sock"),
+        "HYPERHIVE_CLAUDE_IDLE_SECONDS": str(idle),
     }
 
 
-def stamps(log: Path) -> list[tuple[str, float]]:
-    if not log.exists():
-        return []
-    out = []
-    for line in log.read_text().splitlines():
-        kind, _, value = line.partition(" ")
-        out.append((kind, float(value)))
+async def one_turn(host: HiveClient, api: FakeAnthropic, body: str) -> float:
+    """Send ``body`` to alice; ms until its first model request; wait for the turn's end."""
+    seen = len(api.main_requests)
+    t0 = time.time()
+    await host.call("messages.send", to="alice", body=body)
+    async with asyncio.timeout(120):
+        await api.wait_for_requests(seen + 1)
+        while True:
+            event = await host.next_event(120)
+            if event["event"] == "turn.ended" and event["data"].get("agent") == "alice":
+                if event["data"].get("exit_class") not in ("ok", "compact_retry"):
+                    raise RuntimeError(f"turn failed: {event['data']}")
+                break
+    return (api.main_requests[seen].ts - t0) * 1000
+
+
+def tree_rss_kib(pid: int) -> int:
+    """Resident memory of ``pid``'s descendants (not ``pid`` itself), in KiB."""
+    total = 0
+    for child in _children(pid):
+        total += _rss(child) + tree_rss_kib(child)
+    return total
+
+
+def _children(pid: int) -> list[int]:
+    out: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            out += [int(x) for x in (task / "children").read_text().split()]
+        except OSError:
+            continue
     return out
 
 
-async def turns(settings: Settings, log: Path, n: int) -> tuple[list[float], list[float]]:
-    host = await HiveClient.connect(settings.host_socket)
-    await host.subscribe(["stats.recorded", "turn.ended"])
-    to_start: list[float] = []
-    to_stats: list[float] = []
+def _rss(pid: int) -> int:
     try:
-        for i in range(n + 3):
-            before = len(stamps(log))
-            t0 = time.time()
-            await host.call("messages.send", to="alice", body=f"turn {i}")
-            while True:
-                event = await host.next_event(30)
-                if event["event"] == "stats.recorded" and event["data"].get("agent") == "alice":
-                    break
-            t_stats = time.time()
-            got = stamps(log)[before:]
-            start = next(t for k, t in got if k == "start")
-            end = next(t for k, t in got if k == "end")
-            if i >= 3:  # warm-up
-                to_start.append((start - t0) * 1000)
-                to_stats.append((t_stats - end) * 1000)
-            # let turn.ended and the next recv settle before the next message
-            await asyncio.sleep(0.05)
-    finally:
-        await host.close()
-    return to_start, to_stats
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
 
 
-async def spawn_floor(log: Path, env: dict[str, str], n: int) -> list[float]:
-    """The bare cost of starting the fake CLI: spawn → its first line."""
-    samples = []
-    claude = shutil.which("claude", path=env["PATH"])
-    assert claude is not None
-    for _ in range(n):
-        before = len(stamps(log))
-        t0 = time.time()
-        proc = await asyncio.create_subprocess_exec(
-            claude, env=env, stdout=asyncio.subprocess.DEVNULL, stdin=asyncio.subprocess.DEVNULL
-        )
-        await proc.wait()
-        start = next(t for k, t in stamps(log)[before:] if k == "start")
-        samples.append((start - t0) * 1000)
-    return samples
+async def run_phase(
+    settings: Settings, tmp: Path, idle: float, turns: int, tool_turns: int
+) -> dict[str, Any]:
+    """One harness life: ``turns`` plain turns, then ``tool_turns`` with a tool call."""
+    async with FakeAnthropic([]) as api:
+        env = harness_env(settings, tmp / f"alice-{idle:g}", api, idle)
+        log = open(tmp / f"harness-{idle:g}.log", "wb")  # noqa: SIM115
+        harness = await asyncio.create_subprocess_exec(
+            sys.executable, "-I", "-m", "hyperhive", "agent", "serve",
+            env=env, stdout=log, stderr=log, cwd=env["HYPERHIVE_STATE"],
+        )  # fmt: skip
+        host = await HiveClient.connect(settings.host_socket)
+        await host.subscribe(["turn.ended"])
+        try:
+            latencies = [await one_turn(host, api, f"turn {i}") for i in range(turns + WARMUP)]
+            rss = tree_rss_kib(harness.pid) if idle else 0
+            harness_rss = _rss(harness.pid)
+            round_trips = []
+            for i in range(tool_turns):
+                api.script += [tool_use("mcp__hyperhive__whoami", {}), text("done")]
+                seen = len(api.main_requests)
+                await one_turn(host, api, f"tool turn {i}")
+                first, second = api.main_requests[seen : seen + 2]
+                round_trips.append((second.ts - first.ts) * 1000)
+        finally:
+            await host.close()
+            harness.send_signal(signal.SIGTERM)
+            await harness.wait()
+            log.close()
+            shutil.rmtree(env["CLAUDE_CODE_TMPDIR"], ignore_errors=True)
+    return {
+        "latency": latencies[WARMUP:],
+        "rss_kib": rss,
+        "harness_rss_kib": harness_rss,
+        "round_trips": round_trips,
+    }
 
 
-async def mcp_session(command: list[str], env: dict[str, str]) -> tuple[float, Any, Any]:
-    from mcp.client.session import ClientSession
-    from mcp.client.stdio import StdioServerParameters, stdio_client
-
-    params = StdioServerParameters(command=command[0], args=command[1:], env=env)
-    t0 = time.perf_counter()
-    transport = stdio_client(params)
-    read, write = await transport.__aenter__()
-    session = ClientSession(read, write)
-    await session.__aenter__()
-    await session.initialize()
-    return (time.perf_counter() - t0) * 1000, transport, session
-
-
-async def close_session(transport: Any, session: Any) -> None:
-    await session.__aexit__(None, None, None)
-    await transport.__aexit__(None, None, None)
-
-
-async def mcp_figures(
-    env: dict[str, str], calls: int, spawns: int
-) -> tuple[list[float], list[float], list[float]]:
-    relay = [sys.executable, "-m", "hyperhive.agent.mcp_relay", "--socket"]
-    relay.append(env["HYPERHIVE_MCP_SOCKET"])
-    ready = []
-    for _ in range(spawns):
-        ms, transport, session = await mcp_session(relay, env)
-        ready.append(ms)
-        await close_session(transport, session)
-    ms, transport, session = await mcp_session(relay, env)
-    rtt = []
-    try:
-        for i in range(calls + 20):
-            t0 = time.perf_counter()
-            result = await session.call_tool("whoami", {})
-            if i >= 20:
-                rtt.append((time.perf_counter() - t0) * 1000)
-            assert not result.is_error
-    finally:
-        await close_session(transport, session)
-    direct = []
-    standalone = [sys.executable, "-m", "hyperhive.agent.mcp_server"]
-    for _ in range(3):
-        ms, transport, session = await mcp_session(standalone, env)
-        direct.append(ms)
-        await close_session(transport, session)
-    return ready, rtt, direct
-
-
-async def measure(n_turns: int, calls: int, spawns: int) -> list[Figure]:
+async def measure(turns: int, cold_turns: int, tool_turns: int) -> list[Figure]:
+    if bundled_cli() is None:
+        raise SystemExit("claude-agent-sdk with its bundled CLI is not installed")
     tmp = Path(tempfile.mkdtemp(prefix="hh-bh-", dir="/tmp"))
-    harness: asyncio.subprocess.Process | None = None
     try:
         settings = Settings(state_dir=tmp / "state", run_dir=tmp / "run", runtime="process")
         async with Hive.open(settings, serve=False) as hive:
@@ -183,48 +163,32 @@ async def measure(n_turns: int, calls: int, spawns: int) -> list[Figure]:
             await hive.agents.set_state("alice", AgentState.RUNNING)
         daemon = DaemonProcess(settings, "--no-swarm")
         await daemon.start()
-        log = tmp / "claude.log"
-        env = harness_env(settings, tmp / "alice", log)
         try:
-            with open(tmp / "harness.log", "wb") as out:
-                harness = await asyncio.create_subprocess_exec(
-                    sys.executable, "-m", "hyperhive", "agent", "serve",
-                    env=env, stdout=out, stderr=out,
-                )  # fmt: skip
-            to_start, to_stats = await turns(settings, log, n_turns)
-            ready, rtt, direct = await mcp_figures(env, calls, spawns)
-            floor = await spawn_floor(log, env, 20)
+            warm = await run_phase(settings, tmp, 600.0, turns, tool_turns)
+            cold = await run_phase(settings, tmp, 0.0, cold_turns, 0)
         finally:
-            if harness is not None and harness.returncode is None:
-                harness.send_signal(signal.SIGTERM)
-                await harness.wait()
             daemon.stop()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    p_start, p_stats, p_rtt = median(to_start), median(to_stats), median(rtt)
-    p_ready = median(ready)
+    p_warm, p_cold = median(warm["latency"]), median(cold["latency"])
     return [
-        Figure("message → driver started p50", p_start, "ms", "≤ 100 ms", median(floor),
-               p_start <= 100),
-        Figure("message → driver started p95", percentile(to_start, 95), "ms"),
-        Figure("driver exit → stats stored p50", p_stats, "ms", "≤ 100 ms", None, p_stats <= 100),
-        Figure("driver exit → stats stored p95", percentile(to_stats, 95), "ms"),
-        Figure("MCP tool round trip p50", p_rtt, "ms", "≤ 5 ms", None, p_rtt <= 5),
-        Figure("MCP tool round trip p99", percentile(rtt, 99), "ms"),
-        Figure("relay spawn → MCP ready p50", p_ready, "ms", "≤ 300 ms", None, p_ready <= 300),
-        Figure("standalone server spawn → ready", median(direct), "ms"),
-        Figure("floor: spawn the fake CLI", median(floor), "ms"),
+        Figure("message → model request, warm p50", p_warm, "ms", "≤ 50 ms", None, p_warm <= 50),
+        Figure("message → model request, warm p95", percentile(warm["latency"], 95), "ms"),
+        Figure("message → model request, cold p50", p_cold, "ms", "", p_warm),
+        Figure("hyperhive tool round trip via the model p50", median(warm["round_trips"]), "ms"),
+        Figure("RSS of one warm idle session (CLI tree)", warm["rss_kib"] / 1024, "MiB"),
+        Figure("RSS of the harness itself", warm["harness_rss_kib"] / 1024, "MiB"),
     ]  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--turns", type=int, default=30, help="turns to time")
-    parser.add_argument("--calls", type=int, default=500, help="MCP tool calls to time")
-    parser.add_argument("--spawns", type=int, default=10, help="relay spawns to time")
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--turns", type=int, default=12, help="warm turns to time")
+    parser.add_argument("--cold-turns", type=int, default=6, help="cold turns to time")
+    parser.add_argument("--tool-turns", type=int, default=6, help="tool round trips to time")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
-    figures = asyncio.run(measure(args.turns, args.calls, args.spawns))
+    figures = asyncio.run(measure(args.turns, args.cold_turns, args.tool_turns))
     return report(f"harness (pid {os.getpid()}, {os.cpu_count()} cores)", figures, args.json)
 
 

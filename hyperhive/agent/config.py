@@ -43,11 +43,13 @@ ENV_CREDS = "HYPERHIVE_CREDS"
 ENV_APPLIED = "HYPERHIVE_APPLIED"
 ENV_AGENTS = "HYPERHIVE_AGENTS"  # the manager's /agents (every proposed repo)
 ENV_AGENTS_ROOT = "HYPERHIVE_AGENTS_ROOT"  # an alias of HYPERHIVE_AGENTS
-ENV_MCP_SOCKET = "HYPERHIVE_MCP_SOCKET"
 ENV_RATE_LIMIT_BACKOFF = "HYPERHIVE_RATE_LIMIT_BACKOFF"
 ENV_FAILURE_BACKOFF = "HYPERHIVE_FAILURE_BACKOFF"
 ENV_CHECK_INTERVAL = "HYPERHIVE_CHECK_INTERVAL"
-ENV_CLAUDE_BIN = "HYPERHIVE_CLAUDE_BIN"
+ENV_CLAUDE_BIN = "HYPERHIVE_CLAUDE_BIN"  # empty: the CLI bundled with claude-agent-sdk
+ENV_CLAUDE_IDLE = "HYPERHIVE_CLAUDE_IDLE_SECONDS"  # close a warm session after this idle time
+ENV_CLAUDE_MAX_WARM = "HYPERHIVE_CLAUDE_MAX_WARM"  # warm sessions per harness process (LRU)
+ENV_TURN_TIMEOUT = "HYPERHIVE_TURN_TIMEOUT"  # seconds; 0 or unset: no limit
 
 DEFAULT_SOCKET = "/run/hive/hive.sock"
 DEFAULT_STATE = "/state"
@@ -72,7 +74,10 @@ class AgentEnv:
     agents_root: Path = Path(DEFAULT_AGENTS)
     driver: str = "claude"
     model: str = ""
-    claude_bin: str = "claude"
+    claude_bin: str = ""
+    claude_idle_seconds: float = 600.0
+    claude_max_warm: int = 4
+    turn_timeout_seconds: float = 0.0
     script: Path | None = None
     prompt_extra: str = ""
     allowed_recipients: tuple[str, ...] | None = None
@@ -83,7 +88,6 @@ class AgentEnv:
     rate_limit_backoff_seconds: float = 60.0
     failure_backoff_seconds: float = 2.0
     check_interval_seconds: float = 30.0
-    mcp_socket: Path | None = None
 
     @property
     def notes_path(self) -> Path:
@@ -145,7 +149,10 @@ def load_agent_env(env: Mapping[str, str] | None = None) -> AgentEnv:
         agents_root=Path(env.get(ENV_AGENTS) or env.get(ENV_AGENTS_ROOT) or DEFAULT_AGENTS),
         driver=driver,
         model=env.get(ENV_MODEL) or config.model,
-        claude_bin=env.get(ENV_CLAUDE_BIN) or "claude",
+        claude_bin=env.get(ENV_CLAUDE_BIN) or "",
+        claude_idle_seconds=_number(env, ENV_CLAUDE_IDLE, 600.0),
+        claude_max_warm=int(_number(env, ENV_CLAUDE_MAX_WARM, 4)),
+        turn_timeout_seconds=_number(env, ENV_TURN_TIMEOUT, 0.0),
         script=script,
         prompt_extra=prompt_extra,
         allowed_recipients=recipients if recipients is not None else None,
@@ -159,7 +166,6 @@ def load_agent_env(env: Mapping[str, str] | None = None) -> AgentEnv:
         rate_limit_backoff_seconds=_number(env, ENV_RATE_LIMIT_BACKOFF, 60.0),
         failure_backoff_seconds=_number(env, ENV_FAILURE_BACKOFF, 2.0),
         check_interval_seconds=_number(env, ENV_CHECK_INTERVAL, 30.0),
-        mcp_socket=Path(env[ENV_MCP_SOCKET]) if env.get(ENV_MCP_SOCKET) else None,
     )
 
 

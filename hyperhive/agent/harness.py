@@ -4,9 +4,10 @@ Long-poll ``messages.recv`` → a wake prompt naming the sender → the driver r
 turn, its events streamed to the daemon (``harness.event``) → ack on success, requeue on
 failure → one stats sample set (``stats.record``) and ``harness.turn_ended``. A driver
 that cannot run (CLI missing, no credentials) or is rate limited is a visible agent
-state (``harness.state``), never a crash loop. The operator's ``cancel`` and
-``new_session`` arrive on a long-poll ``harness.control``. The hyperhive MCP server runs
-in this process on a private socket; the agent CLI reaches it through the relay.
+state (``harness.state``), never a crash loop. The operator's ``cancel``,
+``new_session`` and ``compact`` arrive on a long-poll ``harness.control``. The hyperhive
+MCP tools run in this process (served to Claude Code through the Agent SDK; called
+in-memory by the scripted driver). The driver is closed when the harness stops.
 """
 
 from __future__ import annotations
@@ -14,25 +15,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import re
 import signal
-import sys
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from importlib import resources
-from pathlib import Path
 from typing import Any
 
 from hyperhive.agent.config import AgentEnv, load_agent_env
+from hyperhive.agent.driver_setup import IdleDriver as IdleDriver
+from hyperhive.agent.driver_setup import UnusableDriver as UnusableDriver
+from hyperhive.agent.driver_setup import make_driver as make_driver
+from hyperhive.agent.driver_setup import system_prompt as system_prompt
 from hyperhive.agent.drivers.base import Driver, ExitClass, TurnResult
 from hyperhive.agent.notes import NotesCompactor
-from hyperhive.core.agent_config import McpServer
 from hyperhive.core.client import HiveClient
-from hyperhive.core.errors import DaemonUnavailable, HyperhiveError, InvalidInput, Refused
+from hyperhive.core.errors import DaemonUnavailable, HyperhiveError, Refused
 from hyperhive.core.safetext import fence, new_fence_token
 from hyperhive.core.settings import BROADCAST, MANAGER, OPERATOR, SYSTEM
 
@@ -42,7 +41,6 @@ RECV_WAIT_SECONDS = 180.0
 CONTROL_WAIT_SECONDS = 60.0
 FAILURE_BACKOFF_MAX = 300.0
 BODY_PREVIEW = 500
-_SOCKET_PATH_MAX = 100  # sun_path holds 108 bytes
 _TRAILER = "\n\n--- hyperhive ---\n"
 _KEY_BAD = re.compile(r"[^a-z0-9_.:-]")
 MAX_TOOL_KEYS = 150
@@ -177,108 +175,6 @@ def stat_key(key: str) -> str:
     return _KEY_BAD.sub("_", key.lower())[:64]
 
 
-# --- prompts and drivers ---------------------------------------------------------------
-
-
-def system_prompt(env: AgentEnv) -> str:
-    """The appended system prompt: the role's prompt, then the agent's own prompt.md."""
-    name = "manager.md" if env.is_manager else "agent.md"
-    text = resources.files("hyperhive.agent").joinpath("prompts", name).read_text()
-    text = text.replace("{name}", env.name)
-    if env.prompt_extra.strip():
-        text += "\n\n# Your own instructions (prompt.md)\n\n" + env.prompt_extra.strip() + "\n"
-    return text
-
-
-def mcp_socket_path(env: AgentEnv) -> Path:
-    """Where the harness serves MCP: ``$HYPERHIVE_MCP_SOCKET``, else in the state dir."""
-    if env.mcp_socket is not None:
-        return env.mcp_socket
-    path = env.state_dir / ".hyperhive-mcp.sock"
-    if len(os.fsencode(path)) <= _SOCKET_PATH_MAX:
-        return path
-    # a deep state dir on the host (process runtime): a private dir of our own instead
-    return Path(tempfile.mkdtemp(prefix="hh-mcp-")) / "mcp.sock"
-
-
-def relay_server(socket_path: Path) -> McpServer:
-    """The MCP server entry the agent CLI starts per turn: the light relay to our socket.
-
-    ``-I``: the CLI starts it in the agent's writable cwd, which must never be imported.
-    """
-    return McpServer(
-        command=sys.executable,
-        args=("-I", "-m", "hyperhive.agent.mcp_relay", "--socket", str(socket_path)),
-    )
-
-
-class UnusableDriver:
-    """Stands in for a driver whose config is broken: its state says why, it never runs."""
-
-    def __init__(self, reason: str) -> None:
-        self.reason = reason
-
-    async def check(self) -> tuple[ExitClass | None, str]:
-        return ExitClass.DRIVER_MISSING, self.reason
-
-    async def run_turn(
-        self, prompt: str, *, on_event: Any, new_session: bool = False
-    ) -> TurnResult:
-        return TurnResult(ExitClass.DRIVER_MISSING, error=self.reason)
-
-    def cancel(self) -> None:
-        return None
-
-
-class IdleDriver:
-    """The scripted driver without a script: every turn ends at once, doing nothing."""
-
-    async def check(self) -> tuple[ExitClass | None, str]:
-        return None, "scripted driver without a script: idle"
-
-    async def run_turn(
-        self, prompt: str, *, on_event: Any, new_session: bool = False
-    ) -> TurnResult:
-        return TurnResult(ExitClass.OK)
-
-    def cancel(self) -> None:
-        return None
-
-
-def make_driver(env: AgentEnv, mcp: McpServer) -> tuple[Driver, Driver | None]:
-    """The turn driver of ``env.driver`` and the one notes compaction uses (None: no compaction)."""
-    try:
-        if env.driver == "scripted":
-            from hyperhive.agent.drivers.scripted import ScriptedDriver
-
-            if env.script is None:
-                return IdleDriver(), None
-            scripted = ScriptedDriver(
-                env.script,
-                mcp=mcp,
-                name=env.name,
-                state_dir=env.state_dir,
-                agents_root=env.agents_root,
-            )
-            return scripted, None
-        from hyperhive.agent.drivers.claude import ClaudeConfig, ClaudeDriver
-
-        config = ClaudeConfig(
-            cwd=env.state_dir,
-            hyperhive_mcp=mcp,
-            binary=env.claude_bin,
-            model=env.model,
-            system_prompt=system_prompt(env),
-            extra_mcp_servers=env.extra_mcp_servers,
-            allowed_bash=env.allowed_bash,
-            rate_limit_backoff_seconds=env.rate_limit_backoff_seconds,
-        )
-        notes = ClaudeDriver(replace(config, persist_session=False, compact_retries=0))
-        return ClaudeDriver(config), notes
-    except InvalidInput as exc:
-        return UnusableDriver(f"bad driver config: {exc.message}"), None
-
-
 # --- the harness -----------------------------------------------------------------------
 
 
@@ -331,75 +227,51 @@ class Harness:
         driver: Driver,
         *,
         notes_driver: Driver | None = None,
-        mcp_socket: Path | None = None,
         recv_wait: float = RECV_WAIT_SECONDS,
+        tools: Sequence[Any] = (),
     ) -> None:
         self.env = env
         self.driver = driver
-        self.mcp_socket = mcp_socket or mcp_socket_path(env)
         self.recv_wait = recv_wait
         self.notes = NotesCompactor(env.notes_path, notes_driver, env.notes_compact_bytes)
         self.turn = 0
         self.failures = 0
         self._new_session = False
         self._in_turn = False
+        self._turn_lock = asyncio.Lock()  # one turn (or compaction) on the driver at a time
+        self._side: set[asyncio.Task[None]] = set()
         self._warned_stats = False
         self._state: tuple[str, str] | None = None
-        self._tools: list[Any] = []  # the MCP servers' HiveTools: what the model saw
+        self._tools = list(tools)  # the drivers' HiveTools: what the model saw
         self._received: list[str] = []  # senders of the messages this turn took
         self._model: str | None = None  # the operator's model override, from the next turn
         self._config_model: str | None = None
 
-    # -- the outer loop: MCP server up, (re)connect to the daemon -------------------------
+    # -- the outer loop: (re)connect to the daemon -----------------------------------------
 
     async def run(self) -> None:
         """Serve until cancelled; a daemon that goes away is waited for, never fatal."""
-        from hyperhive.agent.mcp_socket import LazyMcp, serve_sessions
-
-        links: list[Any] = []
-
-        def make_server(mcp_server: Any) -> Any:
-            link = mcp_server.HiveLink(self.env.socket)
-            links.append(link)
-            forward = link.call
-
-            async def counted(method: str, deadline: float | None = None, **params: Any) -> Any:
-                result = await forward(method, deadline, **params)
-                if method == "messages.recv" and isinstance(result, dict) and self._in_turn:
-                    for m in result.get("messages") or []:
-                        self._received.append(str(m.get("sender", "?")))
-                return result
-
-            link.call = counted
-            tools = mcp_server.HiveTools(
-                link, manager=self.env.is_manager, etc_dir=self.env.etc_dir
-            )
-            self._tools.append(tools)
-            return mcp_server.build_server(tools)
-
         try:
-            async with serve_sessions(self.mcp_socket, LazyMcp(make_server).handle):
-                backoff = 0.1
-                while True:
-                    since = time.monotonic()
-                    try:
-                        await self._serve_connected()
-                    except DaemonUnavailable as exc:
-                        logger.warning("daemon unavailable (%s); reconnecting", exc)
-                    except HyperhiveError as exc:
-                        # e.g. the agent was destroyed under us: wait, never crash-loop
-                        logger.error("the daemon refused the harness: %s", exc)
-                        backoff = max(backoff, 5.0)
-                    if time.monotonic() - since > 30:
-                        backoff = 0.1
-                    await asyncio.sleep(backoff)
-                    backoff = min(backoff * 2, 30.0)
+            backoff = 0.1
+            while True:
+                since = time.monotonic()
+                try:
+                    await self._serve_connected()
+                except DaemonUnavailable as exc:
+                    logger.warning("daemon unavailable (%s); reconnecting", exc)
+                except HyperhiveError as exc:
+                    # e.g. the agent was destroyed under us: wait, never crash-loop
+                    logger.error("the daemon refused the harness: %s", exc)
+                    backoff = max(backoff, 5.0)
+                if time.monotonic() - since > 30:
+                    backoff = 0.1
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 30.0)
         finally:
-            for link in links:
-                await link.close()
-            if self.mcp_socket.parent.name.startswith("hh-mcp-"):
-                with contextlib.suppress(OSError):
-                    self.mcp_socket.parent.rmdir()
+            for task in list(self._side):
+                task.cancel()
+            for driver in (self.driver, self.notes.driver):
+                await _close_driver(driver)
 
     async def _serve_connected(self) -> None:
         client = await HiveClient.connect(self.env.socket)
@@ -471,6 +343,31 @@ class Harness:
                 elif name == "model":
                     self._model = command.get("model") or None
                     logger.info("the next turn uses model %s", self._model or "(from config)")
+                elif name == "compact":
+                    logger.info("the operator asked to compact the conversation")
+                    task = asyncio.create_task(self._compact_now(client))
+                    self._side.add(task)
+                    task.add_done_callback(self._side.discard)
+
+    async def _compact_now(self, client: HiveClient) -> None:
+        """The operator's "compact now", between turns; its events join the last turn."""
+        compact = getattr(self.driver, "compact", None)
+        async with self._turn_lock:
+            events = _EventSender(client, self.turn)
+            try:
+                if compact is None:
+                    await events.put(
+                        {"type": "driver", "subtype": "compact", "text": "nothing to compact"}
+                    )
+                    return
+                result = await compact(on_event=events.put)
+                text = result.error or "the conversation was compacted"
+                subtype = f"compact_{result.exit_class.value}"
+                await events.put({"type": "driver", "subtype": subtype, "text": text})
+            except Exception:  # a driver bug must not take the control loop down
+                logger.exception("compacting failed")
+            finally:
+                await events.close()
 
     # -- one turn ------------------------------------------------------------------------
 
@@ -503,12 +400,13 @@ class Harness:
                 ],
             )
         events = _EventSender(client, turn)
-        self._take_seen()  # anything left from before this turn was not this turn's
+        self._take_seen(count=False)  # anything left from before this turn was not this turn's
         self._in_turn = True
         try:
-            result = await self.driver.run_turn(
-                wake_prompt(message, pending), on_event=events.put, new_session=new_session
-            )
+            async with self._turn_lock:
+                result = await self.driver.run_turn(
+                    wake_prompt(message, pending), on_event=events.put, new_session=new_session
+                )
         except Exception as exc:  # a driver bug fails the turn; the harness keeps serving
             logger.exception("the driver raised")
             result = TurnResult(ExitClass.FAILED, error=f"driver error: {exc!r}")
@@ -538,8 +436,14 @@ class Harness:
         await self._after(client, result, new_session)
         return result
 
-    def _take_seen(self) -> list[int]:
-        return [i for tools in self._tools for i in tools.take_seen()]
+    def _take_seen(self, *, count: bool = True) -> list[int]:
+        """The ids the model took with ``recv`` since the last call (their senders counted
+        as received this turn unless ``count`` is false)."""
+        seen = [i for tools in self._tools for i in tools.take_seen()]
+        senders = [s for tools in self._tools for s in tools.take_senders()]
+        if count:
+            self._received += senders
+        return seen
 
     def apply_model(self) -> None:
         """Give the driver the operator's model override, or its config's model again."""
@@ -612,12 +516,22 @@ class Harness:
         await events.close()
 
 
+async def _close_driver(driver: Driver | None) -> None:
+    close = getattr(driver, "close", None)
+    if close is None:
+        return
+    try:
+        await close()
+    except Exception:  # stopping must finish whatever a driver does
+        logger.exception("closing the driver failed")
+
+
 async def run_harness(env: dict[str, str] | None = None) -> None:
     """``hyperhive agent serve``: load the agent's config, then run its harness until SIGTERM."""
     agent = load_agent_env(env)
-    mcp_socket = mcp_socket_path(agent)
-    driver, notes_driver = make_driver(agent, relay_server(mcp_socket))
-    harness = Harness(agent, driver, notes_driver=notes_driver, mcp_socket=mcp_socket)
+    tools: list[Any] = []
+    driver, notes_driver = make_driver(agent, tools_out=tools)
+    harness = Harness(agent, driver, notes_driver=notes_driver, tools=tools)
     task = asyncio.current_task()
     loop = asyncio.get_running_loop()
 

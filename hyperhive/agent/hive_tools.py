@@ -153,11 +153,17 @@ class HiveTools:
         self.manager = manager
         self.etc_dir = etc_dir
         self.seen: list[int] = []
+        self.senders: list[str] = []
 
     def take_seen(self) -> list[int]:
         """The ids `recv` returned since the last call, oldest first; resets the list."""
         seen, self.seen = self.seen, []
         return seen
+
+    def take_senders(self) -> list[str]:
+        """The senders of the messages `recv` returned since the last call; resets the list."""
+        senders, self.senders = self.senders, []
+        return senders
 
     async def call(
         self, tool: str, method: str, deadline: float | None = None, **params: Any
@@ -208,6 +214,7 @@ class HiveTools:
         if pending:
             text += f"\n\n({pending} more pending: call recv again to take them)"
         self.seen.extend(int(m["id"]) for m in messages)
+        self.senders.extend(str(m.get("sender", "?")) for m in messages)
         return text
 
     async def ask_operator(

@@ -3,10 +3,10 @@
 Every tool answers in plain text. Every failure (a refusal, bad arguments, a daemon
 error, a daemon that is gone) is an MCP tool error with a readable message; the server
 keeps running. Arguments are checked against the tool's JSON schema before anything
-reaches the daemon. The server lives in the harness process and is reached per turn
-through `hyperhive.agent.mcp_relay` (importing the MCP SDK takes about a second, and the
-agent CLI starts its MCP servers at every turn); ``python -m hyperhive.agent.mcp_server``
-runs it on stdio by itself.
+reaches the daemon. The server lives in the harness process: the Agent SDK serves it to
+Claude Code (`hyperhive.agent.sdk_tools`) and the scripted driver calls it in memory;
+``python -m hyperhive.agent.mcp_server`` (``hyperhive agent mcp``) runs it on stdio by
+itself.
 
 A tool call the client cancels (``notifications/cancelled``) or abandons (the session
 ends) is cancelled here, and through `HiveLink` at the daemon too.
@@ -15,17 +15,14 @@ ends) is cancelled here, and through `HiveLink` at the daemon too.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
-from mcp.server.stdio import stdio_server
 from mcp_types import CallToolResult, TextContent
 from mcp_types import Tool as McpTool
 
@@ -39,7 +36,6 @@ from hyperhive.agent.hive_tools import (
     format_message,
     sender_class,
 )
-from hyperhive.agent.mcp_socket import serve_sessions
 from hyperhive.agent.tool_specs import AGENT_TOOLS, MANAGER_TOOLS, ToolSpec, run_tool, tools_for
 from hyperhive.core.errors import HyperhiveError
 from hyperhive.core.settings import MANAGER
@@ -53,7 +49,6 @@ __all__ = [
     "check_send_allowed",
     "format_message",
     "sender_class",
-    "serve_unix",
 ]
 
 logger = logging.getLogger(__name__)
@@ -105,69 +100,7 @@ def build_server(tools: HiveTools) -> MCPServer[Any]:
     return HiveMcpServer(tools)
 
 
-# --- transports ------------------------------------------------------------------------
-
-
-class _LinesIn:
-    """An async iterator of text lines over a socket, as `stdio_server` reads stdin."""
-
-    def __init__(self, reader: asyncio.StreamReader) -> None:
-        self._reader = reader
-
-    def __aiter__(self) -> _LinesIn:
-        return self
-
-    async def __anext__(self) -> str:
-        try:
-            line = await self._reader.readline()
-        except (ValueError, ConnectionError) as exc:
-            raise StopAsyncIteration from exc
-        if not line:
-            raise StopAsyncIteration
-        return line.decode("utf-8", errors="replace")
-
-
-class _LinesOut:
-    """Text writes over a socket, as `stdio_server` writes stdout."""
-
-    def __init__(self, writer: asyncio.StreamWriter) -> None:
-        self._writer = writer
-
-    async def write(self, text: str) -> None:
-        if not self._writer.is_closing():
-            self._writer.write(text.encode())
-
-    async def flush(self) -> None:
-        with contextlib.suppress(ConnectionError):
-            await self._writer.drain()
-
-
-async def serve_streams(
-    server: MCPServer[Any], reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-) -> None:
-    """Serve one MCP session over a byte stream of JSON-RPC lines (one relay connection)."""
-    # MCPServer exposes no public way to serve arbitrary streams; run_stdio_async does this
-    low = server._lowlevel_server
-    try:
-        async with stdio_server(_LinesIn(reader), _LinesOut(writer)) as (read, write):  # type: ignore[arg-type]
-            await low.run(read, write, low.create_initialization_options())
-    except Exception:  # the edge: one broken session must not take the harness down
-        logger.exception("MCP session failed")
-    finally:
-        writer.close()
-        with contextlib.suppress(Exception):
-            await writer.wait_closed()
-
-
-@contextlib.asynccontextmanager
-async def serve_unix(server: MCPServer[Any], path: Path) -> AsyncIterator[asyncio.Server]:
-    """Serve MCP sessions on the unix socket ``path`` (mode 0600) until the block exits."""
-
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await serve_streams(server, reader, writer)
-
-    async with serve_sessions(path, handle) as listener:
-        yield listener
+# --- standalone -------------------------------------------------------------------------
 
 
 async def resolve_manager(link: HiveLink, env: dict[str, str]) -> bool:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
-import os
 
 from hyperhive.commands import Context, Output, Verb
 
@@ -17,13 +15,12 @@ def _args(p: argparse.ArgumentParser) -> None:
         description="Run the harness of the agent named by $HYPERHIVE_AGENT (inside its "
         "container, or as the process runtime starts it).",
     )
-    mcp = sub.add_parser(
+    sub.add_parser(
         "mcp",
-        help="the hyperhive MCP server on stdio (relays to the harness when it runs)",
-        description="Serve the hyperhive MCP tools on stdin/stdout: relayed to the "
-        "harness's MCP socket when one answers, served directly otherwise.",
+        help="the hyperhive MCP server on stdio",
+        description="Serve the hyperhive MCP tools on stdin/stdout, for an MCP client "
+        "outside the harness (the harness serves them in its own process).",
     )
-    mcp.add_argument("--socket", help="the harness's MCP socket ($HYPERHIVE_MCP_SOCKET)")
 
 
 async def agent(ctx: Context) -> Output:
@@ -31,13 +28,6 @@ async def agent(ctx: Context) -> Output:
         from hyperhive.agent.harness import run_harness
 
         await run_harness()
-        return None
-    from hyperhive.agent.mcp_relay import ENV_MCP_SOCKET, connect, pump
-
-    path = ctx.args.socket or os.environ.get(ENV_MCP_SOCKET, "")
-    sock = connect(path) if path else None
-    if sock is not None:
-        await asyncio.to_thread(pump, sock)
         return None
     from hyperhive.agent.mcp_server import run_stdio
 

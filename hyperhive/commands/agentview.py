@@ -72,6 +72,11 @@ async def new_session(ctx: Context) -> Output:
     return data, f"{ctx.args.name}: the next turn starts a new session"
 
 
+async def compact(ctx: Context) -> Output:
+    data = await ctx.call("harness.compact", agent=ctx.args.name)
+    return data, f"{ctx.args.name}: its conversation is being compacted"
+
+
 VERBS = [
     Verb("notes", "print an agent's /state/notes.md", notes, _name),
     Verb("turns", "an agent's recent turn events", turns, _turns_args),
@@ -79,4 +84,5 @@ VERBS = [
     Verb("files", "the files of an agent's config at a tag", files, _files_args),
     Verb("cancel-turn", "interrupt the turn an agent is running", cancel_turn, _name),
     Verb("new-session", "make an agent's next turn start a fresh session", new_session, _name),
+    Verb("compact", "compact an agent's conversation now (its context)", compact, _name),
 ]

@@ -119,7 +119,7 @@ class Operations:
         self._confirm(
             ConfirmScreen(
                 f"Cancel {name}'s turn?",
-                "The agent CLI gets SIGINT; the turn's message counts as handled.",
+                "The agent CLI is interrupted; the turn's message counts as handled.",
                 confirm="cancel turn",
                 danger=True,
             ),
@@ -133,13 +133,26 @@ class Operations:
         self._confirm(
             ConfirmScreen(
                 f"Start a new session for {name}?",
-                "Its next turn runs without --continue: the conversation so far is left behind "
+                "Its next turn starts a fresh conversation: the one so far is left behind "
                 "(notes.md stays).",
                 confirm="new session",
             ),
             lambda _: self._call(
                 "harness.new_session", f"{name}: next turn starts fresh", agent=name
             ),
+        )
+
+    def compact(self, name: str) -> None:
+        """Confirm, then compact the agent's conversation (after its running turn)."""
+        if self._refuse_viewer():
+            return
+        self._confirm(
+            ConfirmScreen(
+                f"Compact {name}'s conversation now?",
+                "The CLI summarises the conversation so far (/compact), after the running turn.",
+                confirm="compact",
+            ),
+            lambda _: self._call("harness.compact", f"{name}: compacting", agent=name),
         )
 
     def revive(self, name: str) -> None:

@@ -1,7 +1,7 @@
 """Fuzzing every MCP tool's arguments through the MCP SDK's client, against a real daemon.
 
-The MCP server runs as in the harness (on a unix socket, reached through the stdio
-relay the agent CLI starts); the session lives on an event loop in a background thread
+The MCP server runs as in the harness (in this process, reached in memory as the Agent
+SDK and the scripted driver reach it); the session lives on an event loop in a background thread
 so that hypothesis can drive it example by example. Every call must come back as a tool
 result (an error result for anything bad, never an exception or a dead server), and the
 daemon behind it must keep no invalid state.
@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import sys
 import threading
 from collections.abc import Awaitable, Iterator
 from concurrent.futures import Future
@@ -27,8 +26,7 @@ from tests.adversarial.hostile import HOSTILE_STRINGS, HUGE_INTS, assert_no_inva
 from tests.support.daemon import DaemonProcess
 
 mcp_server = pytest.importorskip("hyperhive.agent.mcp_server")
-from mcp.client.session import ClientSession  # noqa: E402
-from mcp.client.stdio import StdioServerParameters, stdio_client  # noqa: E402
+from mcp.client import Client  # noqa: E402
 
 from hyperhive.core.settings import validate_agent_name  # noqa: E402
 
@@ -65,7 +63,7 @@ class McpSession:
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.ready: Future[None] = Future()
         self.done: asyncio.Event | None = None
-        self.session: ClientSession | None = None
+        self.session: Client | None = None
         self.tools: dict[str, dict[str, Any]] = {}
 
     def __enter__(self) -> McpSession:
@@ -89,21 +87,13 @@ class McpSession:
         server = mcp_server.build_server(
             mcp_server.HiveTools(link, manager=self.agent == "manager", etc_dir=self.etc)
         )
-        sock = s.run_dir / f"mcp-{self.agent}.sock"
-        params = StdioServerParameters(
-            command=sys.executable,
-            args=["-m", "hyperhive.agent.mcp_relay", "--socket", str(sock)],
-            env=dict(os.environ),
-        )
         try:
-            async with mcp_server.serve_unix(server, sock), stdio_client(params) as (r, w):
-                async with ClientSession(r, w) as session:
-                    await session.initialize()
-                    self.session = session
-                    listed = await session.list_tools()
-                    self.tools = {t.name: t.input_schema for t in listed.tools}
-                    self.ready.set_result(None)
-                    await self.done.wait()
+            async with Client(server) as session:
+                self.session = session
+                listed = await session.list_tools()
+                self.tools = {t.name: t.input_schema for t in listed.tools}
+                self.ready.set_result(None)
+                await self.done.wait()
         except BaseException as exc:
             if not self.ready.done():
                 self.ready.set_exception(exc)

@@ -22,7 +22,6 @@ from hyperhive.agent.harness import (
     IdleDriver,
     make_driver,
     parse_wake,
-    relay_server,
     system_prompt,
     turn_samples,
     wake_prompt,
@@ -202,7 +201,7 @@ async def test_a_scripted_agent_without_a_script_is_idle_not_broken(tmp_path: Pa
         etc_dir=tmp_path,
         driver="scripted",
     )
-    driver, notes = make_driver(env, relay_server(tmp_path / "m.sock"))
+    driver, notes = make_driver(env)
     assert isinstance(driver, IdleDriver) and notes is None
     assert (await driver.check())[0] is None
     result = await driver.run_turn("wake", on_event=None)
@@ -219,11 +218,11 @@ async def test_a_broken_driver_config_becomes_a_driver_that_explains(tmp_path: P
         driver="scripted",
         script=tmp_path / "missing.json",
     )
-    driver, notes = make_driver(env, relay_server(tmp_path / "m.sock"))
+    driver, notes = make_driver(env)
     assert notes is None
     state, reason = await driver.check()
     assert state is ExitClass.DRIVER_MISSING and "does not exist" in reason
-    claude, claude_notes = make_driver(replace(env, driver="claude"), relay_server(tmp_path / "m"))
+    claude, claude_notes = make_driver(replace(env, driver="claude"))
     assert type(claude).__name__ == "ClaudeDriver" and claude_notes is not None
 
 
@@ -236,7 +235,7 @@ async def test_a_failed_turn_is_requeued_and_redelivered_flagged(
     await prepare(hive)
     stats = capture_stats(hive)
     driver = FakeDriver([TurnResult(ExitClass.FAILED, error="boom"), TurnResult(ExitClass.OK)])
-    harness = Harness(agent_env(hive, tmp_path), driver, mcp_socket=tmp_path / "mcp.sock")
+    harness = Harness(agent_env(hive, tmp_path), driver)
     await host.subscribe(["turn.ended"])
     async with running(hive, harness):
         await host.call("messages.send", to="alice", body="do the thing")
@@ -277,7 +276,7 @@ async def test_a_driver_without_login_is_a_visible_state_until_it_can_run(
             (ExitClass.NEEDS_LOGIN, "login!"),
         ),
     )
-    harness = Harness(agent_env(hive, tmp_path), driver, mcp_socket=tmp_path / "mcp.sock")
+    harness = Harness(agent_env(hive, tmp_path), driver)
     await host.subscribe(["agent.changed"])
     seen: list[tuple[str, str]] = []
     async with running(hive, harness):
@@ -299,7 +298,7 @@ async def test_a_turn_that_needs_login_requeues_and_waits_for_credentials(
         [TurnResult(ExitClass.NEEDS_LOGIN, error="401 please run /login")],
         checks=((None, "ok"), (ExitClass.NEEDS_LOGIN, "still no login"), (None, "ok")),
     )
-    harness = Harness(agent_env(hive, tmp_path), driver, mcp_socket=tmp_path / "mcp.sock")
+    harness = Harness(agent_env(hive, tmp_path), driver)
     await host.subscribe(["turn.ended", "agent.changed"])
     async with running(hive, harness):
         await host.call("messages.send", to="alice", body="hello")
@@ -322,7 +321,7 @@ async def test_rate_limits_back_off_with_a_visible_state(
 ) -> None:
     await prepare(hive)
     driver = FakeDriver([TurnResult(ExitClass.RATE_LIMITED, error="429", retry_after_s=0.01)])
-    harness = Harness(agent_env(hive, tmp_path), driver, mcp_socket=tmp_path / "mcp.sock")
+    harness = Harness(agent_env(hive, tmp_path), driver)
     await host.subscribe(["agent.changed"])
     states: list[tuple[str, str]] = []
     async with running(hive, harness):
@@ -342,7 +341,7 @@ async def test_the_operator_cancels_a_turn_and_asks_for_a_new_session(
 ) -> None:
     await prepare(hive)
     driver = FakeDriver([BLOCK, TurnResult(ExitClass.OK)])
-    harness = Harness(agent_env(hive, tmp_path), driver, mcp_socket=tmp_path / "mcp.sock")
+    harness = Harness(agent_env(hive, tmp_path), driver)
     await host.subscribe(["turn.ended"])
     async with running(hive, harness):
         with pytest.raises(Exception, match="not running a turn"):
@@ -362,12 +361,64 @@ async def test_the_operator_cancels_a_turn_and_asks_for_a_new_session(
     assert hive.broker.depth("alice") == 0 and hive.broker.inflight("alice") == 0
 
 
+class CompactingDriver(FakeDriver):
+    """A FakeDriver that can compact; records whether a turn was running meanwhile."""
+
+    def __init__(self, results: list[Any]) -> None:
+        super().__init__(results)
+        self.compactions: list[bool] = []
+        self.closed = False
+        self.in_turn = False
+
+    async def run_turn(
+        self, prompt: str, *, on_event: OnEvent, new_session: bool = False
+    ) -> TurnResult:
+        self.in_turn = True
+        try:
+            return await super().run_turn(prompt, on_event=on_event, new_session=new_session)
+        finally:
+            self.in_turn = False
+
+    async def compact(self, *, on_event: OnEvent) -> TurnResult:
+        self.compactions.append(self.in_turn)
+        await on_event({"type": "driver", "subtype": "compacted", "text": "context compacted"})
+        return TurnResult(ExitClass.OK)
+
+    async def close(self) -> None:
+        self.closed = True
+
+
+async def test_compact_now_waits_for_the_running_turn_and_the_driver_closes_at_the_end(
+    hive: Hive, host: HiveClient, tmp_path: Path
+) -> None:
+    await prepare(hive)
+    driver = CompactingDriver([BLOCK])
+    harness = Harness(agent_env(hive, tmp_path), driver)
+    await host.subscribe(["turn.ended"])
+    async with running(hive, harness):
+        await host.call("messages.send", to="alice", body="long job")
+        async with asyncio.timeout(10):
+            await driver.running.wait()
+        await host.call("harness.compact", agent="alice")
+        await asyncio.sleep(0.3)
+        assert driver.compactions == []  # not while the turn runs
+        await host.call("harness.cancel", agent="alice")
+        await next_named(host, "turn.ended")
+        await until(lambda: len(driver.compactions) == 1)
+        await until(lambda: not harness._side)
+    assert driver.compactions == [False]
+    assert driver.closed
+    events = (await host.call("turns.events", agent="alice"))["events"]
+    subtypes = [e["data"].get("subtype") for e in events if e["kind"] == "driver"]
+    assert subtypes == ["compacted", "compact_ok"]
+
+
 async def test_a_restarted_harness_gets_back_what_was_in_flight(
     hive: Hive, host: HiveClient, tmp_path: Path
 ) -> None:
     await prepare(hive)
     driver = FakeDriver([BLOCK])
-    harness = Harness(agent_env(hive, tmp_path), driver, mcp_socket=tmp_path / "mcp.sock")
+    harness = Harness(agent_env(hive, tmp_path), driver)
     async with running(hive, harness):
         await host.call("messages.send", to="alice", body="work")
         async with asyncio.timeout(10):
@@ -375,7 +426,7 @@ async def test_a_restarted_harness_gets_back_what_was_in_flight(
     assert hive.broker.inflight("alice") == 1
     again = FakeDriver([TurnResult(ExitClass.OK)])
     await host.subscribe(["turn.ended"])
-    harness2 = Harness(agent_env(hive, tmp_path), again, mcp_socket=tmp_path / "mcp.sock")
+    harness2 = Harness(agent_env(hive, tmp_path), again)
     async with running(hive, harness2):
         ended = await next_named(host, "turn.ended")
     assert ended["turn"] == 2  # numbering goes on from the stored turns
@@ -383,14 +434,23 @@ async def test_a_restarted_harness_gets_back_what_was_in_flight(
 
 
 def claude_config(
-    binary: str, api: Any, env: AgentEnv, sock: Path, home: Path, tmp: Path, **extra: Any
+    binary: str,
+    api: Any,
+    env: AgentEnv,
+    links: list[Any],
+    home: Path,
+    tmp: Path,
+    **extra: Any,
 ) -> Any:
     """A ClaudeConfig for the real CLI against the scripted API, offline and quiet."""
     from hyperhive.agent.drivers.claude import ClaudeConfig
+    from hyperhive.agent.sdk_tools import hive_server
 
+    server, link = hive_server(env.socket, manager=env.is_manager, etc_dir=env.etc_dir)
+    links.append(link)
     return ClaudeConfig(
         cwd=env.state_dir,
-        hyperhive_mcp=relay_server(sock),
+        hyperhive_server=server,
         binary=binary,
         model="claude-test-1",
         inherit_env=False,
@@ -422,21 +482,23 @@ async def claude_harness(
     env = agent_env(hive, tmp_path)
     env.state_dir.mkdir(parents=True, exist_ok=True)
     short_tmp = Path(tempfile.mkdtemp(prefix="cc-", dir="/tmp"))
-    sock = hive.settings.run_dir / "alice-mcp.sock"
     try:
         async with FakeAnthropic(script) as api:
-            config = claude_config(binary, api, env, sock, tmp_path / "home", short_tmp, **extra)
-            async with running(hive, Harness(env, ClaudeDriver(config), mcp_socket=sock)):
+            links: list[Any] = []
+            config = claude_config(binary, api, env, links, tmp_path / "home", short_tmp, **extra)
+            driver = ClaudeDriver(config, closing=links)
+            tools = [config.hyperhive_server.hive_tools]
+            async with running(hive, Harness(env, driver, tools=tools)):
                 yield api
     finally:
         shutil.rmtree(short_tmp, ignore_errors=True)
 
 
 @pytest.mark.claude
-async def test_the_real_claude_cli_runs_a_full_turn_through_the_relay_and_the_daemon(
+async def test_the_real_claude_cli_runs_a_full_turn_with_in_process_tools_and_the_daemon(
     hive: Hive, host: HiveClient, tmp_path: Path
 ) -> None:
-    """Harness + Claude Code + relay + in-harness MCP server + daemon, model faked."""
+    """Harness + Claude Code (SDK) + in-harness MCP tools + daemon, model faked."""
     from tests.support.fake_anthropic import reply, text, tool_use
 
     await hive.create_agent("bob")

@@ -55,7 +55,6 @@ async def test_a_model_switch_reaches_the_next_turn_and_recv_counts_as_received(
     env = agent_env(hive, tmp_path)
     env.state_dir.mkdir(parents=True, exist_ok=True)
     short_tmp = Path(tempfile.mkdtemp(prefix="cc-", dir="/tmp"))
-    sock = hive.settings.run_dir / "alice-mcp.sock"
     script = [
         tool_use("mcp__hyperhive__recv", {"wait_seconds": 0, "max": 5}),
         text("took both"),
@@ -64,8 +63,13 @@ async def test_a_model_switch_reaches_the_next_turn_and_recv_counts_as_received(
     await host.subscribe(["turn.ended"])
     try:
         async with FakeAnthropic(script) as api:
-            config = claude_config(binary, api, env, sock, tmp_path / "home", short_tmp)
-            harness = Harness(env, ClaudeDriver(config), mcp_socket=sock)
+            links: list = []
+            config = claude_config(binary, api, env, links, tmp_path / "home", short_tmp)
+            harness = Harness(
+                env,
+                ClaudeDriver(config, closing=links),
+                tools=[config.hyperhive_server.hive_tools],
+            )
             async with running(hive, harness):
                 await host.call("messages.send", to="alice", body="first")
                 await host.call("messages.send", to="alice", body="second")
@@ -115,11 +119,15 @@ async def test_peer_questions_go_end_to_end_between_two_real_harnesses(
                 await prepare(hive, name)
                 env = agent_env(hive, tmp_path, name)
                 env.state_dir.mkdir(parents=True, exist_ok=True)
-                sock = hive.settings.run_dir / f"{name}-mcp.sock"
                 api = apis[name] = await stack.enter_async_context(FakeAnthropic(script))
                 home = tmp_path / f"home-{name}"
-                config = claude_config(binary, api, env, sock, home, short_tmp)
-                harness = Harness(env, ClaudeDriver(config), mcp_socket=sock)
+                links: list = []
+                config = claude_config(binary, api, env, links, home, short_tmp)
+                harness = Harness(
+                    env,
+                    ClaudeDriver(config, closing=links),
+                    tools=[config.hyperhive_server.hive_tools],
+                )
                 await stack.enter_async_context(running(hive, harness))
             await host.call("messages.send", to="alice", body="ask bob which port")
             ended = []

@@ -1,8 +1,8 @@
-"""The hyperhive MCP server, driven through the MCP SDK's stdio client.
+"""The hyperhive MCP server, driven through the MCP SDK's client.
 
-Most tests run the production path: the server lives in this process on its unix
-socket (as in the harness) and the client starts the stdio relay subprocess, exactly
-what the agent CLI does per turn.
+Most tests run the production path: the server lives in this process (as in the
+harness) and the client talks to it in memory, as the Agent SDK serves it to the CLI
+and the scripted driver calls it; one runs it standalone on stdio.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from mcp.client import Client
 from mcp.client.session import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
 
@@ -26,7 +27,6 @@ from hyperhive.agent.mcp_server import (
     HiveTools,
     build_server,
     check_send_allowed,
-    serve_unix,
 )
 from hyperhive.core.errors import Refused
 from hyperhive.core.hive import Hive
@@ -37,24 +37,16 @@ from tests.conftest import agent_client
 @asynccontextmanager
 async def session_on(
     hive: Hive, name: str, etc: Path, *, manager: bool | None = None
-) -> AsyncIterator[ClientSession]:
-    """An MCP client session for ``name``: server in-process, reached through the relay."""
+) -> AsyncIterator[Any]:
+    """An MCP client session for ``name``: the server in this process, reached in memory."""
     if hive.agents.find(name) is None:
         await hive.create_agent(name)
     link = HiveLink(hive.settings.agent_socket(name))
     is_manager = name == "manager" if manager is None else manager
     server = build_server(HiveTools(link, manager=is_manager, etc_dir=etc))
-    sock = hive.settings.run_dir / f"mcp-{name}.sock"
-    params = StdioServerParameters(
-        command=sys.executable,
-        args=["-m", "hyperhive.agent.mcp_relay", "--socket", str(sock)],
-        env=dict(os.environ),
-    )
     try:
-        async with serve_unix(server, sock), stdio_client(params) as (read, write):
-            async with ClientSession(read, write) as session:
-                await session.initialize()
-                yield session
+        async with Client(server) as session:
+            yield session
     finally:
         await link.close()
 
@@ -63,7 +55,7 @@ def text_of(result: Any) -> str:
     return "\n".join(getattr(c, "text", "") for c in result.content)
 
 
-async def call(session: ClientSession, tool: str, **args: Any) -> tuple[bool, str]:
+async def call(session: Any, tool: str, **args: Any) -> tuple[bool, str]:
     result = await session.call_tool(tool, args)
     return bool(result.is_error), text_of(result)
 
@@ -206,14 +198,12 @@ async def test_a_dead_daemon_is_a_tool_error_not_a_crash(hive: Hive, tmp_path: P
         assert not error and "name: alice" in text
 
 
-async def test_the_relay_serves_the_tools_itself_when_no_harness_answers(
-    hive: Hive, tmp_path: Path
-) -> None:
+async def test_the_standalone_server_serves_the_tools_on_stdio(hive: Hive, tmp_path: Path) -> None:
     await hive.create_agent("alice")
     await hive.agents.set_state("alice", AgentState.RUNNING)
     params = StdioServerParameters(
         command=sys.executable,
-        args=["-m", "hyperhive.agent.mcp_relay", "--socket", str(tmp_path / "nobody.sock")],
+        args=["-I", "-m", "hyperhive", "agent", "mcp"],
         env={
             **os.environ,
             "HYPERHIVE_SOCKET": str(hive.settings.agent_socket("alice")),

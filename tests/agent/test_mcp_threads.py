@@ -1,4 +1,4 @@
-"""The loose-end tools over MCP (through the relay): ask, answer, remind, threads, logs."""
+"""The loose-end tools over MCP (in process): ask, answer, remind, threads, logs."""
 
 from __future__ import annotations
 

@@ -24,9 +24,9 @@ from hyperhive.agent.drivers.scripted import (
     matches,
     parse_script,
 )
-from hyperhive.agent.harness import relay_server, wake_prompt
-from hyperhive.agent.mcp_server import HiveLink, HiveTools, build_server, serve_unix
-from hyperhive.core.agent_config import default_files
+from hyperhive.agent.harness import wake_prompt
+from hyperhive.agent.mcp_server import HiveLink, HiveTools, build_server
+from hyperhive.core.agent_config import McpServer, default_files
 from hyperhive.core.client import HiveClient
 from hyperhive.core.errors import InvalidInput
 from hyperhive.core.hive import Hive
@@ -59,15 +59,10 @@ def test_the_demo_scripts_ship_with_the_package() -> None:
         assert load_script(demo_script(name))
 
 
-@contextlib.asynccontextmanager
-async def manager_tools(hive: Hive, sock: Path) -> AsyncIterator[None]:
+def manager_tools(hive: Hive, etc: Path) -> tuple[Any, HiveLink]:
+    """The manager's tool server, in this process as in the harness, and its link."""
     link = HiveLink(hive.settings.agent_socket("manager"))
-    server = build_server(HiveTools(link, manager=True, etc_dir=sock.parent / "etc"))
-    try:
-        async with serve_unix(server, sock):
-            yield
-    finally:
-        await link.close()
+    return build_server(HiveTools(link, manager=True, etc_dir=etc)), link
 
 
 async def test_the_manager_script_commits_a_change_and_asks_to_apply_it(
@@ -96,13 +91,14 @@ async def test_the_manager_script_commits_a_change_and_asks_to_apply_it(
             ]
         )
     )
-    sock = hive.settings.run_dir / "mgr-mcp.sock"
+    server, link = manager_tools(hive, tmp_path / "etc")
     driver = ScriptedDriver(
         script,
-        mcp=relay_server(sock),
+        mcp=server,
         name="manager",
         state_dir=tmp_path / "state",
         agents_root=hive.settings.proposed_root,
+        closing=[link],
     )
     assert (await driver.check())[0] is None
     events: list[dict[str, Any]] = []
@@ -111,8 +107,10 @@ async def test_the_manager_script_commits_a_change_and_asks_to_apply_it(
         events.append(event)
 
     prompt = wake_prompt({"id": 1, "sender": "alice", "body": "I need a prompt"}, 0)
-    async with manager_tools(hive, sock):
+    try:
         result = await driver.run_turn(prompt, on_event=on_event)
+    finally:
+        await driver.close()
     assert result.exit_class is ExitClass.OK, result.error
     assert result.tools == {
         "mcp__hyperhive__request_apply_commit": 1,
@@ -149,7 +147,7 @@ async def test_a_fail_step_fails_the_turn_and_once_entries_play_once(
     )
     driver = ScriptedDriver(
         script,
-        mcp=relay_server(tmp_path / "none.sock"),
+        mcp=McpServer(sys.executable, ("-I", "-c", "pass")),  # never started: no tool steps
         name="alice",
         state_dir=tmp_path / "state",
         agents_root=tmp_path,
@@ -165,7 +163,7 @@ async def test_a_fail_step_fails_the_turn_and_once_entries_play_once(
     assert second.exit_class is ExitClass.OK
     missing = ScriptedDriver(
         tmp_path / "nope.json",
-        mcp=relay_server(tmp_path / "none.sock"),
+        mcp=McpServer(sys.executable, ("-I", "-c", "pass")),  # never started: no tool steps
         name="alice",
         state_dir=tmp_path,
         agents_root=tmp_path,
@@ -222,7 +220,15 @@ def harness_env(hive: Hive, tmp_path: Path, name: str, script: list[Any]) -> dic
 async def harness_process(env: dict[str, str], log: Path) -> AsyncIterator[None]:
     with open(log, "wb") as out:
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "hyperhive", "agent", "serve", env=env, stdout=out, stderr=out
+            sys.executable,
+            "-I",
+            "-m",
+            "hyperhive",
+            "agent",
+            "serve",
+            env=env,
+            stdout=out,
+            stderr=out,  # fmt: skip
         )
     try:
         yield

@@ -42,6 +42,7 @@ async def test_turn_steering_and_reading_the_inbox(daemon: DaemonProcess) -> Non
     idle = cli(s, "cancel-turn", "alice")
     assert idle.returncode == 1 and "alice" in idle.stderr
     assert cli(s, "new-session", "alice").returncode == 0
+    assert cli_json(s, "compact", "alice") == {"agent": "alice", "queued": "compact"}
     assert isinstance(cli_json(s, "turns", "alice"), list)
 
     client = await HiveClient.connect(s.agent_socket("alice"))

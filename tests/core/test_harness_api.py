@@ -120,6 +120,11 @@ async def test_cancel_and_new_session_reach_the_harness_control_poll(
     await host.call("harness.new_session", agent="alice")
     got = await alice.call("harness.control")
     assert [c["command"] for c in got["commands"]] == ["new_session"]
+    await host.call("harness.compact", agent="alice")
+    got = await alice.call("harness.control")
+    assert [c["command"] for c in got["commands"]] == ["compact"]
+    with pytest.raises(NotFound):
+        await host.call("harness.compact", agent="nobody")
     # a turn's end drops a cancel that came too late for it
     await host.call("harness.cancel", agent="alice")
     await alice.call("harness.turn_ended", turn=1, exit_class="ok")

@@ -1,8 +1,7 @@
 """An MCP SDK client in its own process, for tests that kill it mid-call.
 
-``python -m tests.delivery.mcp_client direct|relay <path>``: starts the hyperhive MCP
-server on stdio (``direct``: ``$HYPERHIVE_SOCKET`` names the agent's hive.sock) or the
-relay to the harness socket ``<path>`` (``relay``), then calls ``recv(wait_seconds=20)``
+``python -m tests.delivery.mcp_client``: starts the hyperhive MCP server on stdio
+(``$HYPERHIVE_SOCKET`` names the agent's hive.sock), then calls ``recv(wait_seconds=20)``
 and prints ``calling`` first.
 """
 
@@ -16,16 +15,13 @@ from mcp.client.session import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
 
 
-def server_params(mode: str, path: str) -> StdioServerParameters:
-    if mode == "direct":
-        args = ["-m", "hyperhive.agent.mcp_server"]
-    else:
-        args = ["-m", "hyperhive.agent.mcp_relay", "--socket", path]
+def server_params() -> StdioServerParameters:
+    args = ["-m", "hyperhive.agent.mcp_server"]
     return StdioServerParameters(command=sys.executable, args=args, env=dict(os.environ))
 
 
-async def main(mode: str, path: str) -> None:
-    async with stdio_client(server_params(mode, path)) as (read, write):
+async def main() -> None:
+    async with stdio_client(server_params()) as (read, write):
         async with ClientSession(read, write) as session:
             await session.initialize()
             print("calling", flush=True)
@@ -34,4 +30,4 @@ async def main(mode: str, path: str) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1], sys.argv[2]))
+    asyncio.run(main())

@@ -1,8 +1,8 @@
 """A cancelled or abandoned MCP ``recv`` never swallows the next message.
 
 Run with the MCP SDK's own client against both paths an agent uses: the server on stdio
-by itself (``direct``) and the server in the harness process behind the per-turn relay
-(``relay``), whose daemon connection outlives every MCP session.
+by itself (``direct``) and the server in the harness process (``in_process``: the Agent
+SDK serves it to Claude Code), whose one daemon connection outlives every MCP session.
 """
 
 from __future__ import annotations
@@ -18,12 +18,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from mcp.client import Client
 from mcp.client.session import ClientSession
 from mcp.client.stdio import stdio_client
 
 import hyperhive
 from hyperhive.agent.hive_tools import HiveLink, HiveTools
-from hyperhive.agent.mcp_server import build_server, serve_unix
+from hyperhive.agent.mcp_server import build_server
 from hyperhive.core.hive import Hive
 from hyperhive.core.models import AgentState
 from tests.delivery.mcp_client import server_params
@@ -38,12 +39,11 @@ async def until(predicate: Callable[[], Any], timeout: float = 10.0) -> None:
 
 
 class Paths:
-    """How a test reaches alice's tools: ``direct`` or through the harness's ``relay``."""
+    """How a test reaches alice's tools: ``direct`` or the harness's ``in_process`` server."""
 
     def __init__(self, hive: Hive, mode: str, tmp_path: Path) -> None:
         self.hive = hive
         self.mode = mode
-        self.mcp_socket = hive.settings.run_dir / "alice-mcp.sock"
         self.env = {
             **os.environ,
             "HYPERHIVE_SOCKET": str(hive.settings.agent_socket("alice")),
@@ -52,28 +52,34 @@ class Paths:
             "PYTHONPATH": str(ROOT),
         }
         self.link: HiveLink | None = None
+        self.server: Any = None
 
     def params(self) -> Any:
-        params = server_params(self.mode, str(self.mcp_socket))
+        params = server_params()
         params.env = self.env
         return params
 
     @contextlib.asynccontextmanager
     async def harness_side(self) -> AsyncIterator[None]:
-        """For ``relay``: the server in this process, one daemon link for every session."""
-        if self.mode != "relay":
+        """For ``in_process``: the server in this process, one daemon link for every session."""
+        if self.mode != "in_process":
             yield
             return
         self.link = HiveLink(self.hive.settings.agent_socket("alice"))
-        server = build_server(HiveTools(self.link, manager=False, etc_dir=Path("/nonexistent")))
+        self.server = build_server(
+            HiveTools(self.link, manager=False, etc_dir=Path("/nonexistent"))
+        )
         try:
-            async with serve_unix(server, self.mcp_socket):
-                yield
+            yield
         finally:
             await self.link.close()
 
     @contextlib.asynccontextmanager
-    async def session(self) -> AsyncIterator[ClientSession]:
+    async def session(self) -> AsyncIterator[Any]:
+        if self.server is not None:
+            async with Client(self.server) as session:
+                yield session
+            return
         async with stdio_client(self.params()) as (read, write):
             async with ClientSession(read, write) as session:
                 await session.initialize()
@@ -96,7 +102,7 @@ async def next_session_gets(paths: Paths, body: str) -> str:
     return text
 
 
-@pytest.mark.parametrize("mode", ["direct", "relay"])
+@pytest.mark.parametrize("mode", ["direct", "in_process"])
 async def test_a_cancelled_recv_leaves_the_next_message_for_a_new_session(
     alice: Hive, tmp_path: Path, mode: str
 ) -> None:
@@ -116,14 +122,13 @@ async def test_a_cancelled_recv_leaves_the_next_message_for_a_new_session(
             assert connection is not None and paths.link._client is connection
 
 
-@pytest.mark.parametrize("mode", ["direct", "relay"])
 async def test_a_killed_client_leaves_the_next_message_for_a_new_session(
-    alice: Hive, tmp_path: Path, mode: str
+    alice: Hive, tmp_path: Path
 ) -> None:
-    paths = Paths(alice, mode, tmp_path)
+    paths = Paths(alice, "direct", tmp_path)
     async with paths.harness_side():
         client = subprocess.Popen(
-            [sys.executable, "-m", "tests.delivery.mcp_client", mode, str(paths.mcp_socket)],
+            [sys.executable, "-m", "tests.delivery.mcp_client"],
             env=paths.env,
             cwd=ROOT,
             stdout=subprocess.PIPE,

@@ -189,7 +189,7 @@ async def test_a_turn_acks_the_ids_it_saw_and_nothing_else(
 ) -> None:
     await prepare(hive)
     driver = SideReceiver(hive)
-    harness = Harness(agent_env(hive, tmp_path), driver, mcp_socket=tmp_path / "mcp.sock")
+    harness = Harness(agent_env(hive, tmp_path), driver)
     await host.subscribe(["turn.ended"])
     async with running(hive, harness):
         await host.call("messages.send", to="alice", body="the turn's own")

@@ -18,7 +18,8 @@ import pytest
 
 from hyperhive.agent.drivers.base import ExitClass
 from hyperhive.agent.drivers.scripted import ScriptedDriver
-from hyperhive.agent.harness import relay_server, wake_prompt
+from hyperhive.agent.harness import wake_prompt
+from hyperhive.agent.sdk_tools import hive_server
 from hyperhive.core.hive import Hive
 from hyperhive.core.settings import Settings
 from tests.security.conftest import acked, inside
@@ -32,24 +33,6 @@ def plant(directory: Path, canary: Path) -> None:
     code = f"open({str(canary)!r}, 'a').write('imported\\n')\n"
     for name in ("__init__.py", "__main__.py", "agent/__init__.py", "agent/mcp_relay.py"):
         (pkg / name).write_text(code)
-
-
-def test_the_mcp_relay_never_imports_a_module_planted_in_its_cwd(tmp_path: Path) -> None:
-    cwd = tmp_path / "state"
-    cwd.mkdir()
-    canary = tmp_path / "imported"
-    plant(cwd, canary)
-    relay = relay_server(tmp_path / "nobody.sock")
-    # as the agent CLI starts it: in the agent's cwd, with the agent's environment
-    subprocess.run(
-        [relay.command, *relay.args],
-        cwd=cwd,
-        input=b"",
-        capture_output=True,
-        timeout=30,
-        env={"PYTHONPATH": str(cwd), "PATH": "/usr/bin:/bin"},
-    )
-    assert not canary.exists()
 
 
 async def test_the_process_harness_never_imports_a_module_planted_in_its_state(
@@ -100,9 +83,11 @@ async def test_the_scripted_manager_commits_without_running_repo_hooks(tmp_path:
     script = tmp_path / "s.json"
     step = {"commit": {"agent": "alice", "files": {"a.txt": "x"}, "message": "m"}}
     script.write_text(json.dumps([{"on": "body:go", "steps": [step]}]))
+    server, link = hive_server(tmp_path / "none.sock", manager=True, etc_dir=tmp_path / "etc")
     driver = ScriptedDriver(
         script,
-        mcp=relay_server(tmp_path / "none.sock"),
+        mcp=server,
+        closing=[link],
         name="manager",
         state_dir=tmp_path / "state",
         agents_root=tmp_path,

@@ -1,8 +1,7 @@
-"""Find the pinned Claude Code CLI for tests, or skip with the command that installs it.
+"""Find the Claude Code CLI for tests: ``$HYPERHIVE_CLAUDE_BIN``, else the SDK's bundled one.
 
-Tests look for ``$HYPERHIVE_CLAUDE_BIN``, then for the project-local npm prefix
-``.cache/claude`` that ``scripts/install-claude-cli`` fills (CI runs it once, before the
-suite). Tests never install the CLI themselves.
+``claude-agent-sdk`` (a dependency) ships the CLI as a native binary, so no Node and no
+install step: tests skip only when neither answers ``--version``.
 """
 
 from __future__ import annotations
@@ -14,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-PREFIX = ROOT / ".cache" / "claude"
+from hyperhive.agent.drivers.claude_options import bundled_cli
+
 INSTALL_HINT = (
-    "Claude Code CLI not installed: run scripts/install-claude-cli "
-    "(or point HYPERHIVE_CLAUDE_BIN at a claude binary)"
+    "Claude Code CLI not found: install claude-agent-sdk (it bundles the CLI), "
+    "or point HYPERHIVE_CLAUDE_BIN at a claude binary"
 )
 
 
@@ -26,9 +25,10 @@ INSTALL_HINT = (
 def find_claude() -> tuple[str | None, str]:
     """Return ``(path, version)`` of a CLI that answers ``--version``, or ``(None, why)``."""
     explicit = os.environ.get("HYPERHIVE_CLAUDE_BIN")
-    path = Path(explicit) if explicit else PREFIX / "node_modules" / ".bin" / "claude"
-    if not os.access(path, os.X_OK):
+    found = explicit or bundled_cli()
+    if not found or not os.access(found, os.X_OK):
         return None, f"HYPERHIVE_CLAUDE_BIN={explicit} not found" if explicit else INSTALL_HINT
+    path = Path(found)
     try:
         done = subprocess.run(
             [str(path), "--version"], capture_output=True, text=True, timeout=60, check=False
@@ -36,13 +36,12 @@ def find_claude() -> tuple[str | None, str]:
     except (OSError, subprocess.TimeoutExpired) as exc:
         return None, f"{path} --version failed: {exc}"
     if done.returncode != 0:
-        # npm without its postinstall step leaves a stub that only prints how to fix it
         return None, f"{path} --version exited {done.returncode}: {done.stderr.strip()[-200:]}"
     return str(path), done.stdout.strip()
 
 
 def require_claude() -> str:
-    """The CLI's path; skips the calling test (saying how to install it) when it is absent."""
+    """The CLI's path; skips the calling test (saying why) when there is none."""
     path, detail = find_claude()
     if path is None:
         pytest.skip(detail)

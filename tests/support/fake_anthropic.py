@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -123,6 +124,7 @@ class Request:
     headers: dict[str, str]
     body: Any  # parsed JSON, or None
     kind: str  # main | compact | side | probe
+    ts: float = 0.0  # time.time() when its body was read (benchmarks time against it)
 
     @property
     def main(self) -> bool:
@@ -233,7 +235,7 @@ class FakeAnthropic:
             except ValueError:
                 body = raw.decode(errors="replace")
         kind = _kind(method, path, body)
-        self.requests.append(Request(method, target, headers, body, kind))
+        self.requests.append(Request(method, target, headers, body, kind, time.time()))
         assert self._changed is not None
         async with self._changed:
             self._changed.notify_all()

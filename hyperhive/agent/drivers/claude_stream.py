@@ -93,6 +93,7 @@ class CliRun:
     result: dict[str, Any] | None = None
     session_id: str = ""
     compact_result: str = ""
+    compacted: bool = False  # the CLI compacted the context during the run
     returncode: int | None = None
     stderr: str = ""
     wall_ms: float = 0.0
@@ -140,6 +141,8 @@ class CliRun:
                 self.session_id = str(event.get("session_id") or self.session_id)
             if event.get("compact_result"):
                 self.compact_result = str(event["compact_result"])
+            if event.get("subtype") == "compact_boundary":
+                self.compacted = True
         elif kind == "result":
             self.result = event
             self.session_id = str(event.get("session_id") or self.session_id)

@@ -17,7 +17,8 @@ dir). A step is one of:
 
 Strings in step arguments may use ``{sender}``, ``{body}``, ``{message_id}``, ``{me}``,
 ``{commit}`` and ``{question}``. Tool calls go through the same MCP server the Claude
-CLI uses: the driver starts the relay command and talks to it with the MCP SDK client.
+CLI uses (served in the harness process), with the MCP SDK client; a stdio command
+(`McpServer`) works too.
 """
 
 from __future__ import annotations
@@ -169,14 +170,16 @@ class ScriptedDriver:
         self,
         script: Path,
         *,
-        mcp: McpServer,
+        mcp: McpServer | Any,
         name: str,
         state_dir: Path,
         agents_root: Path,
         runner: Runner | None = None,
+        closing: list[Any] | None = None,
     ) -> None:
         self.script = script
-        self.mcp = mcp
+        self.mcp = mcp  # an in-process MCP server, or a stdio command to start per turn
+        self._closing = list(closing or [])
         self.name = name
         self.state_dir = state_dir
         self.agents_root = agents_root
@@ -197,6 +200,12 @@ class ScriptedDriver:
 
     def cancel(self) -> None:
         self._cancel.set()
+
+    async def close(self) -> None:
+        """Close what the driver was given to close (the tools' link to the daemon)."""
+        for item in self._closing:
+            with contextlib.suppress(Exception):
+                await item.close()
 
     async def run_turn(
         self, prompt: str, *, on_event: OnEvent, new_session: bool = False
@@ -307,6 +316,10 @@ class ScriptedDriver:
 
     async def _session(self, run: _TurnRun) -> Any:
         """The turn's MCP session, started at its first tool call like the agent CLI does."""
+        if run.session is None and not isinstance(self.mcp, McpServer):
+            from mcp.client import Client
+
+            run.session = await run.stack.enter_async_context(Client(self.mcp))
         if run.session is None:
             from mcp.client.session import ClientSession
             from mcp.client.stdio import StdioServerParameters, stdio_client

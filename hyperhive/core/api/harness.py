@@ -4,7 +4,8 @@ The harness of each agent reports on its own socket (agent scope): ``harness.sta
 once per life, ``harness.event`` for every event of a turn (stored in the events table,
 published as ``turn.event``), ``harness.turn_ended`` (``turn.ended``, the agent's
 ``last_turn_at``) and ``harness.state`` for what the driver can or cannot do. The
-operator reaches a harness through ``harness.cancel`` and ``harness.new_session``: the
+operator reaches a harness through ``harness.cancel``, ``harness.new_session`` and
+``harness.compact``: the
 daemon queues the command and the harness picks it up with its long-poll
 ``harness.control``.
 """
@@ -212,7 +213,7 @@ def register(reg: Registry, hive: Hive) -> None:
 
     @reg.method("harness.control", Scope.AGENT, wait_seconds=p(float, default=0.0))
     async def control_poll(caller: Caller, wait_seconds: float) -> Any:
-        """Long-poll for operator commands (``cancel``, ``new_session``) for this harness."""
+        """Long-poll for operator commands (``cancel``, ``new_session``, ``compact``)."""
         if not 0 <= wait_seconds <= CONTROL_WAIT_MAX:
             raise InvalidInput(f"harness.control: wait_seconds must be 0..{CONTROL_WAIT_MAX:g}")
         ctl = control(caller.name)
@@ -243,6 +244,13 @@ def register(reg: Registry, hive: Hive) -> None:
         hive.agents.get(agent)
         control(agent).push("new_session")
         return {"agent": agent, "queued": "new_session"}
+
+    @reg.method("harness.compact", Scope.HOST, decides=True, agent=p(str))
+    async def compact(caller: Caller, agent: str) -> Any:
+        """Compact ``agent``'s conversation now (after the running turn, if one runs)."""
+        hive.agents.get(agent)
+        control(agent).push("compact")
+        return {"agent": agent, "queued": "compact"}
 
     @reg.method(
         "turns.events",

@@ -51,8 +51,11 @@ class AgentScreen(HiveScreen):
         Binding("c", "compose", "compose"),
         Binding("x", "cancel_turn", "cancel turn"),
         Binding("n", "new_session", "new session"),
+        Binding("o", "compact", "compact"),
     ]
-    DECISIONS = frozenset({"lifecycle", "terminal", "compose", "cancel_turn", "new_session"})
+    DECISIONS = frozenset(
+        {"lifecycle", "terminal", "compose", "cancel_turn", "new_session", "compact"}
+    )
 
     def __init__(self, ctx: Ctx, name: str) -> None:
         super().__init__(ctx)
@@ -180,3 +183,6 @@ class AgentScreen(HiveScreen):
 
     def action_new_session(self) -> None:
         self.ctx.ops.new_session(self.agent)
+
+    def action_compact(self) -> None:
+        self.ctx.ops.compact(self.agent)

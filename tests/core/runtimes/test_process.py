@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import subprocess
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -273,3 +274,18 @@ async def test_open_pty_echoes_and_sees_the_resize(
 def test_the_harness_command_defaults_to_isolated_python_m_hyperhive(settings: Settings) -> None:
     spec = replace(make_spec(settings, "d", Path("x")), command=None)
     assert harness_command(spec) == [sys.executable, "-I", "-m", "hyperhive", "agent", "serve"]
+
+
+def test_a_hyperhive_package_planted_in_the_agents_dir_never_runs_as_the_harness(
+    settings: Settings, tmp_path: Path
+) -> None:
+    planted = tmp_path / "hyperhive"
+    planted.mkdir()
+    marker = tmp_path / "owned"
+    (planted / "__init__.py").write_text(f"open({str(marker)!r}, 'w').close()\n")
+    (planted / "__main__.py").write_text("")
+    spec = replace(make_spec(settings, "d", Path("x")), command=None)
+    argv = harness_command(spec)[:-2] + ["--help"]  # the harness's interpreter and module
+    done = subprocess.run(argv, cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert not marker.exists()

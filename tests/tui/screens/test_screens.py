@@ -11,7 +11,7 @@ from hyperhive.tui.panes.audit import AuditPane
 from hyperhive.tui.panes.turns import TurnLog
 from hyperhive.tui.screens.agent import AgentScreen
 from hyperhive.tui.screens.audit import AuditScreen
-from hyperhive.tui.screens.modals import TextScreen
+from hyperhive.tui.screens.modals import ConfirmScreen, TextScreen
 from hyperhive.tui.screens.repos import FilesScreen, ReposScreen
 from hyperhive.tui.screens.stats import StatsScreen
 from hyperhive.tui.widgets.chart import ChartWidget
@@ -40,6 +40,22 @@ async def test_the_agent_page_shows_stored_turn_events_then_streams_new_ones(hiv
             turn=1,
         )
         await until(pilot, lambda: "Bash" in log_text(log) and "ls" in log_text(log))
+    await alpha.close()
+
+
+async def test_compacting_from_the_agent_page_reaches_the_harness(hive: Hive) -> None:
+    alpha = await agent_client(hive, "alpha")
+    app = app_for(hive)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await connected(pilot)
+        app.ops.open_agent("alpha")
+        await on_screen(pilot, AgentScreen)
+        await pilot.press("o")
+        await on_screen(pilot, ConfirmScreen)
+        await pilot.press("enter")
+        await on_screen(pilot, AgentScreen)
+        got = await alpha.call("harness.control", wait_seconds=5)
+    assert [c["command"] for c in got["commands"]] == ["compact"]
     await alpha.close()
 
 
