@@ -1,6 +1,6 @@
 """Issue 11, class 4: trusted code never imports or runs what an agent wrote.
 
-The harness and the MCP relay run ``python -I`` (no cwd or script dir on ``sys.path``,
+The harness runs ``python -I`` (no cwd or script dir on ``sys.path``,
 no ``PYTHON*`` variables); the harness starts in a directory the agent cannot write.
 A planted ``hyperhive`` package in the agent's writable dir would otherwise shadow the
 real one: ``python -m`` puts the cwd first on ``sys.path``.
