@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from hyperhive.core.errors import HyperhiveError
 from hyperhive.core.runner import ProcessRunner, Runner, which
+from hyperhive.core.safetext import terminal_safe
 from hyperhive.tui.model import Notice
 
 if TYPE_CHECKING:
@@ -36,7 +37,10 @@ class Notifier:
         for n in notices:
             # agents write these texts: never read them as markup
             self._app.notify(
-                n.message or n.title, title=n.title, severity=_severity(n), markup=False
+                terminal_safe(n.message or n.title),
+                title=terminal_safe(n.title, newlines=False),
+                severity=_severity(n),
+                markup=False,
             )
         self.sent.extend(notices)
         self._app.bell()

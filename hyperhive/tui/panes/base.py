@@ -13,6 +13,8 @@ from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import DataTable, Input, Static
 
+from hyperhive.tui.format import safe, safe_text
+
 Cell = str | Text
 Row = tuple[Cell, ...]
 
@@ -140,9 +142,12 @@ class ListPane(Widget):
     def set_rows(self, rows: dict[str, Row], *, note: str | None = None) -> None:
         """Show ``rows`` (in order); ``note`` replaces the empty text (e.g. "not available")."""
         # plain strings become Text: the table would parse them as markup, and a body like
-        # "[answer to question #3]" is no style
+        # "[answer to question #3]" is no style; every cell is agent text, made terminal-safe
         self._rows = {
-            k: tuple(Text(c) if isinstance(c, str) else c for c in r) for k, r in rows.items()
+            k: tuple(
+                Text(safe(c, newlines=False)) if isinstance(c, str) else safe_text(c) for c in r
+            )
+            for k, r in rows.items()
         }
         self._note = note
         if self.is_mounted:
@@ -208,7 +213,7 @@ class ListPane(Widget):
         else:
             empty.display = True
             if self._note:
-                empty.update(self._note)
+                empty.update(safe(self._note))
             elif self._filter:
                 empty.update(f"nothing matches “{self._filter}”")
             else:

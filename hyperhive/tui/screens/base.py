@@ -21,14 +21,18 @@ class HiveScreen(Screen[None]):
     in `show`. A screen that comes back to the front re-reads everything.
     """
 
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "back", "back", show=False)]
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "back", "back"),
+        Binding("q", "app.quit_or_back", "quit", show=False),
+    ]
+    MODE: ClassVar[str] = ""  # the tab this screen lights in the status line ("" for pages)
 
     def __init__(self, ctx: Ctx, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.ctx = ctx
 
     def compose(self) -> ComposeResult:
-        yield StatusLine()
+        yield StatusLine(self.MODE or getattr(self.app, "current_mode", ""))
         yield from self.compose_body()
         yield Footer()
 

@@ -33,6 +33,8 @@ AGE_TICKS = 5  # redraw relative ages every fifth tick
 class DashboardScreen(HiveScreen):
     """Everything that needs the operator, on one screen."""
 
+    MODE = "dashboard"
+
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("c", "compose", "compose"),
     ]
@@ -180,7 +182,7 @@ class DashboardScreen(HiveScreen):
         async def load() -> str:
             return f"{header}{reply}\n\n{m.body}"
 
-        self.app.push_screen(TextScreen(f"message #{m.id}", load))
+        self.app.push_screen(TextScreen(f"message #{m.id}", load, wrap=True))
 
     @on(ComposeBox.Submitted)
     def _send(self, event: ComposeBox.Submitted) -> None:

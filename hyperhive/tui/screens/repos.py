@@ -34,6 +34,8 @@ def diff_of(result: Any) -> Any:
 class ReposScreen(HiveScreen):
     """Pick an agent, browse its tags by kind; `enter` shows a diff, `f` the files at a tag."""
 
+    MODE = "repos"
+
     DEFAULT_CSS = """
     ReposScreen > VerticalScroll { height: 1fr; }
     """

@@ -60,6 +60,8 @@ async def load_series(ops: Operations, agent: str, now: float) -> dict[str, Seri
 class StatsScreen(HiveScreen):
     """Charts of telemetry; pick the whole swarm or one agent at the top."""
 
+    MODE = "stats"
+
     DEFAULT_CSS = """
     StatsScreen > VerticalScroll { height: 1fr; }
     StatsScreen Select { width: 40; margin: 0 1; }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import logging
 import os
 import signal
@@ -32,6 +33,7 @@ _READ_SIZE = 65536
 _FRAME = 1 / 60  # coalesce redraws to at most ~60 per second
 _DECCKM = 1 << 5  # pyte shifts private modes by 5: "application cursor keys"
 _BRACKETED_PASTE = 2004 << 5
+_ALT_SCREENS = frozenset({47 << 5, 1047 << 5, 1049 << 5})  # private modes of the alternate screen
 
 
 class TerminalTransport(Protocol):
@@ -178,12 +180,37 @@ class _Screen(pyte.Screen):
     def __init__(self, columns: int, lines: int, scrollback: int) -> None:
         self.scrollback: deque[Any] = deque(maxlen=scrollback)
         self.replies: list[str] = []
+        # the main screen while a full-screen program has the alternate one
+        self.saved_main: tuple[dict[int, Any], Any] | None = None
         super().__init__(columns, lines)
+
+    def set_mode(self, *modes: int, **kwargs: Any) -> None:
+        private = bool(kwargs.get("private"))
+        if private and self.saved_main is None and {m << 5 for m in modes} & _ALT_SCREENS:
+            # a full-screen program starts: keep the main screen, give it a blank one
+            self.saved_main = (dict(self.buffer), copy.copy(self.cursor))
+            self.buffer.clear()
+            self.dirty.update(range(self.lines))
+        super().set_mode(*modes, **kwargs)
+
+    def reset_mode(self, *modes: int, **kwargs: Any) -> None:
+        private = bool(kwargs.get("private"))
+        if private and self.saved_main is not None and {m << 5 for m in modes} & _ALT_SCREENS:
+            # it exits: the main screen comes back as it was, its output gone
+            buffer, cursor = self.saved_main
+            self.saved_main = None
+            self.buffer.clear()
+            self.buffer.update({y: row for y, row in buffer.items() if y < self.lines})
+            self.cursor = cursor
+            self.ensure_hbounds()
+            self.ensure_vbounds()
+            self.dirty.update(range(self.lines))
+        super().reset_mode(*modes, **kwargs)
 
     def index(self) -> None:
         top, bottom = self.margins or Margins(0, self.lines - 1)
-        if self.cursor.y == bottom and top == 0:
-            self.scrollback.append(self.buffer[top])
+        if self.cursor.y == bottom and top == 0 and self.saved_main is None:
+            self.scrollback.append(self.buffer[top])  # the alternate screen keeps no history
         super().index()
 
     def erase_in_display(self, how: int = 0, *args: Any, **kwargs: Any) -> None:
@@ -256,7 +283,11 @@ _KEYS = {
 }
 _FUNCTION_KEYS = "OP OQ OR OS [15~ [17~ [18~ [19~ [20~ [21~ [23~ [24~".split()
 _KEYS.update({f"f{n}": "\x1b" + seq for n, seq in enumerate(_FUNCTION_KEYS, start=1)})
+_KEYS.update({"ctrl+backslash": "\x1c", "ctrl+@": "\x00"})
 _CURSOR_KEYS = {"up": "A", "down": "B", "right": "C", "left": "D", "home": "H", "end": "F"}
+_TILDE_KEYS = {"insert": "2", "delete": "3", "pageup": "5", "pagedown": "6"}
+# xterm's modifier parameter: 1 + shift(1) + alt(2) + ctrl(4)
+_MODIFIER_BITS = {"shift": 1, "alt": 2, "meta": 2, "ctrl": 4}
 
 
 def key_bytes(key: str, character: str | None, *, app_cursor: bool = False) -> bytes | None:
@@ -273,6 +304,16 @@ def key_bytes(key: str, character: str | None, *, app_cursor: bool = False) -> b
         return ("\x1bO" if app_cursor else "\x1b[").encode() + _CURSOR_KEYS[key].encode()
     if key.startswith("ctrl+") and len(key) == 6 and key[5].isalpha():
         return bytes([ord(key[5].lower()) & 0x1F])
+    *mods, base = key.split("+") if key != "+" else ["+"]
+    if mods and all(m in _MODIFIER_BITS for m in mods):
+        code = 1 + sum({_MODIFIER_BITS[m] for m in mods})
+        if base in _CURSOR_KEYS:  # ctrl+left -> CSI 1;5D, as xterm sends it
+            return f"\x1b[1;{code}{_CURSOR_KEYS[base]}".encode()
+        if base in _TILDE_KEYS:
+            return f"\x1b[{_TILDE_KEYS[base]};{code}~".encode()
+        if mods[0] in ("alt", "meta"):  # Meta sends ESC before the key
+            inner = key_bytes("+".join([*mods[1:], base]), character, app_cursor=app_cursor)
+            return None if inner is None else b"\x1b" + inner
     if character:
         return character.encode()
     return None
