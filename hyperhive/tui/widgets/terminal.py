@@ -312,7 +312,8 @@ def key_bytes(key: str, character: str | None, *, app_cursor: bool = False) -> b
         if base in _TILDE_KEYS:
             return f"\x1b[{_TILDE_KEYS[base]};{code}~".encode()
         if mods[0] in ("alt", "meta"):  # Meta sends ESC before the key
-            inner = key_bytes("+".join([*mods[1:], base]), character, app_cursor=app_cursor)
+            rest = "+".join([*mods[1:], base])
+            inner = key_bytes(rest, character or (base if len(base) == 1 else None))
             return None if inner is None else b"\x1b" + inner
     if character:
         return character.encode()

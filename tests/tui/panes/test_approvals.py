@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from textual.widgets import Input, Static
+from textual.widgets import Input
 
 from hyperhive.core.client import HiveClient
 from hyperhive.core.hive import Hive
