@@ -140,16 +140,21 @@ class HiveApp(App[None]):
 
     def _tick(self) -> None:
         now = self._clock()
-        for screen in self._hive_screens():
+        for screen in [s for s in self.screen_stack if isinstance(s, HiveScreen) and s.is_mounted]:
             try:
                 screen.tick(now)
             except NoMatches:  # the screen is being torn down and lost its panes
                 continue
 
     def _hive_screens(self) -> Iterable[HiveScreen]:
+        """Every live screen of every mode: a screen you are not looking at follows too."""
+        stacks = [self.screen_stack] + [
+            stack for mode, stack in self._screen_stacks.items() if mode != self.current_mode
+        ]
         return [
             s
-            for s in self.screen_stack
+            for stack in stacks
+            for s in stack
             if isinstance(s, HiveScreen) and s.is_mounted and s.is_attached and s.is_running
         ]
 

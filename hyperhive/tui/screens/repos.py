@@ -9,6 +9,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import Screen
+from textual.timer import Timer
 from textual.widgets import Footer, OptionList, Static
 from textual.widgets.option_list import Option
 
@@ -22,6 +23,7 @@ from hyperhive.tui.screens.modals import TextScreen
 from hyperhive.tui.views import rows_of
 
 META_LIMIT = 200
+FOLLOW_SECONDS = 0.5
 
 
 def diff_of(result: Any) -> Any:
@@ -44,6 +46,10 @@ class ReposScreen(HiveScreen):
         with VerticalScroll():
             yield ReposPane(id="repos")
 
+    def __init__(self, ctx: Ctx) -> None:
+        super().__init__(ctx)
+        self._reload_timer: Timer | None = None
+
     def on_mount(self) -> None:
         super().on_mount()
         self._load_meta()
@@ -57,10 +63,17 @@ class ReposScreen(HiveScreen):
             names += sorted(({a.agent for a in m.pending_approvals()} | set(m.kept)) - set(names))
             self.query_one(ReposPane).set_agents(names)
         if "reload" in change.topics:
-            self._load_meta()
-            agent = self.query_one(ReposPane).agent
-            if agent is not None:
-                self._load_tags(agent)
+            self._reload()
+        elif "approvals" in change.topics and self._reload_timer is None:
+            # a decision moves tags and may deploy: follow it, shown or not, once it settles
+            self._reload_timer = self.set_timer(FOLLOW_SECONDS, self._reload)
+
+    def _reload(self) -> None:
+        self._reload_timer = None
+        self._load_meta()
+        agent = self.query_one(ReposPane).agent
+        if agent is not None:
+            self._load_tags(agent)
 
     @work(group="meta", exclusive=True)
     async def _load_meta(self) -> None:
