@@ -10,7 +10,7 @@ from hyperhive.core.protocol import Caller, Scope
 from hyperhive.core.runner import FakeRunner
 from hyperhive.tui.palette import commands
 from hyperhive.tui.panes.approvals import ApprovalsPane
-from hyperhive.tui.panes.messages import ComposeBox
+from hyperhive.tui.panes.compose import ComposeBox
 from hyperhive.tui.panes.swarm import SwarmPane
 from hyperhive.tui.screens.audit import AuditScreen
 from hyperhive.tui.screens.help import HelpScreen
