@@ -146,12 +146,13 @@ class AgentScreen(HiveScreen):
     @work(group="agent-stats", exclusive=True)
     async def _load_stats(self) -> None:
         self._stats_timer = None
-        series = await load_series(self.ctx.ops, self.agent, self.ctx.clock())
+        now = self.ctx.clock()
+        series = await load_series(self.ctx.ops, self.agent, now)
         pane = self.query_one(StatsPane)
         if isinstance(series, Unavailable):
             pane.show({}, note=series.reason)
         else:
-            pane.show(agent_charts(series))
+            pane.show(agent_charts(series, now))
 
     def _fill(self, selector: str, result: Any, lexer: str, empty: str) -> None:
         widget = self.query_one(selector, Static)
