@@ -46,7 +46,7 @@ def test_an_all_zero_chart_has_a_zero_baseline_and_a_legend() -> None:
 def test_the_bucket_still_filling_is_drawn_as_partial() -> None:
     now = 990.0
     buckets = tuple(Bucket(t, 4, 4.0, 1.0, 1.0, 1.0, 1.0) for t in (880.0, 910.0, 940.0))
-    partial = Bucket(970.0, 1, 1.0, 1.0, 1.0, 1.0, 1.0)  # 30 s buckets: 970..1000 still fills at 990
+    partial = Bucket(970.0, 1, 1.0, 1.0, 1.0, 1.0, 1.0)  # 970..1000 still fills at 990
     series = {"cost.usd": Series("cost.usd", 30.0, (*buckets, partial))}
     chart = agent_charts(series, now)["cost"]
     assert isinstance(chart, Chart) and chart.partial_after == 970.0
