@@ -208,12 +208,6 @@ class HiveApp(App[None]):
             done,
         )
 
-    def mark_all_read(self) -> None:
-        """Every unread message in the operator inbox becomes read."""
-        ids = [m.id for m in self.model.inbox.values() if not m.acked]
-        if ids:
-            self.ops.mark_read(ids)
-
 
 def make_app(
     client_factory: ClientFactory,

@@ -77,7 +77,8 @@ def commands(app: HiveApp) -> Iterable[Command]:
     if decide:
         yield Command("Compose a message", "write as the operator", ops.compose)
         if m.unread():
-            yield Command("Mark all read", "every message in the operator inbox", app.mark_all_read)
+            read = partial(ops.mark_read, [i for i, msg in m.inbox.items() if not msg.acked])
+            yield Command("Mark all read", "every message in the operator inbox", read)
     for a in m.live_agents():
         yield Command(
             f"Open {a.name}",

@@ -6,7 +6,7 @@ from typing import Any, ClassVar
 
 from rich.cells import cell_len
 from rich.text import Text
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.message import Message
@@ -55,6 +55,9 @@ class ListPane(Widget):
     COLUMNS: ClassVar[tuple[tuple[str, str], ...]] = ()
     EMPTY: ClassVar[str] = "nothing here"
     DECISIONS: ClassVar[frozenset[str]] = frozenset()  # row actions the viewer role may not take
+    # the cells the other columns take, for a pane with one flexible text column
+    FLEX_SPARE: ClassVar[int] = 0
+    FLEX_MIN: ClassVar[int] = 24
 
     class RowAction(Message):
         """The operator asked for ``action`` ("open", "approve", ...) on the row ``key``."""
@@ -77,6 +80,7 @@ class ListPane(Widget):
         self._filter = ""
         self._note: str | None = None
         self.border_title = self.TITLE
+        self.flex_width = 44  # the flexible column's width, from the pane's own width
 
     def compose(self) -> ComposeResult:
         yield DataTable(cursor_type="row", zebra_stripes=True)
@@ -87,6 +91,16 @@ class ListPane(Widget):
         for key, label in self.COLUMNS:
             table.add_column(label, key=key)
         self._sync()
+
+    def on_resize(self, event: events.Resize) -> None:
+        if self.FLEX_SPARE:
+            width = max(self.FLEX_MIN, event.size.width - self.FLEX_SPARE)
+            if width != self.flex_width:
+                self.flex_width = width
+                self.refit()
+
+    def refit(self) -> None:
+        """The flexible column changed width: subclasses redraw their rows."""
 
     @on(DataTable.RowSelected)
     def _selected(self, event: DataTable.RowSelected) -> None:

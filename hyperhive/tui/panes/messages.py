@@ -35,6 +35,7 @@ class MessageList(ListPane):
     BINDINGS: ClassVar[list[BindingType]] = [Binding("c", "row('compose')", "reply")]
 
     EMPTY = "no messages"
+    FLEX_SPARE = 62  # id, time, route, status and the cell padding
     DECISIONS = frozenset({"compose"})
     COLUMNS = (
         ("id", "#"),
@@ -50,18 +51,22 @@ class MessageList(ListPane):
 
     def show(self, messages: Iterable[MessageView], *, note: str | None = None) -> None:
         self._messages = {str(m.id): m for m in messages}
+        self._note = note
         table = self.query_one(DataTable) if self.is_mounted else None
         follow = table is not None and table.cursor_row >= table.row_count - 1
         self.set_rows({k: self.row(m) for k, m in self._messages.items()}, note=note)
         if table is not None and follow and table.row_count:
             table.move_cursor(row=table.row_count - 1, animate=False)
 
+    def refit(self) -> None:
+        self.set_rows({k: self.row(m) for k, m in self._messages.items()}, note=self._note)
+
     def message(self, key: str) -> MessageView | None:
         return self._messages.get(key)
 
     def row(self, m: MessageView) -> Row:
         route = f"{m.sender} → {m.recipient}"
-        body = one_line(m.body, 44)
+        body = one_line(m.body, self.flex_width)
         if m.in_reply_to is not None:
             body = f"↳#{m.in_reply_to} {body}"
         return (
@@ -79,13 +84,14 @@ class InboxList(MessageList):
     TITLE = "operator inbox"
     COLUMNS = (("time", "time"), ("from", "from"), ("body", "message"), ("status", ""))
     EMPTY = "nothing for you"
+    FLEX_SPARE = 36
 
     def row(self, m: MessageView) -> Row:
         unread = not m.acked
         return (
             clock(m.ts),
             Text(m.sender, style="bold" if unread else ""),
-            Text(one_line(m.body, 56), style="bold" if unread else ""),
+            Text(one_line(m.body, self.flex_width), style="bold" if unread else ""),
             Text("new" if unread else "read", style="bold yellow" if unread else "dim"),
         )
 

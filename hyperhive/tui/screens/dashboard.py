@@ -46,6 +46,7 @@ class DashboardScreen(HiveScreen):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("c", "compose", "compose"),
+        Binding("m", "mark_all_read", "all read"),
     ]
 
     def __init__(self, ctx: Ctx) -> None:
@@ -117,6 +118,8 @@ class DashboardScreen(HiveScreen):
             messages.set_viewer(m.viewer)
         if m.viewer != self._viewer:
             self._viewer = m.viewer
+            self.refresh_bindings()
+        if "inbox" in topics:
             self.refresh_bindings()
         if topics & {"questions", "approvals", "agents", "kept", "inbox"}:
             self.call_after_refresh(self.refocus)
@@ -249,7 +252,14 @@ class DashboardScreen(HiveScreen):
     def action_compose(self) -> None:
         self.compose_to(None)
 
+    def action_mark_all_read(self) -> None:
+        ids = [m.id for m in self.ctx.model.inbox.values() if not m.acked]
+        if ids:
+            self.ctx.ops.mark_read(ids)
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "compose":
             return not self.ctx.model.viewer
+        if action == "mark_all_read":
+            return not self.ctx.model.viewer and self.ctx.model.unread() > 0
         return super().check_action(action, parameters)
