@@ -46,6 +46,7 @@ THEME = Theme(
     panel="#303030",
     dark=True,
 )
+SCREENS = Binding.Group("screens", compact=True)
 MODES: dict[str, type[HiveScreen]] = {
     "dashboard": DashboardScreen,
     "repos": ReposScreen,
@@ -64,10 +65,10 @@ class HiveApp(App[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+q", "request_quit", "quit", show=False, priority=True),
         Binding("question_mark", "help", "help"),
-        Binding("1", "mode('dashboard')", "dashboard", show=False),
-        Binding("2", "mode('repos')", "repos", show=False),
-        Binding("3", "mode('stats')", "stats", show=False),
-        Binding("4", "mode('audit')", "audit", show=False),
+        *(
+            Binding(str(n), f"mode('{mode}')", mode, group=SCREENS)
+            for n, mode in enumerate(("dashboard", "repos", "stats", "audit"), start=1)
+        ),
     ]
 
     def __init__(

@@ -30,6 +30,12 @@ def same(a: Cell, b: Cell) -> bool:
     return type(a) is type(b) and a == b
 
 
+class Table(DataTable[Any]):
+    """A DataTable whose `enter` shows in the footer as "open"."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("enter", "select_cursor", "open")]
+
+
 class ListPane(Widget):
     """Rows keyed by a string; the screen sets them, the pane diffs them into a DataTable.
 
@@ -83,7 +89,7 @@ class ListPane(Widget):
         self.flex_width = 44  # the flexible column's width, from the pane's own width
 
     def compose(self) -> ComposeResult:
-        yield DataTable(cursor_type="row", zebra_stripes=True)
+        yield Table(cursor_type="row", zebra_stripes=True)
         yield Static("", classes="empty", markup=False)
 
     def on_mount(self) -> None:

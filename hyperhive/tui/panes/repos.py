@@ -124,9 +124,9 @@ class ReposPane(Widget):
 
     DEFAULT_CSS = """
     ReposPane { height: auto; }
-    ReposPane > Horizontal { height: auto; max-height: 24; }
-    ReposPane OptionList { width: 20; height: auto; max-height: 22; }
-    ReposPane Tree { width: 1fr; height: auto; max-height: 22; }
+    ReposPane > Horizontal { height: 70vh; min-height: 8; }
+    ReposPane OptionList { width: 24; height: 1fr; }
+    ReposPane Tree { width: 1fr; height: 1fr; }
     ReposPane > .note { color: $text-muted; padding: 0 1; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [

@@ -7,10 +7,10 @@ from typing import ClassVar
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
-from textual.widgets import Footer
 
 from hyperhive.tui.context import Ctx
 from hyperhive.tui.model import Change
+from hyperhive.tui.widgets.footer import HiveFooter
 from hyperhive.tui.widgets.status import StatusLine
 
 
@@ -34,7 +34,7 @@ class HiveScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield StatusLine(self.MODE or getattr(self.app, "current_mode", ""))
         yield from self.compose_body()
-        yield Footer()
+        yield HiveFooter(compact=True)
 
     def compose_body(self) -> ComposeResult:
         yield from ()

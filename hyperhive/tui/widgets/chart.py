@@ -112,13 +112,21 @@ def build_chart(
                 bar.label(name + part)
                 fig.draw(bar)
             top = max(top, *stacked.values())
-    fig.ruler("y").lim(0, top * 1.05 if top > 0 else 1)
+    whole = all(float(y).is_integer() for points in series.values() for _, y in points)
+    fig.ruler("y").lim(0, _top(top, whole=whole))
     if ylabel:
         fig.label(ylabel, axis="y")
     if xlabel:
         fig.label(xlabel, axis="x")
     fig.ruler("x").ticks(*_time_ticks(xs[0], xs[-1], width))
     return Text.from_ansi(fig.build().string(), no_wrap=True, overflow="crop")
+
+
+def _top(top: float, *, whole: bool) -> float:
+    """The top of the value axis: a little room above the data; counts end on a whole number."""
+    if top <= 0:
+        return 1.0
+    return float(math.ceil(top * 1.05)) if whole else top * 1.05
 
 
 class ChartWidget(Widget):
