@@ -1,0 +1,63 @@
+"""docs/tui.md's key table is the app's: the same rows, and every key in it is bound."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import pkgutil
+import re
+from pathlib import Path
+
+import hyperhive.tui
+from hyperhive.tui.app import HiveApp
+from hyperhive.tui.keymap import KEYMAP, markdown_table
+
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "tui.md"
+# how the table writes a key -> Textual's name for it
+NAMES = {
+    "?": "question_mark",
+    "/": "slash",
+    "esc": "escape",
+    "←": "left",
+    "→": "right",
+    "End": "end",
+    "Home": "home",
+    "ctrl+]": "ctrl+right_square_bracket",
+}
+BUILT_IN = {"tab", "shift+tab", "ctrl+p"}  # Textual's focus keys and its palette key
+
+
+def docs_table() -> str:
+    text = DOCS.read_text()
+    section = text[text.index("## Keys") :]
+    start = section.index("| key | does |")
+    end = section.index("\n\n", start)
+    return section[start:end]
+
+
+def bound_keys() -> set[str]:
+    keys: set[str] = set()
+    for info in pkgutil.walk_packages(hyperhive.tui.__path__, "hyperhive.tui."):
+        module = importlib.import_module(info.name)
+        for _, cls in inspect.getmembers(module, inspect.isclass):
+            for binding in getattr(cls, "BINDINGS", []):
+                key = binding.key if hasattr(binding, "key") else binding[0]
+                keys.update(k.strip() for k in key.split(","))
+    return keys
+
+
+def test_the_docs_key_table_is_the_keymap() -> None:
+    assert docs_table() == markdown_table()
+
+
+def test_every_key_in_the_keymap_is_bound_somewhere() -> None:
+    bound = bound_keys() | BUILT_IN
+    for keys, does in KEYMAP:
+        for key in re.findall(r"`([^`]+)`", keys):
+            assert NAMES.get(key, key) in bound, f"{key} ({does}) is not bound"
+
+
+def test_every_app_and_screen_key_is_in_the_keymap() -> None:
+    documented = {NAMES.get(k, k) for keys, _ in KEYMAP for k in re.findall(r"`([^`]+)`", keys)}
+    app_keys = {b.key for b in HiveApp.BINDINGS}  # type: ignore[union-attr]
+    assert app_keys <= documented
