@@ -130,8 +130,8 @@ class DashboardScreen(HiveScreen):
 
     def refocus(self, *, force: bool = False) -> None:
         """When the focused list emptied (or ``force``), focus the next pane with work."""
-        if not self.is_attached:
-            return
+        if not self.is_attached or self.app.screen is not self:
+            return  # under a dialog: resuming refocuses, a focus queued now would land later
         focused = self.focused
         if not force and focused is not None and focused.display:
             if not isinstance(focused, DataTable) or focused.row_count:
@@ -139,9 +139,9 @@ class DashboardScreen(HiveScreen):
         for kind in WORK_ORDER:
             pane = self.query_one(kind)
             if pane.row_keys and pane.is_attached:
-                pane.focus_table()
+                self.set_focus(pane.query_one(DataTable))  # at once, not queued
                 return
-        self.query_one(SwarmPane).focus_table()
+        self.set_focus(self.query_one(SwarmPane).query_one(DataTable))
 
     def tick(self, now: float) -> None:
         # countdowns move every second; ages only need a redraw now and then

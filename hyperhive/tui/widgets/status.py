@@ -9,8 +9,12 @@ from textual.widgets import Static
 from hyperhive.tui.format import safe
 from hyperhive.tui.model import HiveModel
 
-TABS = (("1", "dashboard", "dash"), ("2", "repos", "repos"), ("3", "stats", "stats"))
-TABS += (("4", "audit", "audit"),)
+TABS: tuple[tuple[str, str, str], ...] = (
+    ("1", "dashboard", "dash"),
+    ("2", "repos", "repos"),
+    ("3", "stats", "stats"),
+    ("4", "audit", "audit"),
+)
 SEP = " · "
 
 
