@@ -9,11 +9,13 @@ from textual.widgets import RadioButton, Static
 
 from hyperhive.core.hive import Hive
 from hyperhive.tui.format import safe_text
+from hyperhive.tui.model import HiveModel
 from hyperhive.tui.palette import HiveCommands
 from hyperhive.tui.panes.messages import FlowList, InboxList
 from hyperhive.tui.panes.questions import QuestionsPane
 from hyperhive.tui.screens.approval import ApprovalScreen
 from hyperhive.tui.screens.modals import AnswerScreen
+from hyperhive.tui.widgets.status import StatusLine
 from hyperhive.tui.widgets.textview import TextView
 from tests.conftest import agent_client
 from tests.tui.conftest import app_for, connected, on_screen, rows, shown, until
@@ -78,3 +80,26 @@ def test_escaping_keeps_the_styles_of_a_rich_text() -> None:
         ("ok ", "green"),
         ("^[[31mred", "bold"),
     ]
+
+
+def test_the_header_says_plainly_when_agents_are_not_isolated() -> None:
+    model = HiveModel()
+    model.connected = True
+    line = StatusLine("dashboard")
+    assert "isolated" not in line.line(model, 200).plain  # nothing said: unknown
+    model.status = {"runtime": "process", "isolated": True}
+    assert "isolated" not in line.line(model, 200).plain
+    model.status = {"runtime": "process", "isolated": False}
+    assert "agents are NOT isolated (process runtime)" in line.line(model, 200).plain
+    assert "NOT isolated" in line.line(model, 60).plain  # kept, shorter, at any width
+
+
+async def test_the_model_reads_isolation_from_daemon_status(hive: Hive) -> None:
+    app = app_for(hive)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await connected(pilot)
+        assert app.model.status.get("runtime") == hive.settings.runtime
+        if "isolated" not in app.model.status:  # a daemon that does not say: unknown, no warning
+            assert app.model.isolated is None
+        else:
+            assert app.model.isolated is app.model.status["isolated"]
