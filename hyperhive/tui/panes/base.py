@@ -61,8 +61,8 @@ class ListPane(Widget):
     COLUMNS: ClassVar[tuple[tuple[str, str], ...]] = ()
     EMPTY: ClassVar[str] = "nothing here"
     DECISIONS: ClassVar[frozenset[str]] = frozenset()  # row actions the viewer role may not take
-    # the cells the other columns take, for a pane with one flexible text column
-    FLEX_SPARE: ClassVar[int] = 0
+    # a pane with one flexible text column: it gets the width the other columns leave
+    FLEX_COLUMN: ClassVar[str] = ""
     FLEX_MIN: ClassVar[int] = 24
 
     class RowAction(Message):
@@ -99,11 +99,23 @@ class ListPane(Widget):
         self._sync()
 
     def on_resize(self, event: events.Resize) -> None:
-        if self.FLEX_SPARE:
-            width = max(self.FLEX_MIN, event.size.width - self.FLEX_SPARE)
-            if width != self.flex_width:
-                self.flex_width = width
-                self.refit()
+        self._fit(event.size.width)
+
+    def _fit(self, width: int) -> None:
+        """Size the flexible column to what the pane's width leaves; redraw if it changed."""
+        if not self.FLEX_COLUMN or width <= 0 or not self.is_mounted:
+            return
+        table = self.query_one(DataTable)
+        others = sum(
+            column.get_render_width(table)
+            for key, column in table.columns.items()
+            if key.value != self.FLEX_COLUMN
+        )
+        flex = max(self.FLEX_MIN, width - others - 4)  # room for a scrollbar and wide glyphs
+        if flex != self.flex_width:
+            self.flex_width = flex
+            self.refit()
+            self._reflow()
 
     def refit(self) -> None:
         """The flexible column changed width: subclasses redraw their rows."""
@@ -226,6 +238,8 @@ class ListPane(Widget):
             else:
                 self._rebuild(table, visible)
         self._shown = dict(visible)
+        if visible:
+            self._fit(self.size.width)
         empty = self.query_one(".empty", Static)
         table.display = bool(visible)
         if visible:
@@ -248,6 +262,15 @@ class ListPane(Widget):
                     # re-measuring the column is only needed when the cell got wider
                     wider = old is None or cell_len(plain(cell)) > cell_len(plain(old[i]))
                     table.update_cell(key, columns[i], cell, update_width=wider)
+
+    def _reflow(self) -> None:
+        """Measure the columns afresh (a DataTable only ever widens them) and redraw."""
+        if not self.is_attached:
+            return
+        table = self.query_one(DataTable)
+        for column in table.columns.values():
+            column.content_width = column.label.cell_len
+        self._rebuild(table, self._shown)
 
     def _rebuild(self, table: DataTable[Any], rows: dict[str, Row]) -> None:
         cursor = self.cursor_key

@@ -35,7 +35,7 @@ class MessageList(ListPane):
     BINDINGS: ClassVar[list[BindingType]] = [Binding("c", "row('compose')", "reply")]
 
     EMPTY = "no messages"
-    FLEX_SPARE = 62  # id, time, route, status and the cell padding
+    FLEX_COLUMN = "body"
     DECISIONS = frozenset({"compose"})
     COLUMNS = (
         ("id", "#"),
@@ -84,7 +84,7 @@ class InboxList(MessageList):
     TITLE = "operator inbox"
     COLUMNS = (("time", "time"), ("from", "from"), ("body", "message"), ("status", ""))
     EMPTY = "nothing for you"
-    FLEX_SPARE = 36
+    FLEX_COLUMN = "body"
 
     def row(self, m: MessageView) -> Row:
         unread = not m.acked

@@ -31,7 +31,7 @@ class QuestionsPane(ListPane):
         ("ttl", "ttl"),
     )
     EMPTY = "no open questions"
-    FLEX_SPARE = 54
+    FLEX_COLUMN = "question"
     DECISIONS = frozenset({"open", "cancel"})
 
     def __init__(self, *, id: str | None = None) -> None:
