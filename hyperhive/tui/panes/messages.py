@@ -37,7 +37,7 @@ class MessageList(ListPane):
     EMPTY = "no messages"
     FLEX_COLUMN = "body"
     DECISIONS = frozenset({"compose"})
-    COLUMNS = (
+    COLUMNS: ClassVar[tuple[tuple[str, str], ...]] = (
         ("id", "#"),
         ("time", "time"),
         ("route", "from → to"),
