@@ -87,6 +87,7 @@ class ListPane(Widget):
         self._note: str | None = None
         self.border_title = self.TITLE
         self.flex_width = 44  # the flexible column's width, from the pane's own width
+        self._fitted = -1  # the pane width the flexible column was last fitted to
 
     def compose(self) -> ComposeResult:
         yield Table(cursor_type="row", zebra_stripes=True)
@@ -106,6 +107,7 @@ class ListPane(Widget):
         if not self.FLEX_COLUMN or width <= 0 or not self.is_mounted:
             return
         table = self.query_one(DataTable)
+        self._fitted = width if table.row_count else -1  # headers alone are no measure
         others = sum(
             column.get_render_width(table)
             for key, column in table.columns.items()
@@ -238,8 +240,8 @@ class ListPane(Widget):
             else:
                 self._rebuild(table, visible)
         self._shown = dict(visible)
-        if visible:
-            self._fit(self.size.width)
+        if visible and self._fitted != self.size.width:
+            self._fit(self.size.width)  # once per width: the first rows give the measure
         empty = self.query_one(".empty", Static)
         table.display = bool(visible)
         if visible:

@@ -50,13 +50,14 @@ class SwarmPane(ListPane):
         self._clock = clock
         self._agents: list[AgentView] = []
         self._spinner: Timer | None = None
+        self._offered: frozenset[str] | None = None
 
     def show(self, agents: list[AgentView], now: float, *, note: str | None = None) -> None:
         """Display ``agents`` as of ``now``."""
         self._agents = agents
         self.set_rows({a.name: _row(a, now) for a in agents}, note=note)
         self.set_title(f"swarm · {len(agents)} agent{'' if len(agents) == 1 else 's'}")
-        self.refresh_bindings()
+        self._offer()
         self._set_spinning(any(a.transient for a in agents))
 
     def tick(self, now: float) -> None:
@@ -76,7 +77,15 @@ class SwarmPane(ListPane):
 
     @on(DataTable.RowHighlighted)
     def _moved(self, event: DataTable.RowHighlighted) -> None:
-        self.refresh_bindings()
+        self._offer()
+
+    def _offer(self) -> None:
+        # the footer is rebuilt only when what applies to the cursor's agent changed
+        agent = self.agent(self.cursor_key) if self.is_mounted and self.cursor_key else None
+        offered = frozenset(verb for verb in LIFECYCLE if applies(agent, verb))
+        if offered != self._offered:
+            self._offered = offered
+            self.refresh_bindings()
 
     def _set_spinning(self, on: bool) -> None:
         # the spinner runs only while some agent is in a transient state

@@ -52,6 +52,7 @@ class DashboardScreen(HiveScreen):
     def __init__(self, ctx: Ctx) -> None:
         super().__init__(ctx)
         self._viewer = False
+        self._unread = False
         self._ticks = 0
 
     def compose_body(self) -> ComposeResult:
@@ -119,8 +120,9 @@ class DashboardScreen(HiveScreen):
         if m.viewer != self._viewer:
             self._viewer = m.viewer
             self.refresh_bindings()
-        if "inbox" in topics:
-            self.refresh_bindings()
+        if "inbox" in topics and bool(m.unread()) != self._unread:
+            self._unread = bool(m.unread())
+            self.refresh_bindings()  # "m all read" comes and goes
         if topics & {"questions", "approvals", "agents", "kept", "inbox"}:
             self.call_after_refresh(self.refocus)
 
