@@ -8,9 +8,14 @@ import pkgutil
 import re
 from pathlib import Path
 
+from textual.containers import VerticalScroll
+
 import hyperhive.tui
+from hyperhive.core.hive import Hive
 from hyperhive.tui.app import HiveApp
 from hyperhive.tui.keymap import KEYMAP, markdown_table
+from hyperhive.tui.screens.help import HelpScreen
+from tests.tui.conftest import app_for, connected, on_screen
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "tui.md"
 # how the table writes a key -> Textual's name for it
@@ -61,3 +66,14 @@ def test_every_app_and_screen_key_is_in_the_keymap() -> None:
     documented = {NAMES.get(k, k) for keys, _ in KEYMAP for k in re.findall(r"`([^`]+)`", keys)}
     app_keys = {b.key for b in HiveApp.BINDINGS}  # type: ignore[union-attr]
     assert app_keys <= documented
+
+
+async def test_the_help_shows_most_keys_at_once_at_80_by_24(hive: Hive) -> None:
+    app = app_for(hive)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await connected(pilot)
+        await pilot.press("question_mark")
+        screen = await on_screen(pilot, HelpScreen)
+        body = screen.query_one(VerticalScroll)
+        rows = body.scrollable_content_region.height
+        assert rows >= 18 and len(KEYMAP) - rows < 8  # was four keys a page

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -14,6 +15,7 @@ from textual.widgets import Footer, OptionList, Static
 from textual.widgets.option_list import Option
 
 from hyperhive.tui.context import Ctx
+from hyperhive.tui.format import safe
 from hyperhive.tui.model import Change, Unavailable
 from hyperhive.tui.panes.base import ListPane
 from hyperhive.tui.panes.repos import MetaList, ReposPane, TagView, parse_meta, parse_tags
@@ -145,7 +147,10 @@ class FilesScreen(Screen[None]):
     FilesScreen > #title { height: 1; background: $panel; padding: 0 1; text-style: bold; }
     FilesScreen > OptionList { height: 1fr; }
     """
-    BINDINGS = [Binding("escape", "app.pop_screen", "back")]
+    BINDINGS = [
+        Binding("escape", "app.pop_screen", "back"),
+        Binding("q", "app.pop_screen", "back", show=False),
+    ]
 
     def __init__(self, ctx: Ctx, agent: str, ref: str) -> None:
         super().__init__()
@@ -154,7 +159,7 @@ class FilesScreen(Screen[None]):
         self.ref = ref
 
     def compose(self) -> ComposeResult:
-        yield Static(f"{self.agent} @ {self.ref}", id="title", markup=False)
+        yield Static(safe(f"{self.agent} @ {self.ref}", newlines=False), id="title", markup=False)
         yield OptionList(id="files")
         yield Footer()
 
@@ -172,7 +177,8 @@ class FilesScreen(Screen[None]):
         names = [
             f if isinstance(f, str) else str(f.get("path", "?")) for f in rows_of(result, "files")
         ]
-        files.add_options([Option(n, id=n) for n in names] or [Option("no files", disabled=True)])
+        options = [Option(Text(safe(n, newlines=False)), id=n) for n in names]
+        files.add_options(options or [Option("no files", disabled=True)])
 
     @on(OptionList.OptionSelected, "#files")
     def _open(self, event: OptionList.OptionSelected) -> None:
