@@ -72,8 +72,11 @@ async def test_the_demo_question_is_answered_and_its_proposal_deployed_with_keys
         term.keys("Down")
         term.keys("t")
         await term.wait_for("terminal · alice")
-        term.type("stty -echo -ixon; cat -v")
+        # no echo (only cat's output shows), no XON/XOFF (the tty would eat ^Q); the
+        # marker is computed so that only the shell's output can show it
+        term.type("stty -echo -ixon; echo cat-$((6*7)); cat -v")
         term.keys("Enter")
+        await term.wait_for("cat-42")
         term.keys("C-q", "C-p", "M-x", "Enter")
         await term.wait_for("^Q^P^[x")
         assert "Quit hyperhive?" not in term.screen()
