@@ -23,6 +23,8 @@ async def test_a_chart_over_90_seconds_has_many_points_and_ends_at_the_header_va
     app = app_for(hive)
     async with app.run_test(size=(120, 40)) as pilot:
         await connected(pilot)
+        # a daemon sample newer than anything this TUI saw, and already stale: 3 pending
+        await hive.stats.record_turn("*", {"approvals.pending": 3.0}, ts=time.time())
         await pilot.press("3")
         screen = await on_screen(pilot, StatsScreen)
         chart = screen.query_one("#chart-queue", ChartWidget)
