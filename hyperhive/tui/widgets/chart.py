@@ -206,8 +206,11 @@ class ChartWidget(Widget):
         if self._series and (size.width < _MIN_WIDTH or size.height < _MIN_HEIGHT):
             return Text.assemble(self.chart_title, "\n", ("(too small to plot)", "dim"))
         try:
+            title = f"{self.chart_title}  ·  now {self.latest}" if self.latest else self.chart_title
+            if len(title) > size.width - 2:  # plotext drops a title that does not fit
+                title = title[: max(1, size.width - 3)] + "…"
             return build_chart(
-                f"{self.chart_title}  ·  now {self.latest}" if self.latest else self.chart_title,
+                title,
                 self._series,
                 kind=self._kind,
                 width=size.width,
