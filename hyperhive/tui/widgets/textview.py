@@ -37,8 +37,10 @@ def highlighted_lines(text: str, lexer: str) -> list[Text]:
     if lexer == "text":
         lines = [Text(line) for line in code.split("\n")]
     else:
-        syntax = Syntax(code, lexer, theme=SYNTAX_THEME, background_color="default")
-        lines = list(syntax.highlight(code).split("\n", allow_blank=True))
+        syntax = Syntax(code, lexer, theme=SYNTAX_THEME)
+        highlighted = syntax.highlight(code)
+        highlighted.style = ""  # the widget's own background, not the terminal default's
+        lines = list(highlighted.split("\n", allow_blank=True))
     while len(lines) > 1 and not lines[-1].plain:
         lines.pop()
     return lines
@@ -162,7 +164,7 @@ class TextView(ScrollView, can_focus=True):
         if strip is None:
             line = self._lines[index]
             segments = [s for s in line.render(_CONSOLE) if s.text != "\n"]
-            strip = self._strips[index] = Strip(segments)
+            strip = self._strips[index] = Strip(segments).apply_style(self.rich_style)
         return strip
 
     def _set_lines(self, lines: list[Text]) -> None:
