@@ -9,13 +9,17 @@ import re
 from pathlib import Path
 
 from textual.containers import VerticalScroll
+from textual.widgets._footer import FooterKey
 
 import hyperhive.tui
 from hyperhive.core.hive import Hive
 from hyperhive.tui.app import HiveApp
 from hyperhive.tui.keymap import KEYMAP, markdown_table
+from hyperhive.tui.panes.swarm import SwarmPane
 from hyperhive.tui.screens.help import HelpScreen
-from tests.tui.conftest import app_for, connected, on_screen
+from hyperhive.tui.widgets.status import StatusLine
+from tests.conftest import agent_client
+from tests.tui.conftest import app_for, connected, on_screen, until
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "tui.md"
 # how the table writes a key -> Textual's name for it
@@ -77,3 +81,26 @@ async def test_the_help_shows_most_keys_at_once_at_80_by_24(hive: Hive) -> None:
         body = screen.query_one(VerticalScroll)
         rows = body.scrollable_content_region.height
         assert rows >= 18 and len(KEYMAP) - rows < 8  # was four keys a page
+
+
+async def test_at_80_columns_the_footer_keeps_the_everyday_keys_and_the_header_the_unread(
+    hive: Hive,
+) -> None:
+    alpha = await agent_client(hive, "alpha")
+    await alpha.call("messages.send", to="operator", body="hello")
+    await alpha.call("questions.ask", question="ok?", options=["yes"])
+    app = app_for(hive)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await connected(pilot)
+        await until(pilot, lambda: app.model.unread() == 1)
+        app.screen.query_one(SwarmPane).focus_table()
+        await pilot.pause()
+        visible = {
+            key.key
+            for key in app.screen.query(FooterKey)
+            if key.region.width and key.region.right <= 80
+        }
+        assert {"enter", "c", "question_mark", "1", "2", "3", "4"} <= visible
+        header = str(app.screen.query_one(StatusLine).content)
+        assert "1 unread" in header and "1 question" in header and "1 dash" in header
+    await alpha.close()
