@@ -100,13 +100,18 @@ async def stop_agents(settings: Settings) -> None:
             await runtime.stop(status.name, timeout=5)
 
 
-async def _run_tui(settings: Settings) -> None:
+async def _run_tui(settings: Settings, quit_warning: str = "") -> None:
     from hyperhive.commands.tui import _log_to_file, session_identity
     from hyperhive.tui.app import make_app  # Textual loads only here
 
     who, role = session_identity(None, None)
     _log_to_file(settings)
-    app = make_app(lambda: connect_session(settings.host_socket, who, role), who=who, role=role)
+    app = make_app(
+        lambda: connect_session(settings.host_socket, who, role),
+        who=who,
+        role=role,
+        quit_warning=quit_warning,
+    )
     loop = asyncio.get_running_loop()
     # a closed terminal (SIGHUP) or a kill (SIGTERM) ends the TUI cleanly, so that
     # `up` still stops what it started
@@ -135,7 +140,13 @@ async def up(ctx: Context) -> Output:
                 {"state_dir": str(settings.state_dir), "run_dir": str(settings.run_dir)},
                 f"hyperhive is up: state {settings.state_dir}, sockets {settings.run_dir}",
             )
-        await _run_tui(settings)
+        if a.demo:
+            warning = "Quitting stops the demo swarm and deletes its state (`up --demo`)."
+        elif proc is not None:
+            warning = "Quitting stops the daemon `up` started (agents keep their state)."
+        else:
+            warning = ""
+        await _run_tui(settings, warning)
         return None
     finally:
         if a.demo and not a.no_tui:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from hyperhive.core.errors import HyperhiveError, NotFound
 from hyperhive.tui.model import Change, HiveModel, Unavailable
 from hyperhive.tui.screens.modals import Answer, AnswerScreen, Confirmation, ConfirmScreen
-from hyperhive.tui.views import ApprovalView, QuestionView
+from hyperhive.tui.views import AgentView, ApprovalView, QuestionView
 
 if TYPE_CHECKING:
     from textual.app import App
@@ -45,6 +45,21 @@ LIFECYCLE: dict[str, tuple[str, str, bool]] = {
     ),
 }
 LIFECYCLE_KEYS = {"start": "s", "kill": "k", "restart": "r", "update": "u", "destroy": "d"}
+# the states each verb makes sense from; update and destroy apply to any settled state
+APPLIES: dict[str, frozenset[str]] = {
+    "start": frozenset({"stopped", "crashed", "driver_missing", "needs_login"}),
+    "kill": frozenset({"running", "rate_limited", "needs_login"}),
+    "restart": frozenset({"running", "rate_limited", "needs_login", "crashed"}),
+}
+
+
+def applies(agent: AgentView | None, verb: str) -> bool:
+    """Whether ``verb`` makes sense for ``agent`` now ("start" on a running agent does not)."""
+    if agent is None:
+        return False
+    if verb in APPLIES:
+        return agent.state in APPLIES[verb]
+    return not agent.transient
 
 
 class Operations:
@@ -62,6 +77,8 @@ class Operations:
         self._calls = calls
         self._changed = changed
         self.ctx: Ctx | None = None  # bound by the app once the context exists
+
+    applies = staticmethod(applies)
 
     # --- navigation ----------------------------------------------------------------
     def open_agent(self, name: str) -> None:
@@ -181,15 +198,24 @@ class Operations:
         )
 
     # --- decisions -----------------------------------------------------------------
-    def approve(self, approval: ApprovalView) -> None:
+    def approve(self, approval: ApprovalView, *, unseen: int | None = None) -> None:
+        """Confirm, then approve; ``unseen``: lines of its diff never shown in full (None:
+        the diff was not opened at all)."""
         if self._refuse_viewer():
             return
         sha = f" @ {approval.fetched_sha[:10]}" if approval.fetched_sha else ""
+        body = f"{approval.kind} for {approval.agent}{sha}: it is built and deployed."
+        if unseen is None:
+            body += "\n\nYou have not opened its diff (enter on the approval shows it)."
+        elif unseen:
+            lines = "line of the diff was" if unseen == 1 else "lines of the diff were"
+            body += f"\n\n⚠ {unseen} {lines} never scrolled fully into view (←/→ scroll sideways)."
         self._confirm(
             ConfirmScreen(
                 f"Approve #{approval.id}?",
-                f"{approval.kind} for {approval.agent}{sha}: it is built and deployed.",
+                body,
                 confirm="approve",
+                danger=bool(unseen),
             ),
             lambda _: self._call("approvals.approve", f"approved #{approval.id}", id=approval.id),
         )

@@ -8,25 +8,28 @@ from collections.abc import Callable, Iterable, Sequence
 from functools import partial
 from typing import ClassVar
 
-from textual.app import App, SystemCommand
+from textual.app import App
 from textual.binding import Binding, BindingType
+from textual.command import Provider
 from textual.css.query import NoMatches
-from textual.screen import Screen
 from textual.theme import Theme
 
 from hyperhive.core.runner import Runner
-from hyperhive.tui.actions import LIFECYCLE, Operations
+from hyperhive.tui.actions import Operations
 from hyperhive.tui.bridge import DEFAULT_BACKOFF, Bridge, ClientFactory
 from hyperhive.tui.context import Ctx
 from hyperhive.tui.messages import Connected, ConnectionLost, EventsArrived
 from hyperhive.tui.model import Change, HiveModel
 from hyperhive.tui.notify import Notifier
+from hyperhive.tui.palette import HiveCommands
 from hyperhive.tui.screens.audit import AuditScreen
 from hyperhive.tui.screens.base import HiveScreen
 from hyperhive.tui.screens.dashboard import DashboardScreen
 from hyperhive.tui.screens.help import HelpScreen
+from hyperhive.tui.screens.modals import Confirmation, ConfirmScreen
 from hyperhive.tui.screens.repos import ReposScreen
 from hyperhive.tui.screens.stats import StatsScreen
+from hyperhive.tui.widgets.terminal import TerminalWidget
 
 # colours from the xterm-256 palette: exact in 256 colours, mapped cleanly down to 16
 THEME = Theme(
@@ -43,6 +46,7 @@ THEME = Theme(
     panel="#303030",
     dark=True,
 )
+SCREENS = Binding.Group("screens", compact=True)
 MODES: dict[str, type[HiveScreen]] = {
     "dashboard": DashboardScreen,
     "repos": ReposScreen,
@@ -57,12 +61,14 @@ class HiveApp(App[None]):
     CSS_PATH = "hyperhive.tcss"
     TITLE = "hyperhive"
     DEFAULT_MODE = "dashboard"  # start on it: no blank default screen to build first
+    COMMANDS: ClassVar[set[type[Provider] | Callable[[], type[Provider]]]] = {HiveCommands}
     BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("ctrl+q", "request_quit", "quit", show=False, priority=True),
         Binding("question_mark", "help", "help"),
-        Binding("1", "mode('dashboard')", "dashboard", show=False),
-        Binding("2", "mode('repos')", "repos", show=False),
-        Binding("3", "mode('stats')", "stats", show=False),
-        Binding("4", "mode('audit')", "audit", show=False),
+        *(
+            Binding(str(n), f"mode('{mode}')", mode, group=SCREENS)
+            for n, mode in enumerate(("dashboard", "repos", "stats", "audit"), start=1)
+        ),
     ]
 
     def __init__(
@@ -76,8 +82,10 @@ class HiveApp(App[None]):
         runner: Runner | None = None,
         desktop_notify: bool = True,
         tick_seconds: float = 1.0,
+        quit_warning: str = "",
     ) -> None:
         super().__init__()
+        self._quit_warning = quit_warning
         self.model = HiveModel()
         if role:
             self.model.role = role
@@ -133,16 +141,21 @@ class HiveApp(App[None]):
 
     def _tick(self) -> None:
         now = self._clock()
-        for screen in self._hive_screens():
+        for screen in [s for s in self.screen_stack if isinstance(s, HiveScreen) and s.is_mounted]:
             try:
                 screen.tick(now)
             except NoMatches:  # the screen is being torn down and lost its panes
                 continue
 
     def _hive_screens(self) -> Iterable[HiveScreen]:
+        """Every live screen of every mode: a screen you are not looking at follows too."""
+        stacks = [self.screen_stack] + [
+            stack for mode, stack in self._screen_stacks.items() if mode != self.current_mode
+        ]
         return [
             s
-            for s in self.screen_stack
+            for stack in stacks
+            for s in stack
             if isinstance(s, HiveScreen) and s.is_mounted and s.is_attached and s.is_running
         ]
 
@@ -155,86 +168,46 @@ class HiveApp(App[None]):
         if mode in MODES and self.current_mode != mode:
             await self.switch_mode(mode)
 
-    def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
-        """The command palette: every action of every pane, by name."""
-        yield from super().get_system_commands(screen)
-        yield SystemCommand("Help", "every key and convention", self.action_help)
-        for mode in MODES:
-            yield SystemCommand(
-                f"Go to {mode}",
-                f"switch to the {mode} screen",
-                partial(self.run_action, f"mode('{mode}')"),
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # inside a live terminal every key belongs to the shell: the app's own bindings
+        # (ctrl+q, ctrl+p, ?, 1-4) stand aside; the terminal screen's ctrl+] still leaves
+        focused = self.focused
+        if isinstance(focused, TerminalWidget) and not focused.closed:
+            return False
+        return True
+
+    async def action_request_quit(self) -> None:
+        """Quit; ask first when quitting stops what this TUI started (``up --demo``)."""
+        if not self._quit_warning:
+            self.exit()
+            return
+
+        def done(result: Confirmation | None) -> None:
+            if result is not None:
+                self.exit()
+
+        if not isinstance(self.screen, ConfirmScreen):
+            self.push_screen(
+                ConfirmScreen("Quit hyperhive?", self._quit_warning, confirm="quit", danger=True),
+                done,
             )
-        m, ops = self.model, self.ops
-        decide = not m.viewer
-        if decide:
-            yield SystemCommand("Compose a message", "write as the operator", ops.compose)
-        for a in m.live_agents():
-            yield SystemCommand(
-                f"Open {a.name}",
-                "agent page: turns, notes, config, stats",
-                partial(ops.open_agent, a.name),
-                discover=False,
-            )
-            if not decide:
-                continue
-            for verb, (_, detail, _) in LIFECYCLE.items():
-                yield SystemCommand(
-                    f"{verb.capitalize()} {a.name}",
-                    detail,
-                    partial(ops.lifecycle, a.name, verb),
-                    discover=False,
-                )
-            yield SystemCommand(
-                f"Terminal into {a.name}",
-                "a shell in its container",
-                partial(ops.open_terminal, a.name),
-                discover=False,
-            )
-            yield SystemCommand(
-                f"Message {a.name}",
-                "compose to this agent",
-                partial(ops.compose, a.name),
-                discover=False,
-            )
-        for ap in m.pending_approvals():
-            what = f"#{ap.id} {ap.kind} for {ap.agent}"
-            yield SystemCommand(
-                f"Open approval {what}", "the full diff", partial(ops.open_approval, ap.id)
-            )
-            if decide:
-                yield SystemCommand(
-                    f"Approve {what}", "build and deploy it", partial(ops.approve, ap)
-                )
-                yield SystemCommand(f"Deny {what}", "with a note", partial(ops.deny, ap))
-        for q in m.open_questions():
-            if decide:
-                yield SystemCommand(
-                    f"Answer question #{q.id} from {q.asker}",
-                    q.question[:80],
-                    partial(ops.answer, q),
-                )
-                yield SystemCommand(
-                    f"Cancel question #{q.id}",
-                    q.question[:80],
-                    partial(ops.cancel_question, q),
-                    discover=False,
-                )
-        if decide:
-            for name in sorted(m.kept):
-                yield SystemCommand(
-                    f"Revive {name}",
-                    "from its kept state",
-                    partial(ops.revive, name),
-                    discover=False,
-                )
-                yield SystemCommand(
-                    f"Purge {name}",
-                    "delete its kept state for good",
-                    partial(ops.purge, name),
-                    discover=False,
-                )
-        yield SystemCommand("Verify the audit log", "check the hash chain", ops.verify_audit)
+
+    async def action_quit_or_back(self) -> None:
+        """`q`: back out of a page; on a top screen, quit (always asking)."""
+        if len(self.screen_stack) > 1:
+            self.pop_screen()
+            return
+
+        def done(result: Confirmation | None) -> None:
+            if result is not None:
+                self.exit()
+
+        self.push_screen(
+            ConfirmScreen(
+                "Quit hyperhive?", self._quit_warning or "The swarm keeps running.", confirm="quit"
+            ),
+            done,
+        )
 
 
 def make_app(
@@ -246,6 +219,7 @@ def make_app(
     backoff: Sequence[float] = DEFAULT_BACKOFF,
     runner: Runner | None = None,
     desktop_notify: bool = True,
+    quit_warning: str = "",
 ) -> HiveApp:
     """Build the TUI (used by `hyperhive tui`, the SSH server and the tests).
 
@@ -258,6 +232,8 @@ def make_app(
         backoff: Seconds to wait between reconnect attempts (the last repeats).
         runner: Runs ``notify-send`` (tests pass a FakeRunner).
         desktop_notify: Send desktop notifications where ``notify-send`` exists.
+        quit_warning: What quitting stops (``up`` stops the daemon it started); when
+            set, quitting asks first, saying this.
     """
     return HiveApp(
         client_factory,
@@ -267,4 +243,5 @@ def make_app(
         backoff=backoff,
         runner=runner,
         desktop_notify=desktop_notify,
+        quit_warning=quit_warning,
     )

@@ -6,6 +6,8 @@ import time
 
 from rich.text import Text
 
+from hyperhive.core.safetext import terminal_safe
+
 SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 SPIN_RATE = 8  # frames per second
 
@@ -82,3 +84,29 @@ def size(n: int | None) -> str:
             return f"{value:.0f}{unit}" if unit == "B" else f"{value:.1f}{unit}"
         value /= 1024
     return f"{n}B"
+
+
+def safe(text: object, *, newlines: bool = True) -> str:
+    """Agent text made terminal-safe for a widget (``newlines=False`` for one-line cells).
+
+    The result is still to be shown as plain text (``Text(...)``, ``markup=False``),
+    never parsed as markup.
+    """
+    return terminal_safe(str(text), newlines=newlines)
+
+
+def safe_text(text: Text, *, newlines: bool = False) -> Text:
+    """A Rich ``Text`` with every control character escaped, its styles kept."""
+    if terminal_safe(text.plain, newlines=newlines) == text.plain:
+        return text
+    edges = [edge for span in text.spans for edge in (span.start, span.end)]
+    cuts = sorted({0, len(text.plain), *edges})
+    out = Text(style=text.style, no_wrap=text.no_wrap, overflow=text.overflow, end=text.end)
+    for start, end in zip(cuts, cuts[1:], strict=False):
+        piece = text.plain[start:end]
+        styles = [s.style for s in text.spans if s.start <= start and s.end >= end]
+        fixed = terminal_safe(piece, newlines=newlines)
+        out.append(fixed)
+        for style in styles:
+            out.stylize(style, len(out.plain) - len(fixed), len(out.plain))
+    return out

@@ -37,6 +37,8 @@ SNAPSHOT: dict[str, tuple[str, dict[str, Any]]] = {
     # damaged rows (an unknown status) come with the pending ones: a stored question shows
     "questions": ("questions.list", {"status": "pending"}),
     "kept": ("kept.list", {}),
+    # runtime and isolation: the header warns when agents are not isolated
+    "status": ("daemon.status", {}),
 }
 PASSTHROUGH = ("turn.", "stats.", "audit.", "pty.")
 
@@ -102,6 +104,7 @@ class HiveModel:
         self.role = "operator"
         self.who = ""
         self.loads = 0
+        self.status: dict[str, Any] = {}
         self.queue_history: list[tuple[float, float]] = []  # (ts, pending approvals)
         self._seen: set[str] = set()
 
@@ -129,6 +132,16 @@ class HiveModel:
     def recipients(self) -> list[str]:
         """Who the operator can write to: every agent that can receive, and ``*``."""
         return sorted(a.name for a in self.agents.values() if a.state != "draft") + ["*"]
+
+    @property
+    def isolated(self) -> bool | None:
+        """False only when the daemon says its agents are not isolated; None: unknown."""
+        value = self.status.get("isolated")
+        return value if isinstance(value, bool) else None
+
+    @property
+    def runtime(self) -> str:
+        return as_str(self.status.get("runtime"))
 
     def unread(self) -> int:
         return sum(1 for m in self.inbox.values() if not m.acked)
@@ -162,6 +175,8 @@ class HiveModel:
             k.name: k
             for k in (KeptView.from_json(d) for d in _dicts(r.get("kept"), "kept", "agents"))
         }
+        status = r.get("status")
+        self.status = status if isinstance(status, dict) else {}
         self.connected = True
         self.connection_note = ""
         change = Change.everything()

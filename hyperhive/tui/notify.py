@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 from hyperhive.core.errors import HyperhiveError
 from hyperhive.core.runner import ProcessRunner, Runner, which
+from hyperhive.core.safetext import terminal_safe
 from hyperhive.tui.model import Notice
 
 if TYPE_CHECKING:
@@ -18,6 +20,8 @@ logger = logging.getLogger(__name__)
 Severity = Literal["information", "warning", "error"]
 _URGENCY: dict[Severity, str] = {"error": "critical", "warning": "normal", "information": "low"}
 _DESKTOP_MAX = 3  # a burst becomes three notes, not thirty
+_TOAST_MAX = 2  # more notices than this in one batch become one summary toast
+BELL_GAP = 10.0  # seconds: a stream of messages rings once, not once each
 
 
 class Notifier:
@@ -28,18 +32,38 @@ class Notifier:
         self._runner = runner or ProcessRunner()
         self._desktop = desktop and which("notify-send") is not None
         self.sent: list[Notice] = []
+        self.bells = 0
+        self._last_bell = -BELL_GAP
 
     def announce(self, notices: Sequence[Notice]) -> None:
         """Toast each notice, ring the bell once, and send desktop notes in the background."""
         if not notices:
             return
-        for n in notices:
-            # agents write these texts: never read them as markup
+        if len(notices) > _TOAST_MAX:
+            worst = min(notices, key=lambda n: list(_URGENCY).index(_severity(n)))
+            titles = "; ".join(n.title for n in notices[:4])
+            more = f" and {len(notices) - 4} more" if len(notices) > 4 else ""
             self._app.notify(
-                n.message or n.title, title=n.title, severity=_severity(n), markup=False
+                terminal_safe(titles + more),
+                title=f"{len(notices)} new",
+                severity=_severity(worst),
+                markup=False,
             )
+        else:
+            for n in notices:
+                # agents write these texts: never read them as markup
+                self._app.notify(
+                    terminal_safe(n.message or n.title),
+                    title=terminal_safe(n.title, newlines=False),
+                    severity=_severity(n),
+                    markup=False,
+                )
         self.sent.extend(notices)
-        self._app.bell()
+        now = time.monotonic()
+        if now - self._last_bell >= BELL_GAP:
+            self._last_bell = now
+            self.bells += 1
+            self._app.bell()
         if self._desktop:
             self._app.run_worker(self._send_desktop(list(notices)), group="notify-send")
 

@@ -1,4 +1,4 @@
-"""`hyperhive up --demo` in a real terminal: answer the demo's question, approve its proposal."""
+"""`hyperhive up --demo` in a real terminal: answer, approve, a terminal into alice, quit."""
 
 from __future__ import annotations
 
@@ -66,7 +66,28 @@ async def test_the_demo_question_is_answered_and_its_proposal_deployed_with_keys
         # the daemon tells the manager what was deployed; the manager relays it to the operator
         await term.wait_for("[approval #4 apply_commit alice", timeout=30)
 
+        # a terminal into alice: every key reaches the shell, ctrl+] comes back
+        await term.tab_until("t terminal")
+        term.keys("Home")  # the manager's row; alice is next
+        term.keys("Down")
+        term.keys("t")
+        await term.wait_for("terminal · alice")
+        # no echo (only cat's output shows), no XON/XOFF (the tty would eat ^Q); the
+        # marker is computed so that only the shell's output can show it
+        term.type("stty -echo -ixon; echo cat-$((6*7)); cat -v")
+        term.keys("Enter")
+        await term.wait_for("cat-42")
+        term.keys("C-q", "C-p", "M-x", "Enter")
+        await term.wait_for("^Q^P^[x")
+        assert "Quit hyperhive?" not in term.screen()
+        term.keys("C-]")
+        await term.wait_for("swarm ·")
+
+        # quitting stops the demo: it asks first, and starts on "cancel"
         term.keys("C-q")
+        await term.wait_for("Quit hyperhive?")
+        term.keys("Tab")
+        term.keys("Enter")
         await term.wait_exit(timeout=60)
         assert demo_pids(tmp) == []
         assert list(tmp.iterdir()) == []  # `up --demo` removed its state dir

@@ -40,11 +40,6 @@ async def door(settings: Settings, tmp_path: Path) -> AsyncIterator[tuple[int, P
         daemon.stop()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the TUI panes render agent text through terminal_safe on the tui branch "
-    "(another helper); drop this mark once that branch is merged",
-)
 async def test_a_hostile_body_is_shown_escaped_in_an_ssh_session(
     settings: Settings, door: tuple[int, Path]
 ) -> None:

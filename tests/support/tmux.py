@@ -83,7 +83,7 @@ class Tmux:
         """Press Tab until the footer shows ``footer`` (how a Textual app shows what has focus)."""
         async with asyncio.timeout(timeout):
             for _ in range(tabs):
-                last = self.footer()
+                last = await self._settled_footer()
                 if footer in last:
                     return
                 self.keys("Tab")
@@ -94,6 +94,17 @@ class Tmux:
                             await asyncio.sleep(0.05)
         if footer not in self.footer():
             raise AssertionError(f"no Tab stop shows {footer!r}; screen:\n{self.screen()}")
+
+    async def _settled_footer(self, quiet: float = 0.4) -> str:
+        """The footer once it has not changed for ``quiet`` seconds (focus can move by itself:
+        the app sends it to the next pane with work)."""
+        last = self.footer()
+        while True:
+            await asyncio.sleep(quiet)
+            now = self.footer()
+            if now == last:
+                return now
+            last = now
 
     async def wait_exit(self, timeout: float = 20.0) -> None:
         """Wait until the program in the session has exited (tmux closes the session)."""

@@ -16,6 +16,7 @@ from hyperhive.core.hive import Hive
 from hyperhive.core.runner import FakeRunner
 from hyperhive.tui.app import HiveApp, make_app
 from hyperhive.tui.panes.base import ListPane, plain
+from hyperhive.tui.widgets.textview import TextView
 
 T0 = 1_800_000_000.0  # the frozen "now" of tests that show times
 FAST = (0.05, 0.1)  # reconnect backoff for tests
@@ -62,8 +63,10 @@ def column(pane: ListPane, index: int = 0) -> list[str]:
     return [r[index] for r in rows(pane)]
 
 
-def shown(static: Static) -> str:
-    """The text a Static shows (the code of a Syntax, the plain text of a Text)."""
+def shown(static: Static | TextView) -> str:
+    """The text a Static or TextView shows (the code of a Syntax, the plain text of a Text)."""
+    if isinstance(static, TextView):
+        return "\n".join(static.lines)
     content = static.content
     for attr in ("code", "plain"):
         if isinstance(getattr(content, attr, None), str):
@@ -93,3 +96,8 @@ def utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     yield
     monkeypatch.undo()
     time.tzset()
+
+
+def visible(view: TextView) -> list[str]:
+    """The lines a TextView has on screen right now (markers included)."""
+    return [view.render_line(y).text for y in range(view.scrollable_content_region.height)]

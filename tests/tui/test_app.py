@@ -8,8 +8,9 @@ from hyperhive.core.hive import Hive
 from hyperhive.core.models import AgentState
 from hyperhive.core.protocol import Caller, Scope
 from hyperhive.core.runner import FakeRunner
+from hyperhive.tui.palette import commands
 from hyperhive.tui.panes.approvals import ApprovalsPane
-from hyperhive.tui.panes.messages import ComposeBox
+from hyperhive.tui.panes.compose import ComposeBox
 from hyperhive.tui.panes.swarm import SwarmPane
 from hyperhive.tui.screens.audit import AuditScreen
 from hyperhive.tui.screens.help import HelpScreen
@@ -98,7 +99,7 @@ async def test_the_viewer_role_hides_decisions_and_the_compose_box(hive: Hive) -
         assert not isinstance(app.screen, ConfirmScreen)
         shown = {b.binding.key for b in app.screen.active_bindings.values() if b.enabled}
         assert not shown & {"s", "k", "r", "u", "d", "t", "c"}
-        titles = [c.title for c in app.get_system_commands(app.screen)]
+        titles = [c.title for c in commands(app)]
         assert "Open alpha" in titles and "Kill alpha" not in titles
 
 
@@ -113,15 +114,20 @@ async def test_a_method_the_daemon_lacks_shows_not_available(hive: Hive) -> None
         assert "not available" in shown(pane.query_one(".empty", Static))
 
 
-async def test_the_command_palette_offers_every_lifecycle_action_per_agent(hive: Hive) -> None:
+async def test_the_command_palette_offers_the_lifecycle_actions_that_apply(hive: Hive) -> None:
     await hive.create_agent("alpha")
     app = app_for(hive)
     async with app.run_test(size=(120, 40)) as pilot:
         await connected(pilot)
-        titles = {c.title for c in app.get_system_commands(app.screen)}
-        for verb in ("Start", "Kill", "Restart", "Update", "Destroy"):
-            assert f"{verb} alpha" in titles
+        titles = {c.title for c in commands(app)}
+        assert {"Start alpha", "Update alpha", "Destroy alpha"} <= titles
+        assert not {"Kill alpha", "Restart alpha"} & titles  # it is stopped
         assert {"Terminal into alpha", "Message alpha", "Go to stats", "Help"} <= titles
+        assert not {"Theme", "Keys", "Maximize", "Screenshot"} & titles  # Textual's own
+        await hive.agents.update("alpha", state=AgentState.RUNNING)
+        await until(pilot, lambda: "Kill alpha" in {c.title for c in commands(app)})
+        titles = {c.title for c in commands(app)}
+        assert "Restart alpha" in titles and "Start alpha" not in titles
 
 
 async def test_question_mark_opens_the_help_and_escape_closes_it(hive: Hive) -> None:

@@ -6,12 +6,14 @@ from typing import Any, ClassVar
 
 from rich.cells import cell_len
 from rich.text import Text
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import DataTable, Input, Static
+
+from hyperhive.tui.format import safe, safe_text
 
 Cell = str | Text
 Row = tuple[Cell, ...]
@@ -26,6 +28,12 @@ def same(a: Cell, b: Cell) -> bool:
     if isinstance(a, Text) and isinstance(b, Text):
         return a.plain == b.plain and str(a.style) == str(b.style) and a.spans == b.spans
     return type(a) is type(b) and a == b
+
+
+class Table(DataTable[Any]):
+    """A DataTable whose `enter` shows in the footer as "open"."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("enter", "select_cursor", "open")]
 
 
 class ListPane(Widget):
@@ -53,6 +61,9 @@ class ListPane(Widget):
     COLUMNS: ClassVar[tuple[tuple[str, str], ...]] = ()
     EMPTY: ClassVar[str] = "nothing here"
     DECISIONS: ClassVar[frozenset[str]] = frozenset()  # row actions the viewer role may not take
+    # a pane with one flexible text column: it gets the width the other columns leave
+    FLEX_COLUMN: ClassVar[str] = ""
+    FLEX_MIN: ClassVar[int] = 24
 
     class RowAction(Message):
         """The operator asked for ``action`` ("open", "approve", ...) on the row ``key``."""
@@ -75,9 +86,11 @@ class ListPane(Widget):
         self._filter = ""
         self._note: str | None = None
         self.border_title = self.TITLE
+        self.flex_width = 44  # the flexible column's width, from the pane's own width
+        self._fitted = -1  # the pane width the flexible column was last fitted to
 
     def compose(self) -> ComposeResult:
-        yield DataTable(cursor_type="row", zebra_stripes=True)
+        yield Table(cursor_type="row", zebra_stripes=True)
         yield Static("", classes="empty", markup=False)
 
     def on_mount(self) -> None:
@@ -85,6 +98,29 @@ class ListPane(Widget):
         for key, label in self.COLUMNS:
             table.add_column(label, key=key)
         self._sync()
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._fit(event.size.width)
+
+    def _fit(self, width: int) -> None:
+        """Size the flexible column to what the pane's width leaves; redraw if it changed."""
+        if not self.FLEX_COLUMN or width <= 0 or not self.is_mounted:
+            return
+        table = self.query_one(DataTable)
+        self._fitted = width if table.row_count else -1  # headers alone are no measure
+        others = sum(
+            column.get_render_width(table)
+            for key, column in table.columns.items()
+            if key.value != self.FLEX_COLUMN
+        )
+        flex = max(self.FLEX_MIN, width - others - 4)  # room for a scrollbar and wide glyphs
+        if flex != self.flex_width:
+            self.flex_width = flex
+            self.refit()
+            self._reflow()
+
+    def refit(self) -> None:
+        """The flexible column changed width: subclasses redraw their rows."""
 
     @on(DataTable.RowSelected)
     def _selected(self, event: DataTable.RowSelected) -> None:
@@ -140,9 +176,12 @@ class ListPane(Widget):
     def set_rows(self, rows: dict[str, Row], *, note: str | None = None) -> None:
         """Show ``rows`` (in order); ``note`` replaces the empty text (e.g. "not available")."""
         # plain strings become Text: the table would parse them as markup, and a body like
-        # "[answer to question #3]" is no style
+        # "[answer to question #3]" is no style; every cell is agent text, made terminal-safe
         self._rows = {
-            k: tuple(Text(c) if isinstance(c, str) else c for c in r) for k, r in rows.items()
+            k: tuple(
+                Text(safe(c, newlines=False)) if isinstance(c, str) else safe_text(c) for c in r
+            )
+            for k, r in rows.items()
         }
         self._note = note
         if self.is_mounted:
@@ -201,6 +240,8 @@ class ListPane(Widget):
             else:
                 self._rebuild(table, visible)
         self._shown = dict(visible)
+        if visible and self._fitted != self.size.width:
+            self._fit(self.size.width)  # once per width: the first rows give the measure
         empty = self.query_one(".empty", Static)
         table.display = bool(visible)
         if visible:
@@ -208,7 +249,7 @@ class ListPane(Widget):
         else:
             empty.display = True
             if self._note:
-                empty.update(self._note)
+                empty.update(safe(self._note))
             elif self._filter:
                 empty.update(f"nothing matches “{self._filter}”")
             else:
@@ -223,6 +264,15 @@ class ListPane(Widget):
                     # re-measuring the column is only needed when the cell got wider
                     wider = old is None or cell_len(plain(cell)) > cell_len(plain(old[i]))
                     table.update_cell(key, columns[i], cell, update_width=wider)
+
+    def _reflow(self) -> None:
+        """Measure the columns afresh (a DataTable only ever widens them) and redraw."""
+        if not self.is_attached:
+            return
+        table = self.query_one(DataTable)
+        for column in table.columns.values():
+            column.content_width = column.label.cell_len
+        self._rebuild(table, self._shown)
 
     def _rebuild(self, table: DataTable[Any], rows: dict[str, Row]) -> None:
         cursor = self.cursor_key

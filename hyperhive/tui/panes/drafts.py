@@ -12,7 +12,8 @@ from hyperhive.tui.format import ago
 from hyperhive.tui.panes.base import ListPane, Row
 from hyperhive.tui.views import AgentView, ApprovalView
 
-DRAFT_KINDS = frozenset({"spawn_draft"})  # step 1 of a two-step spawn
+# a one-shot spawn, and step 1 of a two-step spawn: both are agents on their way in
+DRAFT_KINDS = frozenset({"spawn", "spawn_draft"})
 
 
 def drafts(agents: list[AgentView], pending: list[ApprovalView]) -> list[Draft]:
@@ -39,6 +40,8 @@ class Draft:
     @property
     def stage(self) -> str:
         if self.agent is None:
+            if self.approval is not None and self.approval.kind == "spawn":
+                return "spawn waits for approval"
             return "draft requested"
         if self.approval is None:
             return "manager is editing the config"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import ClassVar
 
 from rich.text import Text
@@ -10,11 +10,9 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.message import Message
-from textual.suggester import Suggester
 from textual.widget import Widget
-from textual.widgets import Collapsible, DataTable, Input, Static
+from textual.widgets import Collapsible, DataTable
 
-from hyperhive.core.settings import MANAGER, OPERATOR
 from hyperhive.tui.format import clock, one_line
 from hyperhive.tui.panes.base import ListPane, Row
 from hyperhive.tui.views import MessageView
@@ -26,7 +24,6 @@ STATUS_STYLES = {
     "acked": "dim",
     "read": "dim",
 }
-ALIASES = {"hm1nd": MANAGER}  # the manager's container name also reaches the manager
 
 
 class MessageList(ListPane):
@@ -38,8 +35,9 @@ class MessageList(ListPane):
     BINDINGS: ClassVar[list[BindingType]] = [Binding("c", "row('compose')", "reply")]
 
     EMPTY = "no messages"
+    FLEX_COLUMN = "body"
     DECISIONS = frozenset({"compose"})
-    COLUMNS = (
+    COLUMNS: ClassVar[tuple[tuple[str, str], ...]] = (
         ("id", "#"),
         ("time", "time"),
         ("route", "from → to"),
@@ -53,18 +51,22 @@ class MessageList(ListPane):
 
     def show(self, messages: Iterable[MessageView], *, note: str | None = None) -> None:
         self._messages = {str(m.id): m for m in messages}
+        self._note = note
         table = self.query_one(DataTable) if self.is_mounted else None
         follow = table is not None and table.cursor_row >= table.row_count - 1
         self.set_rows({k: self.row(m) for k, m in self._messages.items()}, note=note)
         if table is not None and follow and table.row_count:
             table.move_cursor(row=table.row_count - 1, animate=False)
 
+    def refit(self) -> None:
+        self.set_rows({k: self.row(m) for k, m in self._messages.items()}, note=self._note)
+
     def message(self, key: str) -> MessageView | None:
         return self._messages.get(key)
 
     def row(self, m: MessageView) -> Row:
         route = f"{m.sender} → {m.recipient}"
-        body = one_line(m.body, 44)
+        body = one_line(m.body, self.flex_width)
         if m.in_reply_to is not None:
             body = f"↳#{m.in_reply_to} {body}"
         return (
@@ -82,13 +84,14 @@ class InboxList(MessageList):
     TITLE = "operator inbox"
     COLUMNS = (("time", "time"), ("from", "from"), ("body", "message"), ("status", ""))
     EMPTY = "nothing for you"
+    FLEX_COLUMN = "body"
 
     def row(self, m: MessageView) -> Row:
         unread = not m.acked
         return (
             clock(m.ts),
             Text(m.sender, style="bold" if unread else ""),
-            Text(one_line(m.body, 56), style="bold" if unread else ""),
+            Text(one_line(m.body, self.flex_width), style="bold" if unread else ""),
             Text("new" if unread else "read", style="bold yellow" if unread else "dim"),
         )
 
@@ -102,104 +105,6 @@ class FlowList(MessageList):
 class HistoryList(FlowList):
     TITLE = "older messages"
     EMPTY = "nothing older"
-
-
-class NameSuggester(Suggester):
-    """Completes ``@na`` to ``@name `` from the current recipients."""
-
-    def __init__(self, names: Callable[[], list[str]]) -> None:
-        super().__init__(use_cache=False, case_sensitive=True)
-        self._names = names
-
-    async def get_suggestion(self, value: str) -> str | None:
-        if not value.startswith("@") or " " in value:
-            return None
-        prefix = value[1:]
-        for name in self._names():
-            if name.startswith(prefix) and name != prefix:
-                return f"@{name} "
-        return None
-
-
-def parse_compose(value: str, sticky: str | None) -> tuple[str | None, str]:
-    """Split ``@name body`` into recipient and body; without ``@`` the sticky recipient holds."""
-    text = value.strip()
-    if text.startswith("@"):
-        head, _, body = text.partition(" ")
-        name = head[1:]
-        return ALIASES.get(name, name) or sticky, body.strip()
-    return sticky, text
-
-
-class ComposeBox(Widget):
-    """One line to write as the operator: ``@name`` picks the recipient, and it sticks."""
-
-    DEFAULT_CSS = """
-    ComposeBox { height: auto; }
-    ComposeBox > #to { color: $text-muted; padding: 0 1; }
-    ComposeBox > Input { margin: 0; }
-    """
-
-    class Submitted(Message):
-        """The operator pressed enter on a message for ``to``."""
-
-        def __init__(self, to: str, body: str, in_reply_to: int | None) -> None:
-            super().__init__()
-            self.to = to
-            self.body = body
-            self.in_reply_to = in_reply_to
-
-    def __init__(self, *, id: str | None = None) -> None:
-        super().__init__(id=id)
-        self.names: list[str] = []
-        self.recipient: str | None = None
-        self.reply_to: int | None = None
-
-    def compose(self) -> ComposeResult:
-        yield Static("", id="to", markup=False)
-        yield Input(
-            placeholder="@name message — enter sends, → completes the name",
-            suggester=NameSuggester(lambda: self.names),
-            id="compose-input",
-        )
-
-    def on_mount(self) -> None:
-        self._label()
-
-    @on(Input.Submitted, "#compose-input")
-    def _submitted(self, event: Input.Submitted) -> None:
-        event.stop()
-        to, body = parse_compose(event.value, self.recipient)
-        if to is None:
-            self.notify("start with @name to choose a recipient", severity="warning")
-            return
-        if to != self.recipient:
-            self.recipient = to
-            self.reply_to = None
-            self._label()
-        if not body:
-            self.query_one(Input).value = ""
-            return
-        self.post_message(self.Submitted(to, body, self.reply_to))
-
-    def address(self, to: str | None, reply_to: int | None = None) -> None:
-        """Point the box at ``to`` (replying to message ``reply_to``) and focus it."""
-        if to:
-            self.recipient = to
-        self.reply_to = reply_to
-        self.query_one(Input).focus()
-        self._label()
-
-    def sent(self) -> None:
-        """The daemon took the message: clear the line, keep the recipient."""
-        self.query_one(Input).value = ""
-        self.reply_to = None
-        self._label()
-
-    def _label(self) -> None:
-        to = f"to @{self.recipient}" if self.recipient else "to: type @name first"
-        reply = f" · replying to #{self.reply_to}" if self.reply_to else ""
-        self.query_one("#to", Static).update(to + reply)
 
 
 class MessagesPane(Widget):
@@ -227,7 +132,6 @@ class MessagesPane(Widget):
         yield FlowList(id="flow")
         with Collapsible(title="older messages", collapsed=True, id="history"):
             yield HistoryList(id="history-list")
-        yield ComposeBox(id="compose")
 
     @on(Collapsible.Expanded, "#history")
     def _history_opened(self, event: Collapsible.Expanded) -> None:
@@ -248,11 +152,7 @@ class MessagesPane(Widget):
         self.query_one(FlowList).show(flow, note=notes.get("messages"))
         self._oldest = flow[0].id if flow else None
 
-    def set_people(self, recipients: list[str], *, viewer: bool) -> None:
-        """Who the compose box completes, and whether this session may write at all."""
-        box = self.query_one(ComposeBox)
-        box.names = [r for r in recipients if r != OPERATOR]
-        box.display = not viewer
+    def set_viewer(self, viewer: bool) -> None:
         for pane in self.query(ListPane):
             pane.set_viewer(viewer)
 
@@ -262,9 +162,3 @@ class MessagesPane(Widget):
             self._history[m.id] = m
         ordered = sorted(self._history.values(), key=lambda m: m.id)
         self.query_one(HistoryList).show(ordered)
-
-    def compose_to(self, to: str | None, reply_to: int | None = None) -> None:
-        self.query_one(ComposeBox).address(to, reply_to)
-
-    def sent(self) -> None:
-        self.query_one(ComposeBox).sent()

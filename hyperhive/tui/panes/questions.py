@@ -31,15 +31,18 @@ class QuestionsPane(ListPane):
         ("ttl", "ttl"),
     )
     EMPTY = "no open questions"
+    FLEX_COLUMN = "question"
     DECISIONS = frozenset({"open", "cancel"})
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self._questions: list[QuestionView] = []
+        self._now = 0.0
 
     def show(self, questions: list[QuestionView], now: float, *, note: str | None = None) -> None:
         self._questions = questions
-        self.set_rows({str(q.id): _row(q, now) for q in questions}, note=note)
+        self._now, self._note = now, note
+        self.set_rows({str(q.id): _row(q, now, self.flex_width) for q in questions}, note=note)
         self.set_title(f"questions · {len(questions)}" if questions else "questions")
         self.set_class(bool(questions), "-waiting")
 
@@ -47,12 +50,15 @@ class QuestionsPane(ListPane):
         if any(q.deadline is not None for q in self._questions):
             self.show(self._questions, now)
 
+    def refit(self) -> None:
+        self.show(self._questions, self._now, note=self._note)
+
     def question(self, key: str) -> QuestionView | None:
         return next((q for q in self._questions if str(q.id) == key), None)
 
 
-def _row(q: QuestionView, now: float) -> Row:
-    text = Text(one_line(q.question or "(no text)", 44))
+def _row(q: QuestionView, now: float, width: int = 44) -> Row:
+    text = Text(one_line(q.question or "(no text)", width))
     if q.error:
         text = Text.assemble(("⚠ " + one_line(q.error, 40), "bold red"), " ", text)
     kind = "multi" if q.multi else "one"

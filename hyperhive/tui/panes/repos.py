@@ -16,7 +16,7 @@ from textual.widget import Widget
 from textual.widgets import Collapsible, OptionList, Static, Tree
 from textual.widgets.option_list import Option
 
-from hyperhive.tui.format import ago, one_line, short
+from hyperhive.tui.format import ago, one_line, safe, short
 from hyperhive.tui.panes.base import ListPane, Row
 from hyperhive.tui.views import rows_of
 
@@ -124,9 +124,9 @@ class ReposPane(Widget):
 
     DEFAULT_CSS = """
     ReposPane { height: auto; }
-    ReposPane > Horizontal { height: auto; max-height: 24; }
-    ReposPane OptionList { width: 20; height: auto; max-height: 22; }
-    ReposPane Tree { width: 1fr; height: auto; max-height: 22; }
+    ReposPane > Horizontal { height: 70vh; min-height: 8; }
+    ReposPane OptionList { width: 24; height: 1fr; }
+    ReposPane Tree { width: 1fr; height: 1fr; }
     ReposPane > .note { color: $text-muted; padding: 0 1; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -198,7 +198,7 @@ class ReposPane(Widget):
         options = self.query_one(OptionList)
         highlighted = self.agent
         options.clear_options()
-        options.add_options([Option(n, id=n) for n in names])
+        options.add_options([Option(Text(safe(n, newlines=False)), id=n) for n in names])
         if highlighted in names:
             options.highlighted = names.index(highlighted)
 
@@ -208,10 +208,10 @@ class ReposPane(Widget):
         self._tags = tags
         tree = self.query_one(Tree)
         tree.clear()
-        tree.root.set_label(agent)
+        tree.root.set_label(Text(safe(agent, newlines=False)))
         note_widget = self.query_one(".note", Static)
         note_widget.display = bool(note)
-        note_widget.update(note or "")
+        note_widget.update(safe(note or ""))
         groups: dict[str, list[TagView]] = {}
         for tag in tags:
             groups.setdefault(tag.kind, []).append(tag)
@@ -219,13 +219,18 @@ class ReposPane(Widget):
         for kind in order:
             items = sorted(groups[kind], key=lambda t: -t.id)
             node = tree.root.add(
-                Text(f"{kind} ({len(items)})", style=KIND_STYLES.get(kind, "")),
+                Text(
+                    safe(f"{kind} ({len(items)})", newlines=False), style=KIND_STYLES.get(kind, "")
+                ),
                 data=None,
                 expand=kind in ("deployed", "proposal"),
             )
             for tag in items:
                 label = Text.assemble(
-                    (f"#{tag.id} ", "bold"), (short(tag.sha), "dim"), " ", one_line(tag.message, 50)
+                    (f"#{tag.id} ", "bold"),
+                    (safe(short(tag.sha), newlines=False), "dim"),
+                    " ",
+                    safe(one_line(tag.message, 50), newlines=False),
                 )
                 node.add_leaf(label, data=tag)
         if not tags and not note:

@@ -18,13 +18,36 @@ from textual.containers import Grid
 from textual.widget import Widget
 from textual.widgets import Static
 
-from hyperhive.tui.format import ago
+from hyperhive.tui.format import ago, safe
 from hyperhive.tui.views import AgentView, rows_of
 from hyperhive.tui.widgets.chart import ChartWidget
 
 Kind = Literal["line", "bar"]
 Points = list[tuple[float, float]]
-Charts = dict[str, tuple[dict[str, Points], Kind]]
+
+
+@dataclass(frozen=True)
+class Chart:
+    """What one chart plots: series by name, how, and where its still-filling bucket starts."""
+
+    series: dict[str, Points]
+    kind: Kind = "line"
+    partial_after: float | None = None  # sums and counts of a bucket still filling
+
+    @property
+    def latest(self) -> str:
+        """The newest value of each series ("3" or "p50 1.2 · p95 3.4")."""
+        last = {name: points[-1][1] for name, points in self.series.items() if points}
+        if len(last) == 1:
+            return _value(next(iter(last.values())))
+        return " · ".join(f"{name} {_value(v)}" for name, v in last.items())
+
+
+def _value(v: float) -> str:
+    return f"{v:.0f}" if v == int(v) and abs(v) < 1e9 else f"{v:.3g}"
+
+
+Charts = dict[str, Chart]
 
 SWARM = "*"
 AGENT_KEYS = (
@@ -132,47 +155,75 @@ def _grouped(series: Mapping[str, Series], prefix: str, field: str) -> dict[str,
     }
 
 
-def agent_charts(series: Mapping[str, Series]) -> Charts:
-    """Every agent chart from its series by key."""
+def partial_after(series: Mapping[str, Series], now: float) -> float | None:
+    """The start of the newest bucket when it is still filling at ``now``, else None."""
+    starts = [
+        s.buckets[-1].t
+        for s in series.values()
+        if s.buckets and s.buckets[-1].t + s.bucket_seconds > now
+    ]
+    return max(starts) if starts else None
+
+
+def agent_charts(series: Mapping[str, Series], now: float = float("inf")) -> Charts:
+    """Every agent chart from its series by key; sums of a filling bucket are marked partial."""
     duration = series.get("turn.duration_ms")
     per_min = 60.0 / duration.bucket_seconds if duration else 1.0
     tools = _grouped(series, "turn.tool.", "sum")
     top = sorted(tools, key=lambda t: -sum(v for _, v in tools[t]))[:TOP_TOOLS]
+    filling = partial_after(series, now)
     return {
-        "turns": ({"turns": _points(duration, "count", per_min)}, "line"),
-        "duration": (
-            {"p50": _points(duration, "p50", 1e-3), "p95": _points(duration, "p95", 1e-3)},
-            "line",
+        "turns": Chart({"turns": _points(duration, "count", per_min)}, "line", filling),
+        "duration": Chart(
+            {"p50": _points(duration, "p50", 1e-3), "p95": _points(duration, "p95", 1e-3)}
         ),
-        "tool_calls": ({"calls": _points(series.get("turn.tool_calls"), "avg")}, "line"),
-        "exits": (_grouped(series, "turn.exit.", "sum"), "bar"),
-        "inbox": ({"depth": _points(series.get("inbox.depth"), "max")}, "line"),
-        "recipients": (_grouped(series, "turn.sent.", "sum"), "bar"),
-        "tools": ({t: tools[t] for t in top}, "bar"),
-        "tokens": (
+        "tool_calls": Chart({"calls": _points(series.get("turn.tool_calls"), "avg")}),
+        "exits": Chart(_grouped(series, "turn.exit.", "sum"), "bar", filling),
+        "inbox": Chart({"depth": _points(series.get("inbox.depth"), "max")}),
+        "recipients": Chart(_grouped(series, "turn.sent.", "sum"), "bar", filling),
+        "tools": Chart({t: tools[t] for t in top}, "bar", filling),
+        "tokens": Chart(
             {
                 "in": _points(series.get("tokens.input"), "sum"),
                 "out": _points(series.get("tokens.output"), "sum"),
             },
             "line",
+            filling,
         ),
-        "cost": ({"USD": _points(series.get("cost.usd"), "sum")}, "line"),
-        "notes": ({"KiB": _points(series.get("notes.bytes"), "max", 1 / 1024)}, "line"),
+        "cost": Chart({"USD": _points(series.get("cost.usd"), "sum")}, "line", filling),
+        "notes": Chart({"KiB": _points(series.get("notes.bytes"), "max", 1 / 1024)}),
     }
 
 
-def swarm_charts(series: Mapping[str, Series], queue: Iterable[tuple[float, float]] = ()) -> Charts:
-    """The swarm charts; without a daemon series, the queue comes from what this TUI saw."""
-    pending = _points(series.get("approvals.pending"), "max") or sorted(queue)
+def swarm_charts(
+    series: Mapping[str, Series],
+    queue: Iterable[tuple[float, float]] = (),
+    *,
+    now: float | None = None,
+    pending_now: int | None = None,
+) -> Charts:
+    """The swarm charts. The queue ends with ``pending_now`` at ``now``: what the header says.
+
+    The daemon samples the queue every few seconds; between samples the newest point
+    is what this TUI knows now, so the chart never disagrees with the header.
+    """
+    pending = sorted(
+        {
+            **dict(_points(series.get("approvals.pending"), "max")),
+            **{t: v for t, v in queue if now is None or t <= now},
+        }.items()
+    )
+    if now is not None and pending_now is not None:
+        pending = [(t, v) for t, v in pending if t < now] + [(now, float(pending_now))]
     states = {
         state: points
         for state, points in _grouped(series, "agents.", "max").items()
         if state != "total" and any(v for _, v in points)
     }
     return {
-        "queue": ({"pending": pending}, "line"),
-        "agents": (states, "line"),
-        "inbox": ({"waiting": _points(series.get("inbox.total"), "max")}, "line"),
+        "queue": Chart({"pending": pending}),
+        "agents": Chart(states),
+        "inbox": Chart({"waiting": _points(series.get("inbox.total"), "max")}),
     }
 
 
@@ -209,13 +260,20 @@ class StatsPane(Widget):
         widget.display = bool(note)
         widget.update(note or "")
         for chart_id, _ in self.charts:
-            series, kind = charts.get(chart_id, ({}, "line"))
-            self.query_one(f"#chart-{chart_id}", ChartWidget).set_series(series, kind=kind)
+            chart = charts.get(chart_id, Chart({}))
+            self.query_one(f"#chart-{chart_id}", ChartWidget).set_series(
+                chart.series,
+                kind=chart.kind,
+                partial_after=chart.partial_after,
+                latest=chart.latest,
+            )
 
     def last_turns(self, agents: list[AgentView], now: float) -> None:
         """Time since each agent's last turn, the stalest first (helps spot stuck agents)."""
         ordered = sorted(agents, key=lambda a: a.last_turn_at or 0.0)
-        text = " · ".join(f"{a.name} {ago(a.last_turn_at, now)}" for a in ordered)
+        text = " · ".join(
+            f"{safe(a.name, newlines=False)} {ago(a.last_turn_at, now)}" for a in ordered
+        )
         self.query_one("#last-turns", Static).update(
             f"time since last turn: {text}" if text else ""
         )

@@ -6,9 +6,12 @@ from collections.abc import Callable
 from typing import ClassVar
 
 from rich.text import Text
+from textual import on
 from textual.binding import Binding, BindingType
 from textual.timer import Timer
+from textual.widgets import DataTable
 
+from hyperhive.tui.actions import LIFECYCLE, applies
 from hyperhive.tui.format import SPIN_RATE, ago, short, state_text
 from hyperhive.tui.panes.base import ListPane, Row
 from hyperhive.tui.views import AgentView
@@ -47,12 +50,14 @@ class SwarmPane(ListPane):
         self._clock = clock
         self._agents: list[AgentView] = []
         self._spinner: Timer | None = None
+        self._offered: frozenset[str] | None = None
 
     def show(self, agents: list[AgentView], now: float, *, note: str | None = None) -> None:
         """Display ``agents`` as of ``now``."""
         self._agents = agents
         self.set_rows({a.name: _row(a, now) for a in agents}, note=note)
         self.set_title(f"swarm · {len(agents)} agent{'' if len(agents) == 1 else 's'}")
+        self._offer()
         self._set_spinning(any(a.transient for a in agents))
 
     def tick(self, now: float) -> None:
@@ -61,6 +66,26 @@ class SwarmPane(ListPane):
 
     def agent(self, name: str) -> AgentView | None:
         return next((a for a in self._agents if a.name == name), None)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # offer only what applies to the agent under the cursor: no "start" on a running one
+        if action == "row" and parameters and parameters[0] in LIFECYCLE:
+            key = self.cursor_key
+            if self.viewer or key is None or not applies(self.agent(key), str(parameters[0])):
+                return False
+        return super().check_action(action, parameters)
+
+    @on(DataTable.RowHighlighted)
+    def _moved(self, event: DataTable.RowHighlighted) -> None:
+        self._offer()
+
+    def _offer(self) -> None:
+        # the footer is rebuilt only when what applies to the cursor's agent changed
+        agent = self.agent(self.cursor_key) if self.is_mounted and self.cursor_key else None
+        offered = frozenset(verb for verb in LIFECYCLE if applies(agent, verb))
+        if offered != self._offered:
+            self._offered = offered
+            self.refresh_bindings()
 
     def _set_spinning(self, on: bool) -> None:
         # the spinner runs only while some agent is in a transient state

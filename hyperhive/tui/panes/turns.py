@@ -9,7 +9,7 @@ from typing import Any
 from rich.text import Text
 from textual.widgets import RichLog
 
-from hyperhive.tui.format import clock, one_line
+from hyperhive.tui.format import clock, one_line, safe
 from hyperhive.tui.views import rows_of
 
 KIND_STYLES = {
@@ -52,7 +52,12 @@ def render_event(data: Mapping[str, Any]) -> Text:
     head = f"{clock(ts if isinstance(ts, int | float) else None)} "
     if isinstance(turn, int):
         head += f"t{turn} "
-    return Text.assemble((head, "dim"), (f"{kind:<12}", KIND_STYLES.get(kind, "bold")), " ", text)
+    return Text.assemble(
+        (head, "dim"),
+        (safe(f"{kind:<12}", newlines=False), KIND_STYLES.get(kind, "bold")),
+        " ",
+        safe(text, newlines=False),
+    )
 
 
 def _summary(kind: str, body: Any) -> str:
@@ -76,7 +81,15 @@ def _summary(kind: str, body: Any) -> str:
             sub = f"[{body['subtype']}] " if isinstance(body.get("subtype"), str) else ""
             return one_line(prefix + sub + body[key], 200)
     rest = {k: v for k, v in body.items() if k != "type"}
-    return one_line(json.dumps(rest, default=str), 200) if rest else ""
+    return one_line(" ".join(f"{k}={_short(v)}" for k, v in rest.items()), 200)
+
+
+def _short(value: Any) -> str:
+    """A value of an event field, readable: strings bare, the rest compact JSON, cut short."""
+    text = (
+        value if isinstance(value, str) else json.dumps(value, default=str, separators=(",", ":"))
+    )
+    return one_line(text, 60)
 
 
 def _seconds(ms: Any) -> str:

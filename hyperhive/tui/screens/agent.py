@@ -5,14 +5,14 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.timer import Timer
 from textual.widgets import Collapsible, Static
 
-from hyperhive.tui.actions import LIFECYCLE_KEYS
+from hyperhive.tui.actions import LIFECYCLE_KEYS, applies
 from hyperhive.tui.context import Ctx
 from hyperhive.tui.format import ago, short, state_text
 from hyperhive.tui.model import Change, Unavailable
@@ -78,6 +78,10 @@ class AgentScreen(HiveScreen):
     def on_mount(self) -> None:
         super().on_mount()
         self._load()
+
+    def on_resize(self, event: events.Resize) -> None:
+        # the turn log takes the screen; the three sections below stay one line each
+        self.query_one(TurnLog).styles.height = max(8, event.size.height - 10)
 
     def show(self, change: Change) -> None:
         super().show(change)
@@ -149,12 +153,13 @@ class AgentScreen(HiveScreen):
     @work(group="agent-stats", exclusive=True)
     async def _load_stats(self) -> None:
         self._stats_timer = None
-        series = await load_series(self.ctx.ops, self.agent, self.ctx.clock())
+        now = self.ctx.clock()
+        series = await load_series(self.ctx.ops, self.agent, now)
         pane = self.query_one(StatsPane)
         if isinstance(series, Unavailable):
             pane.show({}, note=series.reason)
         else:
-            pane.show(agent_charts(series))
+            pane.show(agent_charts(series, now))
 
     def _fill(self, selector: str, result: Any, lexer: str, empty: str) -> None:
         widget = self.query_one(selector, Static)
@@ -165,6 +170,9 @@ class AgentScreen(HiveScreen):
         widget.update(highlight(text, lexer) if text else Text(empty, style="dim"))
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "lifecycle" and parameters:
+            agent = self.ctx.model.agents.get(self.agent)
+            return not self.ctx.model.viewer and applies(agent, str(parameters[0]))
         if action in self.DECISIONS:
             return not self.ctx.model.viewer and self.agent in self.ctx.model.agents
         return super().check_action(action, parameters)

@@ -8,15 +8,14 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import VerticalScroll
 from textual.widgets import Static, TabbedContent, TabPane
 
 from hyperhive.tui.context import Ctx
-from hyperhive.tui.format import ago, short
+from hyperhive.tui.format import ago, safe, short
 from hyperhive.tui.model import Change, Unavailable
 from hyperhive.tui.screens.base import HiveScreen
-from hyperhive.tui.screens.modals import highlight
 from hyperhive.tui.views import ApprovalView
+from hyperhive.tui.widgets.textview import TextView
 
 BASES = (("running", "vs running"), ("last_approved", "vs last approved"))
 
@@ -45,7 +44,7 @@ class ApprovalScreen(HiveScreen):
     DEFAULT_CSS = """
     ApprovalScreen > #head { height: auto; padding: 0 1; }
     ApprovalScreen TabbedContent { height: 1fr; }
-    ApprovalScreen .diff { width: auto; min-width: 100%; }
+    ApprovalScreen TabPane { padding: 0; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("a", "approve", "approve"),
@@ -61,12 +60,19 @@ class ApprovalScreen(HiveScreen):
         yield Static("", id="head")
         with TabbedContent():
             for base, title in BASES:
-                with TabPane(title, id=f"tab-{base}"), VerticalScroll():
-                    yield Static(Text("loading…", style="dim"), id=f"diff-{base}", classes="diff")
+                with TabPane(title, id=f"tab-{base}"):
+                    yield TextView(
+                        placeholder=Text("loading…", style="dim"), id=f"diff-{base}", classes="diff"
+                    )
 
     def on_mount(self) -> None:
         super().on_mount()
+        self.query_one("#diff-running", TextView).focus()
         self._load()
+
+    def unseen_lines(self) -> int:
+        """Lines of the diff against what runs (what the approval changes) never seen in full."""
+        return self.query_one("#diff-running", TextView).unseen_lines()
 
     @property
     def approval(self) -> ApprovalView | None:
@@ -87,15 +93,17 @@ class ApprovalScreen(HiveScreen):
             head.update(Text(f"approval #{self.approval_id}", style="bold"))
             return
         status_style = {"pending": "bold yellow", "deployed": "green", "failed": "bold red"}
+        by = safe(a.requested_by or "?", newlines=False)
         head.update(
             Text.assemble(
-                (f"#{a.id} {a.kind} for {a.agent}", "bold"),
+                (safe(f"#{a.id} {a.kind} for {a.agent}", newlines=False), "bold"),
                 "  ",
-                (a.status, status_style.get(a.status, "")),
-                f"  sha {short(a.fetched_sha or a.commit_ref, 12)}",
-                f"  requested by {a.requested_by or '?'} {ago(a.created_at, self.ctx.clock())} ago",
-                (f"\nerror: {a.error}" if a.error else "", "red"),
-                (f"\nnote: {a.note}" if a.note else "", "dim"),
+                (safe(a.status, newlines=False), status_style.get(a.status, "")),
+                f"  sha {safe(short(a.fetched_sha or a.commit_ref, 12), newlines=False)}",
+                f"  requested by {by} {ago(a.created_at, self.ctx.clock())} ago",
+                (f"\nerror: {safe(a.error)}" if a.error else "", "red"),
+                (f"\nnote: {safe(a.note)}" if a.note else "", "dim"),
+                ("\n←/→ h/l scroll long lines sideways, End/Home jump", "dim"),
             )
         )
 
@@ -107,15 +115,15 @@ class ApprovalScreen(HiveScreen):
             self._head()
             self.refresh_bindings()
         for base, diff in diffs_of(result).items():
-            widget = self.query_one(f"#diff-{base}", Static)
+            widget = self.query_one(f"#diff-{base}", TextView)
             if isinstance(result, Unavailable):
-                widget.update(Text(result.reason, style="dim"))
+                widget.show_placeholder(Text(result.reason, style="dim"))
             elif diff is None:
-                widget.update(Text("no diff for this base", style="dim"))
+                widget.show_placeholder(Text("no diff for this base", style="dim"))
             elif not diff.strip():
-                widget.update(Text("no changes", style="dim"))
+                widget.show_placeholder(Text("no changes", style="dim"))
             else:
-                widget.update(highlight(diff, "diff"))
+                widget.set_text(diff, lexer="diff")
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in ("approve", "deny"):
@@ -125,7 +133,7 @@ class ApprovalScreen(HiveScreen):
 
     def action_approve(self) -> None:
         if self.approval is not None:
-            self.ctx.ops.approve(self.approval)
+            self.ctx.ops.approve(self.approval, unseen=self.unseen_lines())
 
     def action_deny(self) -> None:
         if self.approval is not None:

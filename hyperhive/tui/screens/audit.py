@@ -14,6 +14,7 @@ BACKFILL = 500
 
 
 class AuditScreen(HiveScreen):
+    MODE = "audit"
     DEFAULT_CSS = """
     AuditScreen > AuditPane { height: 1fr; }
     """

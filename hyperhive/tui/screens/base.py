@@ -7,10 +7,10 @@ from typing import ClassVar
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
-from textual.widgets import Footer
 
 from hyperhive.tui.context import Ctx
 from hyperhive.tui.model import Change
+from hyperhive.tui.widgets.footer import HiveFooter
 from hyperhive.tui.widgets.status import StatusLine
 
 
@@ -21,16 +21,20 @@ class HiveScreen(Screen[None]):
     in `show`. A screen that comes back to the front re-reads everything.
     """
 
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "back", "back", show=False)]
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "back", "back"),
+        Binding("q", "app.quit_or_back", "quit", show=False),
+    ]
+    MODE: ClassVar[str] = ""  # the tab this screen lights in the status line ("" for pages)
 
     def __init__(self, ctx: Ctx, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.ctx = ctx
 
     def compose(self) -> ComposeResult:
-        yield StatusLine()
+        yield StatusLine(self.MODE or getattr(self.app, "current_mode", ""))
         yield from self.compose_body()
-        yield Footer()
+        yield HiveFooter(compact=True)
 
     def compose_body(self) -> ComposeResult:
         yield from ()

@@ -8,7 +8,7 @@ from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Container
-from textual.widgets import Collapsible
+from textual.widgets import Collapsible, DataTable
 
 from hyperhive.core.settings import OPERATOR
 from hyperhive.tui.context import Ctx
@@ -16,9 +16,10 @@ from hyperhive.tui.format import clock
 from hyperhive.tui.model import Change
 from hyperhive.tui.panes.approvals import ApprovalsPane
 from hyperhive.tui.panes.base import ListPane
+from hyperhive.tui.panes.compose import ComposeBox
 from hyperhive.tui.panes.drafts import DraftsPane, drafts
 from hyperhive.tui.panes.kept import KeptPane
-from hyperhive.tui.panes.messages import ComposeBox, MessageList, MessagesPane
+from hyperhive.tui.panes.messages import InboxList, MessageList, MessagesPane
 from hyperhive.tui.panes.questions import QuestionsPane
 from hyperhive.tui.panes.swarm import SwarmPane
 from hyperhive.tui.screens.base import HiveScreen
@@ -28,18 +29,30 @@ from hyperhive.tui.views import MessageView, rows_of
 WIDE = 160  # columns from which messages move to a right-hand column
 SWARM_TOPICS = {"agents", "role", "reload"}
 AGE_TICKS = 5  # redraw relative ages every fifth tick
+# where focus goes when the focused list empties: what waits for the operator first
+WORK_ORDER: tuple[type[ListPane], ...] = (
+    QuestionsPane,
+    ApprovalsPane,
+    DraftsPane,
+    InboxList,
+    SwarmPane,
+)
 
 
 class DashboardScreen(HiveScreen):
     """Everything that needs the operator, on one screen."""
 
+    MODE = "dashboard"
+
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("c", "compose", "compose"),
+        Binding("m", "mark_all_read", "all read"),
     ]
 
     def __init__(self, ctx: Ctx) -> None:
         super().__init__(ctx)
         self._viewer = False
+        self._unread = False
         self._ticks = 0
 
     def compose_body(self) -> ComposeResult:
@@ -53,6 +66,7 @@ class DashboardScreen(HiveScreen):
                 yield ApprovalsPane(id="approvals")
             with Container(id="right"):
                 yield MessagesPane(id="messages")
+        yield ComposeBox(id="compose")
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -99,10 +113,37 @@ class DashboardScreen(HiveScreen):
                 notes={"inbox": note.get("inbox"), "messages": note.get("messages")},
             )
         if every or "agents" in topics:
-            messages.set_people(m.recipients(), viewer=m.viewer)
+            box = self.query_one(ComposeBox)
+            box.names = [r for r in m.recipients() if r != OPERATOR]
+            box.display = not m.viewer
+            messages.set_viewer(m.viewer)
         if m.viewer != self._viewer:
             self._viewer = m.viewer
             self.refresh_bindings()
+        if "inbox" in topics and bool(m.unread()) != self._unread:
+            self._unread = bool(m.unread())
+            self.refresh_bindings()  # "m all read" comes and goes
+        if topics & {"questions", "approvals", "agents", "kept", "inbox"}:
+            self.call_after_refresh(self.refocus)
+
+    def on_screen_resume(self) -> None:
+        super().on_screen_resume()
+        self.call_after_refresh(self.refocus)
+
+    def refocus(self, *, force: bool = False) -> None:
+        """When the focused list emptied (or ``force``), focus the next pane with work."""
+        if not self.is_attached or self.app.screen is not self:
+            return  # under a dialog: resuming refocuses, a focus queued now would land later
+        focused = self.focused
+        if not force and focused is not None and focused.display:
+            if not isinstance(focused, DataTable) or focused.row_count:
+                return
+        for kind in WORK_ORDER:
+            pane = self.query_one(kind)
+            if pane.row_keys and pane.is_attached:
+                self.set_focus(pane.query_one(DataTable))  # at once, not queued
+                return
+        self.set_focus(self.query_one(SwarmPane).query_one(DataTable))
 
     def tick(self, now: float) -> None:
         # countdowns move every second; ages only need a redraw now and then
@@ -114,7 +155,7 @@ class DashboardScreen(HiveScreen):
 
     def compose_to(self, to: str | None, reply_to: int | None = None) -> None:
         """Focus the compose box, addressed to ``to``."""
-        self.query_one(MessagesPane).compose_to(to, reply_to)
+        self.query_one(ComposeBox).address(to, reply_to)
 
     # --- messages up -----------------------------------------------------------------
     @on(ListPane.RowAction)
@@ -180,7 +221,7 @@ class DashboardScreen(HiveScreen):
         async def load() -> str:
             return f"{header}{reply}\n\n{m.body}"
 
-        self.app.push_screen(TextScreen(f"message #{m.id}", load))
+        self.app.push_screen(TextScreen(f"message #{m.id}", load, wrap=True))
 
     @on(ComposeBox.Submitted)
     def _send(self, event: ComposeBox.Submitted) -> None:
@@ -190,7 +231,12 @@ class DashboardScreen(HiveScreen):
     @work(group="send")
     async def _deliver(self, to: str, body: str, in_reply_to: int | None) -> None:
         if await self.ctx.ops.send(to, body, in_reply_to):
-            self.query_one(MessagesPane).sent()
+            self.query_one(ComposeBox).sent()
+
+    @on(ComposeBox.Left)
+    def _left_compose(self, event: ComposeBox.Left) -> None:
+        event.stop()
+        self.refocus(force=True)
 
     @on(MessagesPane.HistoryWanted)
     def _history(self, event: MessagesPane.HistoryWanted) -> None:
@@ -208,7 +254,14 @@ class DashboardScreen(HiveScreen):
     def action_compose(self) -> None:
         self.compose_to(None)
 
+    def action_mark_all_read(self) -> None:
+        ids = [m.id for m in self.ctx.model.inbox.values() if not m.acked]
+        if ids:
+            self.ctx.ops.mark_read(ids)
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "compose":
             return not self.ctx.model.viewer
+        if action == "mark_all_read":
+            return not self.ctx.model.viewer and self.ctx.model.unread() > 0
         return super().check_action(action, parameters)

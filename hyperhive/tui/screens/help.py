@@ -1,53 +1,43 @@
-"""The `?` screen: every key, and the conventions behind them."""
+"""The `?` screen: every key (from `keymap.KEYMAP`), and the conventions behind them."""
 
 from __future__ import annotations
 
 from typing import ClassVar
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Markdown
+from textual.widgets import Static
 
-HELP = """\
-# hyperhive — keys
+from hyperhive.tui.keymap import KEYMAP
 
-The same letter does the same thing everywhere. Anything hard to undo asks first.
+NOTES = """\
+The same letter does the same thing everywhere; anything hard to undo asks first.
+In the compose box `@name` picks the recipient (`→` completes it) and it sticks;
+`@*` writes to every agent. The viewer role sees everything and decides nothing."""
 
-| key | does |
-|---|---|
-| `?` | this help |
-| `ctrl+p` | command palette: every action by name |
-| `1` `2` `3` `4` | dashboard · repos · stats · audit |
-| `tab` / `shift+tab` | next / previous pane |
-| `/` | filter the list under the cursor (`esc` clears) |
-| `enter` | open: agent page, approval diff, answer a question, a message |
-| `esc` | back out (close a dialog, leave a page, clear a filter) |
-| `a` / `x` | approve / deny (with a note); on a question `x` cancels it |
-| `s` `k` `r` `u` `d` | start · kill · restart · update · destroy the agent |
-| `s` / `p` | on kept state: revive / purge |
-| `c` | compose a message (on a message: reply) |
-| `t` | terminal into the agent's container (`ctrl+]` leaves) |
-| `f` | on a tag: the files at that tag |
-| `v` | in the audit log: verify the hash chain |
-| `ctrl+q` | quit |
 
-In the compose box, `@name` picks the recipient (`→` completes the name) and it
-sticks until you write another `@name`; `@*` writes to every agent.
-
-The **viewer** role (`--role viewer`, or an SSH key marked viewer) sees everything
-but cannot decide: the decision keys are hidden and the terminal is not offered.
-"""
+def help_text() -> Text:
+    """The keys, one a line, key column aligned; then the conventions."""
+    width = max(len(key.replace("`", "")) for key, _ in KEYMAP) + 2
+    text = Text()
+    for key, does in KEYMAP:
+        text.append(key.replace("`", "").ljust(width), style="bold")
+        text.append(does.replace("`", "") + "\n")
+    text.append("\n" + NOTES.replace("`", ""), style="dim")
+    return text
 
 
 class HelpScreen(ModalScreen[None]):
     DEFAULT_CSS = """
     HelpScreen { align: center middle; }
     HelpScreen > VerticalScroll {
-        width: 90; max-width: 100%; height: 90%;
-        border: thick $primary; background: $surface; padding: 0 1;
+        width: 100; max-width: 100%; height: auto; max-height: 100%;
+        border: round $primary; background: $surface; padding: 0 1;
     }
+    HelpScreen #title { text-style: bold; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "app.pop_screen", "close"),
@@ -57,4 +47,5 @@ class HelpScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with VerticalScroll():
-            yield Markdown(HELP)
+            yield Static("hyperhive — keys  (esc closes)", id="title", markup=False)
+            yield Static(help_text(), markup=False)

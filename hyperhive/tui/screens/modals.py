@@ -15,10 +15,10 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, Footer, Input, RadioButton, RadioSet, SelectionList, Static
 
+from hyperhive.tui.format import safe
 from hyperhive.tui.model import Unavailable
 from hyperhive.tui.views import QuestionView
-
-SYNTAX_THEME = "ansi_dark"  # ANSI colours: the same in 16, 256 and true-colour terminals
+from hyperhive.tui.widgets.textview import SYNTAX_THEME, TextView
 
 
 @dataclass(frozen=True)
@@ -62,8 +62,8 @@ class ConfirmScreen(ModalScreen[Confirmation | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
-            yield Static(self._title, classes="title", markup=False)
-            yield Static(self._body, markup=False)
+            yield Static(safe(self._title), classes="title", markup=False)
+            yield Static(safe(self._body), markup=False)
             if self._note is not None:
                 yield Input(placeholder=self._note, id="note")
             with Horizontal(id="buttons"):
@@ -125,16 +125,21 @@ class AnswerScreen(ModalScreen[Answer | None]):
         q = self.question
         with Vertical(id="dialog"):
             how = "choose any, and/or type" if q.multi else "choose one, or type"
-            yield Static(f"question #{q.id} from {q.asker} — {how}", classes="title", markup=False)
+            title = f"question #{q.id} from {safe(q.asker, newlines=False)} — {how}"
+            yield Static(title, classes="title", markup=False)
             if q.error:
-                yield Static(f"this question is damaged: {q.error}", classes="error", markup=False)
-            yield Static(q.question or "(no text)", classes="question", markup=False)
+                yield Static(
+                    f"this question is damaged: {safe(q.error)}", classes="error", markup=False
+                )
+            yield Static(safe(q.question or "(no text)"), classes="question", markup=False)
             if q.options and q.multi:
-                yield SelectionList[str](*[(o, o) for o in q.options], id="choices")
+                yield SelectionList[str](
+                    *[(Text(safe(o, newlines=False)), o) for o in q.options], id="choices"
+                )
             elif q.options:
                 with RadioSet(id="choices"):
                     for option in q.options:
-                        yield RadioButton(option)
+                        yield RadioButton(Text(safe(option, newlines=False)))
             yield Input(placeholder="free text", id="free")
             with Horizontal(id="buttons"):
                 yield Button("cancel", id="cancel")
@@ -172,45 +177,61 @@ Loader = Callable[[], Awaitable[Any]]
 
 
 class TextScreen(Screen[None]):
-    """A long text (a diff, a file) with syntax colours, loaded in the background."""
+    """A long text loaded in the background: prose wraps, code and diffs scroll sideways."""
 
     DEFAULT_CSS = """
-    TextScreen > #title { height: 1; background: $panel; padding: 0 1; text-style: bold; }
+    TextScreen > #title { height: auto; background: $panel; padding: 0 1; text-style: bold; }
     TextScreen > VerticalScroll { height: 1fr; }
-    TextScreen #body { width: auto; min-width: 100%; }
+    TextScreen #body { padding: 0 1; }
     """
-    BINDINGS = [Binding("escape", "app.pop_screen", "back")]
+    BINDINGS = [
+        Binding("escape", "app.pop_screen", "back"),
+        Binding("q", "app.pop_screen", "back", show=False),
+    ]
 
-    def __init__(self, title: str, load: Loader, *, lexer: str = "text") -> None:
+    def __init__(self, title: str, load: Loader, *, lexer: str = "text", wrap: bool = False):
         super().__init__()
         self._title = title
         self._load = load
         self._lexer = lexer
+        self._wrap = wrap
 
     def compose(self) -> ComposeResult:
-        yield Static(self._title, id="title", markup=False)
-        with VerticalScroll():
-            yield Static(Text("loading…", style="dim"), id="body")
+        yield Static(safe(self._title), id="title", markup=False)
+        loading = Text("loading…", style="dim")
+        if self._wrap:
+            with VerticalScroll():
+                yield Static(loading, id="body")
+        else:
+            yield TextView(placeholder=loading, id="body")
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one(VerticalScroll).focus()
+        self.query_one(VerticalScroll if self._wrap else TextView).focus()
         self._fill()
 
     @work(group="load")
     async def _fill(self) -> None:
         result = await self._load()
-        body = self.query_one("#body", Static)
+        note = None
         if isinstance(result, Unavailable):
-            body.update(Text(result.reason, style="dim"))
+            note = Text(result.reason, style="dim")
         elif result is None:
-            body.update(Text("nothing to show", style="dim"))
+            note = Text("nothing to show", style="dim")
         elif not str(result).strip():
-            body.update(Text("(empty)", style="dim"))
+            note = Text("(empty)", style="dim")
+        if self._wrap:
+            self.query_one("#body", Static).update(note or Text(safe(str(result))))
+        elif note is not None:
+            self.query_one(TextView).show_placeholder(note)
         else:
-            body.update(highlight(str(result), self._lexer))
+            self.query_one(TextView).set_text(str(result), lexer=self._lexer)
 
 
 def highlight(text: str, lexer: str) -> Syntax:
-    """Syntax colours in the terminal's own palette."""
-    return Syntax(text, lexer, theme=SYNTAX_THEME, word_wrap=False, background_color="default")
+    """Syntax colours in the terminal's own palette, of ``text`` made terminal-safe first.
+
+    Lines wrap: a Syntax is for text on a page (notes, a config); diffs and files that
+    must keep their lines go to a `TextView`.
+    """
+    return Syntax(safe(text), lexer, theme=SYNTAX_THEME, word_wrap=True, background_color="default")

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import Screen
+from textual.timer import Timer
 from textual.widgets import Footer, OptionList, Static
 from textual.widgets.option_list import Option
 
 from hyperhive.tui.context import Ctx
+from hyperhive.tui.format import safe
 from hyperhive.tui.model import Change, Unavailable
 from hyperhive.tui.panes.base import ListPane
 from hyperhive.tui.panes.repos import MetaList, ReposPane, TagView, parse_meta, parse_tags
@@ -22,6 +25,7 @@ from hyperhive.tui.screens.modals import TextScreen
 from hyperhive.tui.views import rows_of
 
 META_LIMIT = 200
+FOLLOW_SECONDS = 0.5
 
 
 def diff_of(result: Any) -> Any:
@@ -34,6 +38,8 @@ def diff_of(result: Any) -> Any:
 class ReposScreen(HiveScreen):
     """Pick an agent, browse its tags by kind; `enter` shows a diff, `f` the files at a tag."""
 
+    MODE = "repos"
+
     DEFAULT_CSS = """
     ReposScreen > VerticalScroll { height: 1fr; }
     """
@@ -41,6 +47,10 @@ class ReposScreen(HiveScreen):
     def compose_body(self) -> ComposeResult:
         with VerticalScroll():
             yield ReposPane(id="repos")
+
+    def __init__(self, ctx: Ctx) -> None:
+        super().__init__(ctx)
+        self._reload_timer: Timer | None = None
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -55,10 +65,17 @@ class ReposScreen(HiveScreen):
             names += sorted(({a.agent for a in m.pending_approvals()} | set(m.kept)) - set(names))
             self.query_one(ReposPane).set_agents(names)
         if "reload" in change.topics:
-            self._load_meta()
-            agent = self.query_one(ReposPane).agent
-            if agent is not None:
-                self._load_tags(agent)
+            self._reload()
+        elif "approvals" in change.topics and self._reload_timer is None:
+            # a decision moves tags and may deploy: follow it, shown or not, once it settles
+            self._reload_timer = self.set_timer(FOLLOW_SECONDS, self._reload)
+
+    def _reload(self) -> None:
+        self._reload_timer = None
+        self._load_meta()
+        agent = self.query_one(ReposPane).agent
+        if agent is not None:
+            self._load_tags(agent)
 
     @work(group="meta", exclusive=True)
     async def _load_meta(self) -> None:
@@ -130,7 +147,10 @@ class FilesScreen(Screen[None]):
     FilesScreen > #title { height: 1; background: $panel; padding: 0 1; text-style: bold; }
     FilesScreen > OptionList { height: 1fr; }
     """
-    BINDINGS = [Binding("escape", "app.pop_screen", "back")]
+    BINDINGS = [
+        Binding("escape", "app.pop_screen", "back"),
+        Binding("q", "app.pop_screen", "back", show=False),
+    ]
 
     def __init__(self, ctx: Ctx, agent: str, ref: str) -> None:
         super().__init__()
@@ -139,7 +159,7 @@ class FilesScreen(Screen[None]):
         self.ref = ref
 
     def compose(self) -> ComposeResult:
-        yield Static(f"{self.agent} @ {self.ref}", id="title", markup=False)
+        yield Static(safe(f"{self.agent} @ {self.ref}", newlines=False), id="title", markup=False)
         yield OptionList(id="files")
         yield Footer()
 
@@ -157,7 +177,8 @@ class FilesScreen(Screen[None]):
         names = [
             f if isinstance(f, str) else str(f.get("path", "?")) for f in rows_of(result, "files")
         ]
-        files.add_options([Option(n, id=n) for n in names] or [Option("no files", disabled=True)])
+        options = [Option(Text(safe(n, newlines=False)), id=n) for n in names]
+        files.add_options(options or [Option("no files", disabled=True)])
 
     @on(OptionList.OptionSelected, "#files")
     def _open(self, event: OptionList.OptionSelected) -> None:

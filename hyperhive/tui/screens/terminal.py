@@ -10,21 +10,22 @@ from textual.binding import Binding, BindingType
 from textual.widgets import Static
 
 from hyperhive.tui.context import Ctx
+from hyperhive.tui.format import safe
 from hyperhive.tui.pty_transport import DaemonPtyTransport
 from hyperhive.tui.screens.base import HiveScreen
 from hyperhive.tui.widgets.terminal import TerminalTransport, TerminalWidget
 
 
 class TerminalScreen(HiveScreen):
-    """A shell over the daemon's PTY service. ``ctrl+]`` (or f10) leaves, like telnet."""
+    """A shell over the daemon's PTY service. ``ctrl+]`` leaves, like telnet."""
 
     DEFAULT_CSS = """
     TerminalScreen > #term-title { height: 1; background: $panel; padding: 0 1; }
     TerminalScreen > TerminalWidget { height: 1fr; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
+        # the one key that stays with the TUI; every other key goes to the shell
         Binding("ctrl+right_square_bracket", "leave", "leave terminal", priority=True),
-        Binding("f10", "leave", "leave terminal", show=False, priority=True),
     ]
 
     def __init__(self, ctx: Ctx, agent: str, transport: TerminalTransport | None = None) -> None:
@@ -33,7 +34,8 @@ class TerminalScreen(HiveScreen):
         self.transport = transport or DaemonPtyTransport(ctx.factory, agent)
 
     def compose_body(self) -> ComposeResult:
-        yield Static(f"terminal · {self.agent} — ctrl+] leaves", id="term-title", markup=False)
+        title = f"terminal · {safe(self.agent, newlines=False)} — ctrl+] leaves"
+        yield Static(title, id="term-title", markup=False)
         yield TerminalWidget(self.transport, id="terminal")
 
     def on_mount(self) -> None:
@@ -42,9 +44,10 @@ class TerminalScreen(HiveScreen):
 
     @on(TerminalWidget.Closed)
     def _session_ended(self, event: TerminalWidget.Closed) -> None:
-        why = f": {event.error}" if event.error else ""
+        why = safe(f": {event.error}" if event.error else "", newlines=False)
+        name = safe(self.agent, newlines=False)
         self.query_one("#term-title", Static).update(
-            f"terminal · {self.agent} — session ended{why} — esc goes back"
+            f"terminal · {name} — session ended{why} — esc goes back"
         )
         self.set_focus(None)  # the dead terminal no longer swallows esc
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Mapping, Sequence
 from typing import Literal
@@ -51,11 +52,15 @@ def build_chart(
     height: int,
     ylabel: str = "",
     xlabel: str = "time",
+    partial_after: float | None = None,
 ) -> Text:
     """Render series with plotext into Rich text of exactly width x height cells.
 
-    Bars of several series stack, so each keeps its own legend entry. plotext keeps
-    one global figure, so everything is reset on every call.
+    Every series has a legend entry (bars of several series stack). The value axis
+    starts at zero (an all-zero chart reads 0..1, not -1..1). Points at or after
+    ``partial_after`` belong to a bucket still filling: they are drawn dotted, as
+    "partial", so a bucket a few seconds old is not read as a drop. plotext keeps one
+    global figure, so everything is reset on every call.
     """
     xs = sorted({x for points in series.values() for x, _ in points})
     if not xs:
@@ -67,28 +72,61 @@ def build_chart(
     fig.theme("simple")  # frame in the terminal's own colours, series in the 16 base colours
     fig.title(title)
     stacked = dict.fromkeys(xs, 0.0)
+    cut = math.inf if partial_after is None else partial_after
+    partial_drawn = False
+    top = 0.0
     for name, points in series.items():
         if kind == "line":
-            signal = fig.signal([x for x, _ in points], [y for _, y in points])
-            signal.lines()
+            done = [(x, y) for x, y in points if x < cut]
+            rest = [(x, y) for x, y in points if x >= cut]
+            top = max([top, *(y for _, y in points)])
+            if done:
+                signal = fig.signal([x for x, _ in done], [y for _, y in done])
+                signal.lines()
+                signal.label(name)
+                fig.draw(signal)
+            if rest:
+                lead = done[-1:] + rest
+                dotted = fig.signal([x for x, _ in lead], [y for _, y in lead], marker="·")
+                dotted.lines()
+                if not partial_drawn or not done:
+                    dotted.label(f"{name} (partial)" if not done else "partial")
+                partial_drawn = True
+                fig.draw(dotted)
         else:
             values: dict[float, float] = {}
             for x, y in points:
                 values[x] = values.get(x, 0.0) + y
-            keys = sorted(values)
-            bottoms = [stacked[x] for x in keys]
-            for x in keys:
-                stacked[x] += values[x]
-            signal = fig.bar(keys, bottoms, [stacked[x] for x in keys])
-        if len(series) > 1:
-            signal.label(name)
-        fig.draw(signal)
+            for part, keys in (
+                ("", sorted(x for x in values if x < cut)),
+                (" (partial)", sorted(x for x in values if x >= cut)),
+            ):
+                if not keys:
+                    continue
+                bottoms = [stacked[x] for x in keys]
+                for x in keys:
+                    stacked[x] += values[x]
+                bar = fig.bar(
+                    keys, bottoms, [stacked[x] for x in keys], marker="▒" if part else None
+                )
+                bar.label(name + part)
+                fig.draw(bar)
+            top = max(top, *stacked.values())
+    whole = all(float(y).is_integer() for points in series.values() for _, y in points)
+    fig.ruler("y").lim(0, _top(top, whole=whole))
     if ylabel:
         fig.label(ylabel, axis="y")
     if xlabel:
         fig.label(xlabel, axis="x")
     fig.ruler("x").ticks(*_time_ticks(xs[0], xs[-1], width))
     return Text.from_ansi(fig.build().string(), no_wrap=True, overflow="crop")
+
+
+def _top(top: float, *, whole: bool) -> float:
+    """The top of the value axis: a little room above the data; counts end on a whole number."""
+    if top <= 0:
+        return 1.0
+    return float(math.ceil(top * 1.05)) if whole else top * 1.05
 
 
 class ChartWidget(Widget):
@@ -111,10 +149,12 @@ class ChartWidget(Widget):
     ) -> None:
         super().__init__(name=name, id=id, classes=classes)
         self.chart_title = title
+        self.latest = ""
         self._series: dict[str, list[tuple[float, float]]] = {}
         self._kind: ChartKind = "line"
         self._ylabel = ""
         self._xlabel = "time"
+        self._partial_after: float | None = None
         self._plot_size: Size | None = None
         self._rendered: tuple[Size, Text] | None = None
 
@@ -131,6 +171,8 @@ class ChartWidget(Widget):
         kind: ChartKind = "line",
         ylabel: str = "",
         xlabel: str = "time",
+        partial_after: float | None = None,
+        latest: str = "",
     ) -> None:
         """Replace the plotted data and redraw.
 
@@ -139,6 +181,8 @@ class ChartWidget(Widget):
             kind: "line" or "bar" (bars of several series stack).
             ylabel: Label of the value axis.
             xlabel: Label of the time axis.
+            partial_after: Points from this time on belong to a bucket still filling.
+            latest: The newest value(s), printed beside the title.
 
         Raises:
             InvalidInput: kind is neither "line" nor "bar".
@@ -147,6 +191,8 @@ class ChartWidget(Widget):
             raise InvalidInput(f"chart kind must be 'line' or 'bar', not {kind!r}")
         self._series = {name: sorted(points) for name, points in series.items() if points}
         self._kind, self._ylabel, self._xlabel = kind, ylabel, xlabel
+        self._partial_after = partial_after
+        self.latest = latest
         self._rendered = None
         self.refresh()
 
@@ -160,14 +206,18 @@ class ChartWidget(Widget):
         if self._series and (size.width < _MIN_WIDTH or size.height < _MIN_HEIGHT):
             return Text.assemble(self.chart_title, "\n", ("(too small to plot)", "dim"))
         try:
+            title = f"{self.chart_title}  ·  now {self.latest}" if self.latest else self.chart_title
+            if len(title) > size.width - 2:  # plotext drops a title that does not fit
+                title = title[: max(1, size.width - 3)] + "…"
             return build_chart(
-                self.chart_title,
+                title,
                 self._series,
                 kind=self._kind,
                 width=size.width,
                 height=size.height,
                 ylabel=self._ylabel,
                 xlabel=self._xlabel,
+                partial_after=self._partial_after,
             )
         except Exception:  # plotext is the boundary: a bad chart must not take the TUI down
             logger.exception("plotting %r failed", self.chart_title)

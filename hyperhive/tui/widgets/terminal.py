@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import logging
 import os
 import signal
@@ -25,6 +26,7 @@ from textual.widget import Widget
 
 from hyperhive.core.errors import ContainerError, HyperhiveError
 from hyperhive.core.pty import set_winsize, take_controlling_tty
+from hyperhive.tui.widgets.terminal_keys import key_bytes
 
 logger = logging.getLogger(__name__)
 
@@ -32,6 +34,7 @@ _READ_SIZE = 65536
 _FRAME = 1 / 60  # coalesce redraws to at most ~60 per second
 _DECCKM = 1 << 5  # pyte shifts private modes by 5: "application cursor keys"
 _BRACKETED_PASTE = 2004 << 5
+_ALT_SCREENS = frozenset({47 << 5, 1047 << 5, 1049 << 5})  # private modes of the alternate screen
 
 
 class TerminalTransport(Protocol):
@@ -178,12 +181,37 @@ class _Screen(pyte.Screen):
     def __init__(self, columns: int, lines: int, scrollback: int) -> None:
         self.scrollback: deque[Any] = deque(maxlen=scrollback)
         self.replies: list[str] = []
+        # the main screen while a full-screen program has the alternate one
+        self.saved_main: tuple[dict[int, Any], Any] | None = None
         super().__init__(columns, lines)
+
+    def set_mode(self, *modes: int, **kwargs: Any) -> None:
+        private = bool(kwargs.get("private"))
+        if private and self.saved_main is None and {m << 5 for m in modes} & _ALT_SCREENS:
+            # a full-screen program starts: keep the main screen, give it a blank one
+            self.saved_main = (dict(self.buffer), copy.copy(self.cursor))
+            self.buffer.clear()
+            self.dirty.update(range(self.lines))
+        super().set_mode(*modes, **kwargs)
+
+    def reset_mode(self, *modes: int, **kwargs: Any) -> None:
+        private = bool(kwargs.get("private"))
+        if private and self.saved_main is not None and {m << 5 for m in modes} & _ALT_SCREENS:
+            # it exits: the main screen comes back as it was, its output gone
+            buffer, cursor = self.saved_main
+            self.saved_main = None
+            self.buffer.clear()
+            self.buffer.update({y: row for y, row in buffer.items() if y < self.lines})
+            self.cursor = cursor
+            self.ensure_hbounds()
+            self.ensure_vbounds()
+            self.dirty.update(range(self.lines))
+        super().reset_mode(*modes, **kwargs)
 
     def index(self) -> None:
         top, bottom = self.margins or Margins(0, self.lines - 1)
-        if self.cursor.y == bottom and top == 0:
-            self.scrollback.append(self.buffer[top])
+        if self.cursor.y == bottom and top == 0 and self.saved_main is None:
+            self.scrollback.append(self.buffer[top])  # the alternate screen keeps no history
         super().index()
 
     def erase_in_display(self, how: int = 0, *args: Any, **kwargs: Any) -> None:
@@ -240,42 +268,6 @@ def _style(key: tuple[Any, ...]) -> Style:
         strike=strike or None,
         reverse=reverse or None,
     )
-
-
-_KEYS = {
-    "enter": "\r",
-    "tab": "\t",
-    "shift+tab": "\x1b[Z",
-    "backspace": "\x7f",
-    "escape": "\x1b",
-    "delete": "\x1b[3~",
-    "insert": "\x1b[2~",
-    "pageup": "\x1b[5~",
-    "pagedown": "\x1b[6~",
-    "ctrl+space": "\x00",
-}
-_FUNCTION_KEYS = "OP OQ OR OS [15~ [17~ [18~ [19~ [20~ [21~ [23~ [24~".split()
-_KEYS.update({f"f{n}": "\x1b" + seq for n, seq in enumerate(_FUNCTION_KEYS, start=1)})
-_CURSOR_KEYS = {"up": "A", "down": "B", "right": "C", "left": "D", "home": "H", "end": "F"}
-
-
-def key_bytes(key: str, character: str | None, *, app_cursor: bool = False) -> bytes | None:
-    """Translate a Textual key into what a terminal would send, or None if it sends nothing.
-
-    Args:
-        key: Textual's key name ("enter", "ctrl+c", "a", ...).
-        character: The character Textual attached to the key, if any.
-        app_cursor: The application switched to "application cursor keys" (DECCKM).
-    """
-    if key in _KEYS:
-        return _KEYS[key].encode()
-    if key in _CURSOR_KEYS:
-        return ("\x1bO" if app_cursor else "\x1b[").encode() + _CURSOR_KEYS[key].encode()
-    if key.startswith("ctrl+") and len(key) == 6 and key[5].isalpha():
-        return bytes([ord(key[5].lower()) & 0x1F])
-    if character:
-        return character.encode()
-    return None
 
 
 class TerminalWidget(Widget, can_focus=True):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from textual.widgets import Input, Static
+from textual.widgets import Input
 
 from hyperhive.core.client import HiveClient
 from hyperhive.core.hive import Hive
@@ -11,6 +11,7 @@ from hyperhive.tui.panes.approvals import ApprovalsPane
 from hyperhive.tui.panes.swarm import SwarmPane
 from hyperhive.tui.screens.approval import ApprovalScreen
 from hyperhive.tui.screens.modals import ConfirmScreen
+from hyperhive.tui.widgets.textview import TextView
 from tests.support.swarm import open_swarm
 from tests.tui.conftest import app_for, column, connected, on_screen, shown, until
 
@@ -29,7 +30,7 @@ async def test_a_pending_spawn_shows_its_diff_and_is_denied_with_a_note(
         pane.focus_table()
         await pilot.press("enter")
         await on_screen(pilot, ApprovalScreen)
-        diff = app.screen.query_one("#diff-running", Static)
+        diff = app.screen.query_one("#diff-running", TextView)
         await until(pilot, lambda: "agent.toml" in shown(diff))
 
         await pilot.press("x")

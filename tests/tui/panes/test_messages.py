@@ -5,7 +5,8 @@ from __future__ import annotations
 from textual.widgets import Input
 
 from hyperhive.core.hive import Hive
-from hyperhive.tui.panes.messages import ComposeBox, FlowList, InboxList, parse_compose
+from hyperhive.tui.panes.compose import ComposeBox, parse_compose
+from hyperhive.tui.panes.messages import FlowList, InboxList
 from hyperhive.tui.screens.modals import TextScreen
 from tests.conftest import agent_client
 from tests.tui.conftest import app_for, column, connected, on_screen, rows, until
