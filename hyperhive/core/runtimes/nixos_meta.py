@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -73,8 +74,15 @@ def render_meta_inputs(flake_ref: str) -> str:
     return f"  inputs.hyperhive.url = {nix_string(flake_ref)};\n"
 
 
-def render_meta_flake(flake_ref: str, agents: Sequence[MetaAgent], system: str) -> str:
-    """``meta/flake.nix``: one ``nixosConfigurations.<container>`` per agent."""
+def render_meta_flake(
+    flake_ref: str, agents: Sequence[MetaAgent], system: str, host: str | None = None
+) -> str:
+    """``meta/flake.nix``: one ``nixosConfigurations.<container>`` per agent.
+
+    ``host`` (default: this machine's name) makes the agents' default git email
+    ``<name>@<host>.hyperhive``, as on the other runtimes.
+    """
+    host = socket.gethostname() if host is None else host
     entries = []
     for agent in sorted(agents, key=lambda a: a.name):
         here = f"./agents/{agent.name}"
@@ -85,6 +93,7 @@ def render_meta_flake(flake_ref: str, agents: Sequence[MetaAgent], system: str) 
             f"        name = {nix_string(agent.name)};\n"
             f"        role = {nix_string(str(agent.role))};\n"
             f"        system = {nix_string(system)};\n"
+            f"        host = {nix_string(host)};\n"
             f"        agentToml = {here}/agent.toml;\n"
             f"        agentNix = {here}/agent.nix;\n"
             f"        prompt = {prompt};\n"

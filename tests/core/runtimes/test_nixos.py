@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -36,6 +37,7 @@ from hyperhive.core.runtimes.nixos import (
 )
 from hyperhive.core.runtimes.rootfs import UID_RANGE
 from hyperhive.core.settings import ContainerSettings, Settings
+from tests.nix.conftest import find_nixpkgs_lib, unavailable
 
 REPO = Path(__file__).resolve().parents[3]
 EXAMPLE = REPO / "tests" / "nix" / "example-agent.toml"
@@ -499,25 +501,29 @@ async def test_check_nix_accepts_the_installed_nix() -> None:
 STUB_FLAKE = """{
   outputs = { self }:
     let
-      shim = import ./tests/nix/lib.nix;
-      unwrap = v: if builtins.isAttrs v && v ? _type then v.content else v;
+      # the real nixpkgs lib and module system over the NixOS stand-in of tests/nix
+      lib = import ./nixpkgs-lib;
+      nixos = import ./tests/nix/nixos.nix { inherit lib; };
       real = import ./nix/lib.nix {
-        nixpkgs.lib = shim // { nixosSystem = args: args; };
-        self.nixosModules.harness-base = "harness-base";
+        nixpkgs.lib = lib // { nixosSystem = args: nixos.eval args.modules; };
+        self.nixosModules.harness-base = { lib, pkgs, ... }: {
+          imports = [ ./nix/harness-base.nix ];
+          hyperhive.package = lib.mkDefault pkgs.hyperhive;
+        };
       };
     in {
       lib.mkAgent = args:
         let
-          system = real.mkAgent args;
-          inline = builtins.elemAt system.modules 1;
-          cfg = builtins.mapAttrs (_: unwrap) inline.hyperhive;
+          c = (real.mkAgent args).config;
+          etc = lib.filterAttrs (path: _: lib.hasPrefix "hyperhive/" path) c.environment.etc;
         in {
-          etc = import ./nix/render-etc.nix { lib = shim; inherit cfg; };
-          env = import ./nix/harness-env.nix { lib = shim; inherit cfg; };
-          hostName = unwrap inline.networking.hostName;
-          agentNix = builtins.readFile (builtins.elemAt system.modules 2);
-          script = builtins.readFile cfg.scriptFile;
-          prompt = builtins.readFile cfg.promptFile;
+          etc = lib.mapAttrs' (path: file:
+            lib.nameValuePair (lib.removePrefix "hyperhive/" path) file.text) etc;
+          env = c.systemd.services.hyperhive-harness.environment;
+          hostName = c.networking.hostName;
+          packages = map (p: p.name) c.environment.systemPackages;
+          script = builtins.readFile c.hyperhive.scriptFile;
+          prompt = builtins.readFile c.hyperhive.promptFile;
         };
     };
 }
@@ -536,18 +542,17 @@ def real_nix_fakes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[
 async def test_the_real_nix_locks_and_evaluates_the_meta_flake(
     settings: Settings, real_nix_fakes: Fakes, tmp_path: Path
 ) -> None:
-    # a hyperhive flake whose mkAgent is the real nix/lib.nix over a stub nixosSystem
+    nixpkgs_lib = find_nixpkgs_lib()
+    if nixpkgs_lib is None:
+        unavailable("no nixpkgs lib for the stub hyperhive flake (see tests/nix/conftest.py)")
+    assert nixpkgs_lib is not None
+    # a hyperhive flake whose mkAgent is the real nix/lib.nix, its nixosSystem the real
+    # lib.evalModules over the NixOS stand-in of tests/nix
     stub = tmp_path / "hyperhive"
-    for rel in (
-        "nix/lib.nix",
-        "nix/agent-toml.nix",
-        "nix/render-etc.nix",
-        "nix/harness-env.nix",
-        "nix/defaults.nix",
-        "tests/nix/lib.nix",
-    ):
-        (stub / rel).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(REPO / rel, stub / rel)
+    shutil.copytree(REPO / "nix", stub / "nix")
+    (stub / "tests" / "nix").mkdir(parents=True)
+    shutil.copy(REPO / "tests" / "nix" / "nixos.nix", stub / "tests" / "nix")
+    shutil.copytree(nixpkgs_lib, stub / "nixpkgs-lib")
     (stub / "flake.nix").write_text(STUB_FLAKE)
     files = default_files("alice", "agent") | {
         "agent.toml": EXAMPLE.read_bytes(),
@@ -566,8 +571,10 @@ async def test_the_real_nix_locks_and_evaluates_the_meta_flake(
     want = render_etc(parse_agent_toml(EXAMPLE.read_bytes()))
     assert {name: text.encode() for name, text in got["etc"].items()} == want
     assert got["hostName"] == "h-alice"
+    host = socket.gethostname()
+    assert got["env"]["GIT_AUTHOR_EMAIL"] == f"alice@{host}.hyperhive"
     assert (got["env"]["HYPERHIVE_AGENT"], got["env"]["HYPERHIVE_DRIVER"]) == ("alice", "scripted")
     assert got["env"]["HYPERHIVE_SCRIPT"].startswith("/nix/store/")
     assert got["script"] == '[{"send": "bob"}]\n'
-    assert got["agentNix"] == files["agent.nix"].decode()
+    assert "git" in got["packages"] and "ripgrep" in got["packages"]  # agent.nix
     assert got["prompt"] == files["prompt.md"].decode()
