@@ -9,6 +9,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -35,6 +36,7 @@ from hyperhive.core.runtimes.nixos import (
     render_container_conf,
     render_env_file,
 )
+from hyperhive.core.runtimes.nixos_meta import lock_meta, lock_needed
 from hyperhive.core.runtimes.rootfs import UID_RANGE
 from hyperhive.core.settings import ContainerSettings, Settings
 from tests.nix.conftest import find_nixpkgs_lib, unavailable
@@ -45,7 +47,7 @@ EXAMPLE = REPO / "tests" / "nix" / "example-agent.toml"
 # One script, linked under every tool name: logs its argv as a JSON line, and plays
 # nixos-container well enough (confs in $FAKE_CONTAINERS, "running" markers beside them).
 FAKE = r"""
-import json, os, subprocess, sys
+import hashlib, json, os, subprocess, sys, time
 from pathlib import Path
 
 tool, args = Path(sys.argv[0]).name, sys.argv[1:]
@@ -63,7 +65,23 @@ if tool == "nix":
         if os.environ.get("FAKE_NIX_NO_LOCK"):
             fail("error: 'lock' is not a recognised command")
     elif args[-3:-1] == ["flake", "lock"]:
-        Path(args[-1].removeprefix("path:"), "flake.lock").write_text("{}\n")
+        meta = Path(args[-1].removeprefix("path:"))
+        lock, mode = meta / "flake.lock", os.environ.get("FAKE_NIX_LOCK", "ok")
+        if mode == "fail":
+            lock.write_text("half a lo")
+            fail("error: cannot fetch input 'hyperhive': network is unreachable")
+        elif mode == "hang":
+            time.sleep(60)
+        elif mode == "garbage":
+            lock.write_text("<html>maintenance</html>")
+        elif mode == "unpinned":
+            lock.write_text(json.dumps({"nodes": {"root": {"inputs": {}}}, "root": "root"}))
+        elif mode == "ok":
+            # pins the flake.nix it saw, so tests can tell the locks apart
+            pin = hashlib.sha256((meta / "flake.nix").read_bytes()).hexdigest()
+            nodes = {"hyperhive": {"locked": {"type": "path", "narHash": pin}},
+                     "root": {"inputs": {"hyperhive": "hyperhive"}}}
+            lock.write_text(json.dumps({"nodes": nodes, "root": "root", "version": 7}) + "\n")
 elif tool == "machinectl":
     print("4242")
 elif tool == "systemd-run":
@@ -423,6 +441,81 @@ async def test_the_meta_flake_is_locked_again_only_when_its_inputs_change(
         make_spec(settings, "alice")
     )
     assert len(locks()) == 1
+
+
+def _locks(fakes: Fakes) -> list[list[str]]:
+    return [c for c in fakes.calls() if c[:1] == ["nix"]]
+
+
+async def test_a_failed_lock_keeps_the_previous_lock_builds_nothing_and_is_tried_again(
+    settings: Settings, fakes: Fakes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await make_runtime(settings, fakes).create(make_spec(settings, "alice"))
+    lock = settings.meta_dir / "flake.lock"
+    before = lock.read_bytes()
+    fakes.calls()
+    monkeypatch.setenv("FAKE_NIX_LOCK", "fail")
+    newer = make_runtime(settings, fakes, flake="path:/nix/store/newer")
+    with pytest.raises(ContainerError) as caught:
+        await newer.create(make_spec(settings, "bob"))
+    assert str(caught.value) == (
+        "cannot lock the meta flake for path:/nix/store/newer: `nix flake lock` exited 1: "
+        "error: cannot fetch input 'hyperhive': network is unreachable; the previous "
+        "flake.lock is kept, and the next deploy locks again"
+    )
+    assert lock.read_bytes() == before  # not nix's half-written one
+    calls = fakes.calls()
+    assert [c[0] for c in calls] == ["nix"]  # no nixos-container create from a stale lock
+    # flake.nix already names the new input: the lock is still tried again, and again
+    with pytest.raises(ContainerError, match="exited 1"):
+        await newer.update(make_spec(settings, "alice"))
+    assert len(_locks(fakes)) == 1
+    monkeypatch.setenv("FAKE_NIX_LOCK", "ok")
+    await newer.create(make_spec(settings, "bob"))
+    assert len(_locks(fakes)) == 1
+    assert lock.read_bytes() != before and (fakes.containers / "h-bob.conf").exists()
+    await newer.create(make_spec(settings, "carol"))
+    assert _locks(fakes) == []  # locked for these inputs: not again
+
+
+@pytest.mark.parametrize(
+    ("mode", "problem"),
+    [
+        ("silent", "`nix flake lock` exited 0 but wrote no flake.lock"),
+        ("garbage", "`nix flake lock` wrote a flake.lock, but it is not JSON"),
+        (
+            "unpinned",
+            "`nix flake lock` wrote a flake.lock, but its root node does not lock the "
+            "`hyperhive` input",
+        ),
+    ],
+)
+async def test_a_nix_whose_lock_behaves_differently_is_caught(
+    settings: Settings, fakes: Fakes, monkeypatch: pytest.MonkeyPatch, mode: str, problem: str
+) -> None:
+    monkeypatch.setenv("FAKE_NIX_LOCK", mode)
+    runtime = make_runtime(settings, fakes)
+    with pytest.raises(ContainerError) as caught:
+        await runtime.create(make_spec(settings, "alice"))
+    assert problem in str(caught.value) and "there was no lock before" in str(caught.value)
+    assert not (settings.meta_dir / "flake.lock").exists()
+    assert not (fakes.containers / "h-alice.conf").exists()
+
+
+async def test_a_hung_lock_is_stopped_and_the_previous_lock_kept(
+    settings: Settings, fakes: Fakes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await make_runtime(settings, fakes).create(make_spec(settings, "alice"))
+    before = (settings.meta_dir / "flake.lock").read_bytes()
+    monkeypatch.setenv("FAKE_NIX_LOCK", "hang")
+    runtime = make_runtime(settings, fakes, flake="path:/nix/store/newer")
+    runtime._write_meta_flake("path:/nix/store/newer")
+    started = time.monotonic()
+    with pytest.raises(ContainerError, match=r"did not finish within 0\.5 s; the previous"):
+        await lock_meta(ProcessRunner(), settings.meta_dir, "path:/nix/store/newer", timeout=0.5)
+    assert time.monotonic() - started < 20
+    assert (settings.meta_dir / "flake.lock").read_bytes() == before
+    assert lock_needed(settings.meta_dir, "path:/nix/store/newer")
 
 
 async def test_an_invalid_agent_toml_builds_nothing(settings: Settings, fakes: Fakes) -> None:
