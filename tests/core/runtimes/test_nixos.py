@@ -17,7 +17,9 @@ from pathlib import Path
 import pytest
 
 from hyperhive.core.agent_config import default_files, parse_agent_toml, render_etc
-from hyperhive.core.errors import ContainerError, InvalidInput
+from hyperhive.core.client import HiveClient
+from hyperhive.core.errors import ContainerError, HyperhiveError, InvalidInput
+from hyperhive.core.hive import Hive
 from hyperhive.core.models import Role
 from hyperhive.core.pty import read_until_eof
 from hyperhive.core.runner import ProcessRunner
@@ -516,6 +518,31 @@ async def test_a_hung_lock_is_stopped_and_the_previous_lock_kept(
     assert time.monotonic() - started < 20
     assert (settings.meta_dir / "flake.lock").read_bytes() == before
     assert lock_needed(settings.meta_dir, "path:/nix/store/newer")
+
+
+async def test_the_operator_sees_a_failed_lock_as_an_event_and_the_agents_reason(
+    settings: Settings, fakes: Fakes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FAKE_NIX_LOCK", "fail")
+    async with Hive.open(settings, runtime=make_runtime(settings, fakes)) as hive:
+        events = hive.events.subscribe(["agent.changed"])
+        client = await HiveClient.connect(settings.host_socket)
+        try:
+            with pytest.raises(HyperhiveError, match="cannot lock the meta flake") as caught:
+                await client.call("lifecycle.spawn", name="alice")
+            assert "network is unreachable" in str(caught.value)
+            [alice] = [
+                a for a in (await client.call("agents.list"))["agents"] if a["name"] == "alice"
+            ]
+        finally:
+            await client.close()
+    assert alice["state"] != "spawning" and "network is unreachable" in alice["state_reason"]
+    changed = []
+    while not events.queue.empty():
+        changed.append(events.queue.get_nowait().data)
+    last = [data for data in changed if data["name"] == "alice"][-1]
+    assert last["state"] == alice["state"] and "cannot lock the meta flake" in last["state_reason"]
+    assert not (fakes.containers / "h-alice.conf").exists()
 
 
 async def test_an_invalid_agent_toml_builds_nothing(settings: Settings, fakes: Fakes) -> None:
