@@ -510,8 +510,6 @@ async def test_a_hung_lock_is_stopped_and_the_previous_lock_kept(
     await make_runtime(settings, fakes).create(make_spec(settings, "alice"))
     before = (settings.meta_dir / "flake.lock").read_bytes()
     monkeypatch.setenv("FAKE_NIX_LOCK", "hang")
-    runtime = make_runtime(settings, fakes, flake="path:/nix/store/newer")
-    runtime._write_meta_flake("path:/nix/store/newer")
     started = time.monotonic()
     with pytest.raises(ContainerError, match=r"did not finish within 0\.5 s; the previous"):
         await lock_meta(ProcessRunner(), settings.meta_dir, "path:/nix/store/newer", timeout=0.5)
