@@ -21,6 +21,7 @@ let
   };
 
   pkgs = {
+    stdenv.hostPlatform.system = "x86_64-linux";
     git = fakePackage "git";
     bash = fakePackage "bash";
     coreutils = fakePackage "coreutils";
