@@ -14,6 +14,8 @@ let
     "auto_compact"
     "script"
     "notes_compact_bytes"
+    "git_name"
+    "git_email"
   ];
   unknown = builtins.filter (key: !(builtins.elem key known)) (builtins.attrNames toml);
   pick =
@@ -22,9 +24,8 @@ let
   id = x: x;
   server =
     s:
-    {
-      inherit (s) command;
-    }
+    # a missing command is left to the option's own "has no value" error
+    (if s ? command then { inherit (s) command; } else { })
     // (if s ? args then { inherit (s) args; } else { })
     // (if s ? env then { inherit (s) env; } else { })
     // (if s ? allowed_tools then { allowedTools = s.allowed_tools; } else { });
@@ -39,3 +40,5 @@ else
   // pick "extra_mcp_servers" "extraMcpServers" (builtins.mapAttrs (_key: server))
   // pick "auto_compact" "autoCompact" id
   // pick "notes_compact_bytes" "notesCompactBytes" id
+  // pick "git_name" "gitName" id
+  // pick "git_email" "gitEmail" id

@@ -41,6 +41,12 @@ let
   };
 in
 {
+  imports = [
+    # before the options were named like agent.toml's git_name / git_email
+    (lib.mkRenamedOptionModule [ "hyperhive" "gitIdentity" "name" ] [ "hyperhive" "gitName" ])
+    (lib.mkRenamedOptionModule [ "hyperhive" "gitIdentity" "email" ] [ "hyperhive" "gitEmail" ])
+  ];
+
   options.hyperhive = {
     package = mkOption {
       type = types.package;
@@ -132,25 +138,46 @@ in
         unprivileged host uid; another user is created here when named.
       '';
     };
-    gitIdentity = {
-      name = mkOption {
-        type = types.str;
-        default = cfg.agentName;
-        defaultText = lib.literalExpression "config.hyperhive.agentName";
-        description = "Author and committer name of the agent's commits.";
-      };
-      email = mkOption {
-        type = types.str;
-        default = "${cfg.agentName}@hyperhive.invalid";
-        defaultText = lib.literalExpression ''"''${config.hyperhive.agentName}@hyperhive.invalid"'';
-        description = "Author and committer email of the agent's commits.";
-      };
+    daemonHost = mkOption {
+      type = types.str;
+      default = "localhost";
+      example = "myhost";
+      description = ''
+        Host name of the machine the daemon runs on (lib.mkAgent sets it from the meta
+        flake); the default git email is `<agentName>@<daemonHost>.hyperhive`.
+      '';
+    };
+    gitName = mkOption {
+      type = types.str;
+      default = cfg.agentName;
+      defaultText = lib.literalExpression "config.hyperhive.agentName";
+      example = "Alice (hyperhive)";
+      description = "Author and committer name of the agent's commits (agent.toml `git_name`).";
+    };
+    gitEmail = mkOption {
+      type = types.str;
+      default = "${cfg.agentName}@${cfg.daemonHost}.hyperhive";
+      defaultText = lib.literalExpression ''"''${config.hyperhive.agentName}@''${config.hyperhive.daemonHost}.hyperhive"'';
+      example = "alice@example.org";
+      description = "Author and committer email of the agent's commits (agent.toml `git_email`).";
+    };
+    claudeBin = mkOption {
+      type = types.nullOr types.path;
+      default = null;
+      example = "/run/current-system/sw/bin/claude";
+      description = ''
+        The Claude Code CLI the Agent SDK driver runs (HYPERHIVE_CLAUDE_BIN); null: the
+        CLI bundled with the SDK.
+      '';
     };
     claudePackage = mkOption {
       type = types.nullOr types.package;
       default = pkgs.claude-code or null;
       defaultText = lib.literalExpression "pkgs.claude-code";
-      description = "The Claude Code CLI on the harness's PATH (claude driver).";
+      description = ''
+        A Claude Code CLI on the container's PATH, for `claude login` in a terminal; null:
+        none. The driver runs `claudeBin` (by default the CLI bundled with the SDK).
+      '';
     };
   };
 
@@ -162,10 +189,6 @@ in
           hyperhive.extraMcpServers.hyperhive: the key "hyperhive" is reserved for
           hyperhive's own MCP server; rename the entry.
         '';
-      }
-      {
-        assertion = cfg.driver != "claude" || cfg.claudePackage != null;
-        message = "hyperhive.claudePackage must be set for the claude driver.";
       }
     ];
 
@@ -186,8 +209,8 @@ in
     programs.git = {
       enable = true;
       config.user = {
-        name = mkDefault cfg.gitIdentity.name;
-        email = mkDefault cfg.gitIdentity.email;
+        name = mkDefault cfg.gitName;
+        email = mkDefault cfg.gitEmail;
       };
     };
 
@@ -222,11 +245,12 @@ in
         "/run/current-system/sw"
       ] ++ lib.optional (cfg.driver == "claude" && cfg.claudePackage != null) cfg.claudePackage;
       environment = harnessEnv // {
-        GIT_AUTHOR_NAME = cfg.gitIdentity.name;
-        GIT_AUTHOR_EMAIL = cfg.gitIdentity.email;
-        GIT_COMMITTER_NAME = cfg.gitIdentity.name;
-        GIT_COMMITTER_EMAIL = cfg.gitIdentity.email;
-      };
+        GIT_AUTHOR_NAME = cfg.gitName;
+        GIT_AUTHOR_EMAIL = cfg.gitEmail;
+        GIT_COMMITTER_NAME = cfg.gitName;
+        GIT_COMMITTER_EMAIL = cfg.gitEmail;
+      }
+      // lib.optionalAttrs (cfg.claudeBin != null) { HYPERHIVE_CLAUDE_BIN = "${cfg.claudeBin}"; };
       serviceConfig = {
         ExecStart = "${cfg.package}/bin/hyperhive agent serve";
         # written by the daemon on every start (paths, AgentSpec.env); overrides the above

@@ -7,6 +7,7 @@
 #     name = "alice";
 #     role = "agent";
 #     system = "x86_64-linux";
+#     host = "myhost";                      # the daemon's host name
 #     agentToml = ./agents/alice/agent.toml;
 #     agentNix = ./agents/alice/agent.nix;
 #     prompt = ./agents/alice/prompt.md;    # or null
@@ -14,47 +15,30 @@
 #   };
 #
 # agent.toml sets the hyperhive.* options at mkDefault priority, so agent.nix may
-# override any of them; the rest of agent.nix is ordinary NixOS configuration.
+# override any of them; the rest of agent.nix is ordinary NixOS configuration. The
+# module list is nix/agent-modules.nix (tests evaluate it without nixpkgs).
 { nixpkgs, self }:
 let
   inherit (nixpkgs) lib;
 in
 {
   mkAgent =
-    {
-      name,
-      role ? "agent",
-      system,
-      agentToml,
-      agentNix,
-      prompt ? null,
-      script ? null,
-      extraModules ? [ ],
-    }:
-    let
-      toml = builtins.fromTOML (builtins.readFile agentToml);
-      fromToml = import ./agent-toml.nix toml;
-      container = if role == "manager" then "hm1nd" else "h-${name}";
-    in
+    { extraModules ? [ ], ... }@args:
     lib.nixosSystem {
-      modules = [
-        self.nixosModules.harness-base
-        {
-          nixpkgs.hostPlatform = system;
-          networking.hostName = lib.mkDefault container;
-          hyperhive = {
-            agentName = name;
-            inherit role;
-            promptFile = prompt;
-            scriptFile = script;
-          } // lib.mapAttrs (_option: lib.mkDefault) fromToml;
-        }
-        agentNix
-      ] ++ extraModules;
+      modules =
+        import ./agent-modules.nix (
+          removeAttrs args [ "extraModules" ]
+          // {
+            inherit lib;
+            harnessBase = self.nixosModules.harness-base;
+          }
+        )
+        ++ extraModules;
     };
 
   # The pure renderers, for anyone who wants the policy files without a system.
   renderEtc = import ./render-etc.nix;
   harnessEnv = import ./harness-env.nix;
   agentToml = import ./agent-toml.nix;
+  agentModules = import ./agent-modules.nix;
 }

@@ -1,6 +1,6 @@
 # The three read-only policy files of /etc/hyperhive, rendered from the hyperhive.*
 # option values. Pure: `lib` needs only attrNames, concatStringsSep, isAttrs, isList and
-# mapAttrs, so tests evaluate it against a small shim with `nix-instantiate --eval`.
+# mapAttrs (tests/nix evaluates it inside harness-base.nix with the real nixpkgs lib).
 # The output is byte-identical to hyperhive.core.agent_config.render_etc: sorted keys,
 # two-space indent, a trailing newline (json.dumps(indent=2, sort_keys=True)).
 { lib, cfg }:

@@ -1,4 +1,5 @@
-"""The nix rendering of agent.toml (what a NixOS container gets) equals the Python one."""
+"""The nix rendering of agent.toml (what a NixOS container gets, through the real module
+system) equals the Python one."""
 
 from __future__ import annotations
 
@@ -135,9 +136,22 @@ def test_agent_toml_nix_refuses_an_unknown_key(nix_eval: NixEval) -> None:
 
 def test_render_etc_nix_fills_the_server_defaults(nix_eval: NixEval) -> None:
     expr = (
-        "(import ./nix/render-etc.nix { lib = import ./tests/nix/lib.nix; "
+        "{ nixpkgsLib }: (import ./nix/render-etc.nix { lib = import nixpkgsLib; "
         'cfg = { extraMcpServers.s.command = "c"; }; })."extra-mcp.json"'
     )
     assert json.loads(nix_eval(expr)) == {
         "s": {"command": "c", "args": [], "env": {}, "allowed_tools": ["*"]}
     }
+
+
+def test_a_wrong_value_in_a_random_config_fails_with_the_module_systems_message(
+    nix_eval: NixEval, tmp_path: Path
+) -> None:
+    path = tmp_path / "agent.toml"
+    path.write_text('allowed_bash = ["git *", 7]\n')
+    with pytest.raises(NixError) as caught:
+        nix_eval(RENDER, files=json.dumps([str(path)]))
+    assert (
+        'A definition for option `hyperhive.allowedBashPatterns."[definition 1-entry 2]"\' '
+        "is not of type `string'"
+    ) in str(caught.value)

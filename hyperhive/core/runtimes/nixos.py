@@ -22,25 +22,25 @@ from hyperhive.core.runtimes.base import (
     PtyProcess,
     container_name,
 )
+from hyperhive.core.runtimes.nixos_meta import NIX_FLAGS, lock_meta, write_atomic
 
 # The meta flake code lived here before it moved to nixos_meta.py; the redundant aliases
 # keep `from hyperhive.core.runtimes.nixos import ...` working.
 from hyperhive.core.runtimes.nixos_meta import MetaAgent as MetaAgent
 from hyperhive.core.runtimes.nixos_meta import agent_of as agent_of
 from hyperhive.core.runtimes.nixos_meta import container_flake as container_flake
+from hyperhive.core.runtimes.nixos_meta import lock_argv as lock_argv
 from hyperhive.core.runtimes.nixos_meta import meta_flake as meta_flake
 from hyperhive.core.runtimes.nixos_meta import nix_string as nix_string
 from hyperhive.core.runtimes.nixos_meta import render_meta_flake as render_meta_flake
 from hyperhive.core.runtimes.nixos_meta import render_meta_inputs as render_meta_inputs
 from hyperhive.core.runtimes.nixos_meta import scan_meta_agents as scan_meta_agents
 from hyperhive.core.runtimes.nixos_meta import write_agent_files as write_agent_files
-from hyperhive.core.runtimes.nixos_meta import write_atomic
 from hyperhive.core.runtimes.rootfs import UID_RANGE, allocate_uid_base, chown_tree
 from hyperhive.core.settings import Settings
 
 CONTAINERS_DIR = Path("/etc/nixos-containers")
 FLAKE_ENV = "HYPERHIVE_FLAKE"  # set by services.hyperhive (module.nix)
-NIX_FLAGS = ("--extra-experimental-features", "nix-command flakes")
 MIN_NIX_VERSION = (2, 4)  # `nix flake lock` on a path: flake
 HARNESS_ENV_FILE = "harness.env"  # in the socket dir: /run/hive/harness.env inside
 
@@ -135,11 +135,6 @@ def limits_argv(agent: str, memory_max: str | None, cpu_quota: str | None) -> li
         return None
     unit = f"container@{container_name(agent)}.service"
     return ["systemctl", "set-property", "--runtime", unit, *props]
-
-
-def lock_argv(meta_dir: Path) -> list[str]:
-    # plain `lock`: resolves new or changed inputs and bumps nothing else
-    return ["nix", *NIX_FLAGS, "flake", "lock", meta_flake(meta_dir)]
 
 
 def nix_version_argv() -> list[str]:
@@ -442,8 +437,8 @@ class NixosRuntime:
         flake = self._flake_ref()
         async with self._meta_lock:
             write_agent_files(self.meta_dir, spec.name, spec.applied_dir)
-            if self._write_meta_flake(flake):
-                await self._run(lock_argv(self.meta_dir), "lock the meta flake")
+            self._write_meta_flake(flake)
+            await lock_meta(self._runner, self.meta_dir, flake)
 
     def _flake_ref(self) -> str:
         if self._flake is None:
@@ -453,15 +448,13 @@ class NixosRuntime:
             )
         return self._flake
 
-    def _write_meta_flake(self, flake: str) -> bool:
-        """Rewrite meta/flake.nix; True when its inputs changed or it has no lock yet."""
+    def _write_meta_flake(self, flake: str) -> None:
+        """Rewrite meta/flake.nix (lock_meta locks it when its inputs changed)."""
         path = self.meta_dir / "flake.nix"
         old = path.read_text() if path.exists() else ""
         text = render_meta_flake(flake, scan_meta_agents(self.meta_dir), self._system)
         if text != old:
             write_atomic(path, text)
-        inputs_changed = render_meta_inputs(flake) not in old
-        return inputs_changed or not (self.meta_dir / "flake.lock").exists()
 
     async def _write_conf(self, spec: AgentSpec) -> int | None:
         """Rewrite the container's .conf; return its uid base (None: no user namespace)."""

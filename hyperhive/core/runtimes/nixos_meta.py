@@ -2,18 +2,28 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import socket
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from hyperhive.core.agent_config import default_files, parse_agent_toml
-from hyperhive.core.errors import InvalidInput
+from hyperhive.core.errors import CommandError, ContainerError, InvalidInput
 from hyperhive.core.models import Role
+from hyperhive.core.runner import Runner
 from hyperhive.core.runtimes.base import container_name
 from hyperhive.core.settings import MANAGER, NAME_RE
+
+NIX_FLAGS = ("--extra-experimental-features", "nix-command flakes")
+LOCK_FILE = "flake.lock"
+# the inputs (render_meta_inputs) the present flake.lock was made for; written only after
+# `nix flake lock` succeeded, so a failed or interrupted lock is tried again next time
+LOCKED_INPUTS_FILE = ".hyperhive-locked-inputs"
+LOCK_TIMEOUT = 900.0  # seconds: the first lock may fetch nixpkgs
 
 # --- names and flake references ------------------------------------------------------
 
@@ -73,8 +83,15 @@ def render_meta_inputs(flake_ref: str) -> str:
     return f"  inputs.hyperhive.url = {nix_string(flake_ref)};\n"
 
 
-def render_meta_flake(flake_ref: str, agents: Sequence[MetaAgent], system: str) -> str:
-    """``meta/flake.nix``: one ``nixosConfigurations.<container>`` per agent."""
+def render_meta_flake(
+    flake_ref: str, agents: Sequence[MetaAgent], system: str, host: str | None = None
+) -> str:
+    """``meta/flake.nix``: one ``nixosConfigurations.<container>`` per agent.
+
+    ``host`` (default: this machine's name) makes the agents' default git email
+    ``<name>@<host>.hyperhive``, as on the other runtimes.
+    """
+    host = socket.gethostname() if host is None else host
     entries = []
     for agent in sorted(agents, key=lambda a: a.name):
         here = f"./agents/{agent.name}"
@@ -85,6 +102,7 @@ def render_meta_flake(flake_ref: str, agents: Sequence[MetaAgent], system: str) 
             f"        name = {nix_string(agent.name)};\n"
             f"        role = {nix_string(str(agent.role))};\n"
             f"        system = {nix_string(system)};\n"
+            f"        host = {nix_string(host)};\n"
             f"        agentToml = {here}/agent.toml;\n"
             f"        agentNix = {here}/agent.nix;\n"
             f"        prompt = {prompt};\n"
@@ -162,11 +180,93 @@ def scan_meta_agents(meta_dir: Path) -> list[MetaAgent]:
     return agents
 
 
-def write_atomic(path: Path, text: str, mode: int = 0o644) -> None:
+def write_atomic(path: Path, text: str | bytes, mode: int = 0o644) -> None:
     """Write ``text`` to ``path`` atomically (a temp file beside it, then a rename)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w") as out:
-        out.write(text)
+    with os.fdopen(fd, "wb") as out:
+        out.write(text.encode() if isinstance(text, str) else text)
     os.chmod(tmp, mode)
     os.replace(tmp, path)
+
+
+# --- locking ---------------------------------------------------------------------------
+
+
+def lock_argv(meta_dir: Path) -> list[str]:
+    # plain `lock`: resolves new or changed inputs and bumps nothing else
+    return ["nix", *NIX_FLAGS, "flake", "lock", meta_flake(meta_dir)]
+
+
+def lock_needed(meta_dir: Path, flake_ref: str) -> bool:
+    """True unless ``flake.lock`` exists and a lock for exactly these inputs succeeded."""
+    marker = meta_dir / LOCKED_INPUTS_FILE
+    if not (meta_dir / LOCK_FILE).is_file() or not marker.is_file():
+        return True
+    return marker.read_text() != render_meta_inputs(flake_ref)
+
+
+def lock_problem(text: str) -> str | None:
+    """Why ``text`` is not a usable lock of the meta flake, or None if it is."""
+    try:
+        lock = json.loads(text)
+    except ValueError as exc:
+        return f"it is not JSON ({exc})"
+    if not isinstance(lock, dict) or not isinstance(lock.get("nodes"), dict):
+        return "it has no `nodes`"
+    root = lock["nodes"].get(lock.get("root", "root"))
+    inputs = root.get("inputs") if isinstance(root, dict) else None
+    if not isinstance(inputs, dict) or "hyperhive" not in inputs:
+        return "its root node does not lock the `hyperhive` input"
+    return None
+
+
+async def lock_meta(
+    runner: Runner, meta_dir: Path, flake_ref: str, *, timeout: float = LOCK_TIMEOUT
+) -> bool:
+    """Run ``nix flake lock`` on the meta flake when its inputs changed; True if it ran.
+
+    All or nothing: unless nix exits 0 within ``timeout`` and leaves a lock that pins the
+    ``hyperhive`` input, the previous ``flake.lock`` is put back (or a new partial one
+    removed), nothing records the inputs as locked (the next deploy tries again), and
+    ContainerError says what happened; the lifecycle shows it as the agent's state
+    reason (an ``agent.changed`` event) and in the audit log.
+
+    Raises:
+        ContainerError: the lock failed, hung, or nix changed what it writes.
+    """
+    if not lock_needed(meta_dir, flake_ref):
+        return False
+    lock, marker = meta_dir / LOCK_FILE, meta_dir / LOCKED_INPUTS_FILE
+    marker.unlink(missing_ok=True)
+    previous = lock.read_bytes() if lock.is_file() else None
+    argv = lock_argv(meta_dir)
+    problem: str | None
+    try:
+        done = await runner.run(argv, check=False, timeout=timeout)
+    except TimeoutError:
+        problem = f"`nix flake lock` did not finish within {timeout:g} s"
+    except CommandError as exc:  # nix is not there at all
+        problem = f"`nix flake lock` could not run: {exc}"
+    else:
+        if done.returncode != 0:
+            detail = " / ".join(done.stderr.strip().splitlines()[-3:]) or "no message"
+            problem = f"`nix flake lock` exited {done.returncode}: {detail}"
+        elif not lock.is_file():
+            problem = "`nix flake lock` exited 0 but wrote no flake.lock"
+        else:
+            found = lock_problem(lock.read_text(errors="replace"))
+            problem = None if found is None else f"`nix flake lock` wrote a flake.lock, but {found}"
+    if problem is None:
+        write_atomic(marker, render_meta_inputs(flake_ref))
+        return True
+    if previous is None:
+        lock.unlink(missing_ok=True)
+        kept = "there was no lock before"
+    else:
+        write_atomic(lock, previous)
+        kept = "the previous flake.lock is kept"
+    raise ContainerError(
+        f"cannot lock the meta flake for {flake_ref}: {problem}; {kept}, and the next "
+        "deploy locks again"
+    )

@@ -6,8 +6,10 @@ import asyncio
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -15,7 +17,9 @@ from pathlib import Path
 import pytest
 
 from hyperhive.core.agent_config import default_files, parse_agent_toml, render_etc
-from hyperhive.core.errors import ContainerError, InvalidInput
+from hyperhive.core.client import HiveClient
+from hyperhive.core.errors import ContainerError, HyperhiveError, InvalidInput
+from hyperhive.core.hive import Hive
 from hyperhive.core.models import Role
 from hyperhive.core.pty import read_until_eof
 from hyperhive.core.runner import ProcessRunner
@@ -34,8 +38,10 @@ from hyperhive.core.runtimes.nixos import (
     render_container_conf,
     render_env_file,
 )
+from hyperhive.core.runtimes.nixos_meta import lock_meta, lock_needed
 from hyperhive.core.runtimes.rootfs import UID_RANGE
 from hyperhive.core.settings import ContainerSettings, Settings
+from tests.nix.conftest import find_nixpkgs_lib, unavailable
 
 REPO = Path(__file__).resolve().parents[3]
 EXAMPLE = REPO / "tests" / "nix" / "example-agent.toml"
@@ -43,7 +49,7 @@ EXAMPLE = REPO / "tests" / "nix" / "example-agent.toml"
 # One script, linked under every tool name: logs its argv as a JSON line, and plays
 # nixos-container well enough (confs in $FAKE_CONTAINERS, "running" markers beside them).
 FAKE = r"""
-import json, os, subprocess, sys
+import hashlib, json, os, subprocess, sys, time
 from pathlib import Path
 
 tool, args = Path(sys.argv[0]).name, sys.argv[1:]
@@ -61,7 +67,23 @@ if tool == "nix":
         if os.environ.get("FAKE_NIX_NO_LOCK"):
             fail("error: 'lock' is not a recognised command")
     elif args[-3:-1] == ["flake", "lock"]:
-        Path(args[-1].removeprefix("path:"), "flake.lock").write_text("{}\n")
+        meta = Path(args[-1].removeprefix("path:"))
+        lock, mode = meta / "flake.lock", os.environ.get("FAKE_NIX_LOCK", "ok")
+        if mode == "fail":
+            lock.write_text("half a lo")
+            fail("error: cannot fetch input 'hyperhive': network is unreachable")
+        elif mode == "hang":
+            time.sleep(60)
+        elif mode == "garbage":
+            lock.write_text("<html>maintenance</html>")
+        elif mode == "unpinned":
+            lock.write_text(json.dumps({"nodes": {"root": {"inputs": {}}}, "root": "root"}))
+        elif mode == "ok":
+            # pins the flake.nix it saw, so tests can tell the locks apart
+            pin = hashlib.sha256((meta / "flake.nix").read_bytes()).hexdigest()
+            nodes = {"hyperhive": {"locked": {"type": "path", "narHash": pin}},
+                     "root": {"inputs": {"hyperhive": "hyperhive"}}}
+            lock.write_text(json.dumps({"nodes": nodes, "root": "root", "version": 7}) + "\n")
 elif tool == "machinectl":
     print("4242")
 elif tool == "systemd-run":
@@ -423,6 +445,104 @@ async def test_the_meta_flake_is_locked_again_only_when_its_inputs_change(
     assert len(locks()) == 1
 
 
+def _locks(fakes: Fakes) -> list[list[str]]:
+    return [c for c in fakes.calls() if c[:1] == ["nix"]]
+
+
+async def test_a_failed_lock_keeps_the_previous_lock_builds_nothing_and_is_tried_again(
+    settings: Settings, fakes: Fakes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await make_runtime(settings, fakes).create(make_spec(settings, "alice"))
+    lock = settings.meta_dir / "flake.lock"
+    before = lock.read_bytes()
+    fakes.calls()
+    monkeypatch.setenv("FAKE_NIX_LOCK", "fail")
+    newer = make_runtime(settings, fakes, flake="path:/nix/store/newer")
+    with pytest.raises(ContainerError) as caught:
+        await newer.create(make_spec(settings, "bob"))
+    assert str(caught.value) == (
+        "cannot lock the meta flake for path:/nix/store/newer: `nix flake lock` exited 1: "
+        "error: cannot fetch input 'hyperhive': network is unreachable; the previous "
+        "flake.lock is kept, and the next deploy locks again"
+    )
+    assert lock.read_bytes() == before  # not nix's half-written one
+    calls = fakes.calls()
+    assert [c[0] for c in calls] == ["nix"]  # no nixos-container create from a stale lock
+    # flake.nix already names the new input: the lock is still tried again, and again
+    with pytest.raises(ContainerError, match="exited 1"):
+        await newer.update(make_spec(settings, "alice"))
+    assert len(_locks(fakes)) == 1
+    monkeypatch.setenv("FAKE_NIX_LOCK", "ok")
+    await newer.create(make_spec(settings, "bob"))
+    assert len(_locks(fakes)) == 1
+    assert lock.read_bytes() != before and (fakes.containers / "h-bob.conf").exists()
+    await newer.create(make_spec(settings, "carol"))
+    assert _locks(fakes) == []  # locked for these inputs: not again
+
+
+@pytest.mark.parametrize(
+    ("mode", "problem"),
+    [
+        ("silent", "`nix flake lock` exited 0 but wrote no flake.lock"),
+        ("garbage", "`nix flake lock` wrote a flake.lock, but it is not JSON"),
+        (
+            "unpinned",
+            "`nix flake lock` wrote a flake.lock, but its root node does not lock the "
+            "`hyperhive` input",
+        ),
+    ],
+)
+async def test_a_nix_whose_lock_behaves_differently_is_caught(
+    settings: Settings, fakes: Fakes, monkeypatch: pytest.MonkeyPatch, mode: str, problem: str
+) -> None:
+    monkeypatch.setenv("FAKE_NIX_LOCK", mode)
+    runtime = make_runtime(settings, fakes)
+    with pytest.raises(ContainerError) as caught:
+        await runtime.create(make_spec(settings, "alice"))
+    assert problem in str(caught.value) and "there was no lock before" in str(caught.value)
+    assert not (settings.meta_dir / "flake.lock").exists()
+    assert not (fakes.containers / "h-alice.conf").exists()
+
+
+async def test_a_hung_lock_is_stopped_and_the_previous_lock_kept(
+    settings: Settings, fakes: Fakes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await make_runtime(settings, fakes).create(make_spec(settings, "alice"))
+    before = (settings.meta_dir / "flake.lock").read_bytes()
+    monkeypatch.setenv("FAKE_NIX_LOCK", "hang")
+    started = time.monotonic()
+    with pytest.raises(ContainerError, match=r"did not finish within 0\.5 s; the previous"):
+        await lock_meta(ProcessRunner(), settings.meta_dir, "path:/nix/store/newer", timeout=0.5)
+    assert time.monotonic() - started < 20
+    assert (settings.meta_dir / "flake.lock").read_bytes() == before
+    assert lock_needed(settings.meta_dir, "path:/nix/store/newer")
+
+
+async def test_the_operator_sees_a_failed_lock_as_an_event_and_the_agents_reason(
+    settings: Settings, fakes: Fakes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FAKE_NIX_LOCK", "fail")
+    async with Hive.open(settings, runtime=make_runtime(settings, fakes)) as hive:
+        events = hive.events.subscribe(["agent.changed"])
+        client = await HiveClient.connect(settings.host_socket)
+        try:
+            with pytest.raises(HyperhiveError, match="cannot lock the meta flake") as caught:
+                await client.call("lifecycle.spawn", name="alice")
+            assert "network is unreachable" in str(caught.value)
+            [alice] = [
+                a for a in (await client.call("agents.list"))["agents"] if a["name"] == "alice"
+            ]
+        finally:
+            await client.close()
+    assert alice["state"] != "spawning" and "network is unreachable" in alice["state_reason"]
+    changed = []
+    while not events.queue.empty():
+        changed.append(events.queue.get_nowait().data)
+    last = [data for data in changed if data["name"] == "alice"][-1]
+    assert last["state"] == alice["state"] and "cannot lock the meta flake" in last["state_reason"]
+    assert not (fakes.containers / "h-alice.conf").exists()
+
+
 async def test_an_invalid_agent_toml_builds_nothing(settings: Settings, fakes: Fakes) -> None:
     spec = make_spec(settings, "alice", {"agent.toml": b"modle = 'x'\n"})
     with pytest.raises(InvalidInput, match="unknown key modle"):
@@ -499,25 +619,29 @@ async def test_check_nix_accepts_the_installed_nix() -> None:
 STUB_FLAKE = """{
   outputs = { self }:
     let
-      shim = import ./tests/nix/lib.nix;
-      unwrap = v: if builtins.isAttrs v && v ? _type then v.content else v;
+      # the real nixpkgs lib and module system over the NixOS stand-in of tests/nix
+      lib = import ./nixpkgs-lib;
+      nixos = import ./tests/nix/nixos.nix { inherit lib; };
       real = import ./nix/lib.nix {
-        nixpkgs.lib = shim // { nixosSystem = args: args; };
-        self.nixosModules.harness-base = "harness-base";
+        nixpkgs.lib = lib // { nixosSystem = args: nixos.eval args.modules; };
+        self.nixosModules.harness-base = { lib, pkgs, ... }: {
+          imports = [ ./nix/harness-base.nix ];
+          hyperhive.package = lib.mkDefault pkgs.hyperhive;
+        };
       };
     in {
       lib.mkAgent = args:
         let
-          system = real.mkAgent args;
-          inline = builtins.elemAt system.modules 1;
-          cfg = builtins.mapAttrs (_: unwrap) inline.hyperhive;
+          c = (real.mkAgent args).config;
+          etc = lib.filterAttrs (path: _: lib.hasPrefix "hyperhive/" path) c.environment.etc;
         in {
-          etc = import ./nix/render-etc.nix { lib = shim; inherit cfg; };
-          env = import ./nix/harness-env.nix { lib = shim; inherit cfg; };
-          hostName = unwrap inline.networking.hostName;
-          agentNix = builtins.readFile (builtins.elemAt system.modules 2);
-          script = builtins.readFile cfg.scriptFile;
-          prompt = builtins.readFile cfg.promptFile;
+          etc = lib.mapAttrs' (path: file:
+            lib.nameValuePair (lib.removePrefix "hyperhive/" path) file.text) etc;
+          env = c.systemd.services.hyperhive-harness.environment;
+          hostName = c.networking.hostName;
+          packages = map (p: p.name) c.environment.systemPackages;
+          script = builtins.readFile c.hyperhive.scriptFile;
+          prompt = builtins.readFile c.hyperhive.promptFile;
         };
     };
 }
@@ -536,18 +660,17 @@ def real_nix_fakes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[
 async def test_the_real_nix_locks_and_evaluates_the_meta_flake(
     settings: Settings, real_nix_fakes: Fakes, tmp_path: Path
 ) -> None:
-    # a hyperhive flake whose mkAgent is the real nix/lib.nix over a stub nixosSystem
+    nixpkgs_lib = find_nixpkgs_lib()
+    if nixpkgs_lib is None:
+        unavailable("no nixpkgs lib for the stub hyperhive flake (see tests/nix/conftest.py)")
+    assert nixpkgs_lib is not None
+    # a hyperhive flake whose mkAgent is the real nix/lib.nix, its nixosSystem the real
+    # lib.evalModules over the NixOS stand-in of tests/nix
     stub = tmp_path / "hyperhive"
-    for rel in (
-        "nix/lib.nix",
-        "nix/agent-toml.nix",
-        "nix/render-etc.nix",
-        "nix/harness-env.nix",
-        "nix/defaults.nix",
-        "tests/nix/lib.nix",
-    ):
-        (stub / rel).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(REPO / rel, stub / rel)
+    shutil.copytree(REPO / "nix", stub / "nix")
+    (stub / "tests" / "nix").mkdir(parents=True)
+    shutil.copy(REPO / "tests" / "nix" / "nixos.nix", stub / "tests" / "nix")
+    shutil.copytree(nixpkgs_lib, stub / "nixpkgs-lib")
     (stub / "flake.nix").write_text(STUB_FLAKE)
     files = default_files("alice", "agent") | {
         "agent.toml": EXAMPLE.read_bytes(),
@@ -566,8 +689,10 @@ async def test_the_real_nix_locks_and_evaluates_the_meta_flake(
     want = render_etc(parse_agent_toml(EXAMPLE.read_bytes()))
     assert {name: text.encode() for name, text in got["etc"].items()} == want
     assert got["hostName"] == "h-alice"
+    host = socket.gethostname()
+    assert got["env"]["GIT_AUTHOR_EMAIL"] == f"alice@{host}.hyperhive"
     assert (got["env"]["HYPERHIVE_AGENT"], got["env"]["HYPERHIVE_DRIVER"]) == ("alice", "scripted")
     assert got["env"]["HYPERHIVE_SCRIPT"].startswith("/nix/store/")
     assert got["script"] == '[{"send": "bob"}]\n'
-    assert got["agentNix"] == files["agent.nix"].decode()
+    assert "git" in got["packages"] and "ripgrep" in got["packages"]  # agent.nix
     assert got["prompt"] == files["prompt.md"].decode()
