@@ -14,7 +14,7 @@ from tests.conftest import agent_client
 
 async def _take(client: HiveClient) -> list[dict[str, Any]]:
     got = await client.call("messages.recv", wait_seconds=5, max=10)
-    await client.call("messages.ack")
+    await client.call("messages.ack", ids=[m["id"] for m in got["messages"]])
     return list(got["messages"])
 
 

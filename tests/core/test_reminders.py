@@ -17,7 +17,7 @@ from tests.conftest import agent_client
 
 async def _take(client: HiveClient, wait: float = 5) -> list[dict[str, Any]]:
     got = await client.call("messages.recv", wait_seconds=wait, max=10)
-    await client.call("messages.ack")
+    await client.call("messages.ack", ids=[m["id"] for m in got["messages"]])
     return list(got["messages"])
 
 

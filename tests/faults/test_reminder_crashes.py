@@ -62,7 +62,7 @@ async def test_kill_9_while_reminders_fire_delivers_each_exactly_once(
     got: list[dict[str, object]] = []
     while batch := (await alice.call("messages.recv", wait_seconds=0, max=32))["messages"]:
         got.extend(batch)
-        await alice.call("messages.ack")
+        await alice.call("messages.ack", ids=[m["id"] for m in batch])
     await alice.close()
     bodies = sorted(str(m["body"]) for m in got)
     assert bodies == sorted(f"[reminder #{rid}] r{i}" for i, rid in enumerate(ids))

@@ -60,7 +60,7 @@ async def test_a_hostile_body_is_shown_escaped_in_an_ssh_session(
     try:
         await term.wait_for("1 unread", timeout=30)
         screen = await term.wait_for("MARK-7 ^[]2;pwned^G^[[2J^[[H^[[31mCLEARED", timeout=10)
-        assert "hyperhive · ssh:op@text (operator)" in screen  # the header was not cleared
+        assert "1 dashboard" in screen and "0 approvals" in screen  # the header stays
         title = term._tmux("display-message", "-p", "-t", term.name, "#{pane_title}")
         assert "pwned" not in title
         term.keys("C-q")

@@ -61,7 +61,7 @@ async def test_hostile_bodies_questions_and_options_show_escaped_and_unparsed(hi
 
 
 async def test_a_diff_with_escape_sequences_shows_them_escaped(hive: Hive) -> None:
-    approval_id = await request_spawn_with(hive, "gamma", f"# {HOSTILE}")
+    approval_id = await request_spawn_with(hive, "gamma", f"# {HOSTILE}", file="prompt.md")
     app = app_for(hive)
     async with app.run_test(size=(120, 30)) as pilot:
         await connected(pilot)

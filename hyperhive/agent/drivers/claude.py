@@ -232,6 +232,11 @@ class ClaudeDriver:
 
     async def _ensure_session(self, run: CliRun, on_event: OnEvent) -> WarmSession | None:
         if self._session is not None and self._session.alive:
+            if self._session.model != self.config.model:
+                # the operator switched the model: the warm session follows from this turn
+                await self._session.client.set_model(self.config.model or None)
+                self._session.model = self.config.model
+                await on_event(_driver_event("session", f"model {self.config.model or '-'}"))
             return self._session
         if self._session is not None:
             if not self._session.closed:
@@ -253,6 +258,7 @@ class ClaudeDriver:
             )
             self.cold_starts += 1
             session = await WarmSession.connect(options)
+            session.model = self.config.model
         except CLINotFoundError as exc:
             run.missing_binary = True
             run.error = f"cannot start {self.config.cli_path}: {exc}"

@@ -37,6 +37,7 @@ class WarmSession:
     def __init__(self, client: Any) -> None:
         self.client = client
         self.session_id = ""
+        self.model = ""  # the model the CLI runs (set_model switches it in place)
         self.last_used = time.monotonic()
         self.busy = False
         self.closed = False

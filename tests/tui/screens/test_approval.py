@@ -26,10 +26,14 @@ def on_screen_line(view: TextView, row: int) -> str:
     return visible(view)[row - round(view.scroll_y)]
 
 
-async def request_spawn_with(hive: Hive, name: str, extra: str) -> int:
-    """A pending spawn whose agent.toml ends with ``extra``."""
+async def request_spawn_with(hive: Hive, name: str, extra: str, file: str = "agent.toml") -> int:
+    """A pending spawn whose ``file`` ends with ``extra``; in agent.toml, a key ``extra``
+    sets is moved there (agent.toml must stay valid: it is checked at submit)."""
     files = dict(default_files(name, Role.AGENT))
-    files["agent.toml"] = files["agent.toml"] + extra.encode() + b"\n"
+    text = files[file].decode()
+    key = extra.split(" = ", 1)[0]
+    lines = [line for line in text.split("\n") if not line.startswith(f"{key} = ")]
+    files[file] = ("\n".join(lines) + extra + "\n").encode()
     await hive.repos.create(name, files)
     approval = await hive.approvals.request_spawn(name, by="test")
     return approval.id
