@@ -18,7 +18,14 @@ from dulwich.refs import Ref
 from dulwich.repo import Repo
 
 from hyperhive.core import repos_meta, repos_tags, repos_tree, safefs
-from hyperhive.core.errors import Conflict, HyperhiveError, InvalidInput, Refused, RepoError
+from hyperhive.core.errors import (
+    Conflict,
+    HyperhiveError,
+    InvalidInput,
+    NotFound,
+    Refused,
+    RepoError,
+)
 from hyperhive.core.repos_git import (
     GIT_ERRORS,
     MAIN,
@@ -77,9 +84,6 @@ class Repos:
 
     def _applied(self, name: str) -> Path:
         return self._settings.applied_dir(validate_agent_name(name, allow_manager=True))
-
-    def _proposed(self, name: str) -> Path:
-        return self._settings.proposed_dir(validate_agent_name(name, allow_manager=True))
 
     def _in_proposed(self, name: str, fn: Callable[..., T], *args: Any) -> T:
         """``fn(repo, *args)`` on a private snapshot of the proposed repo (worker thread)."""
@@ -170,9 +174,12 @@ class Repos:
         if not isinstance(commit_ref, str) or not _COMMIT_REF.fullmatch(commit_ref):
             return None  # pin says why
         ref = commit_ref.lower()
-        found: bytes | None = await self._read(
-            self._proposed(name), lambda repo: resolve_prefix(repo, ref)
-        )
+        try:  # through a private snapshot, as every read of a proposed repo
+            found: bytes | None = await self._run(
+                None, self._in_proposed, name, resolve_prefix, ref
+            )
+        except NotFound:
+            return None
         return None if found is None else found.decode()
 
     async def tag(
