@@ -211,7 +211,7 @@ class ScriptedDriver:
         self, prompt: str, *, on_event: OnEvent, new_session: bool = False
     ) -> TurnResult:
         """Play the entry matching the wake in ``prompt`` through the MCP tools."""
-        from hyperhive.agent.harness import parse_wake
+        from hyperhive.agent.wake import parse_wake
 
         self._cancel.clear()
         started = time.monotonic()
