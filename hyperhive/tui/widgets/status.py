@@ -21,9 +21,9 @@ SEP = " · "
 class StatusLine(Static):
     """The screens as tabs (the current one lit), the counts that need the operator, who looks.
 
-    What does not fit goes, least important first: who is looking, the agent count, then
-    the long tab names; the decisions waiting, the unread count and an isolation warning
-    always stay. It turns into a red banner while the daemon is unreachable.
+    What does not fit goes, least important first: the agent count, long tab names, who is
+    looking (a viewer keeps the word "viewer"), the long isolation warning; the decisions
+    waiting, the unread count and a short isolation warning always stay. It turns into a red banner while the daemon is unreachable.
     """
 
     DEFAULT_CSS = """
@@ -74,6 +74,8 @@ class StatusLine(Static):
         who = f"{who} ({model.role})" if model.who and model.who != model.role else who
         for long_tabs, show_agents, show_who, long_warn in (
             (True, True, True, True),
+            (True, False, True, True),
+            (False, False, True, True),
             (True, True, False, True),
             (False, True, False, True),
             (False, False, False, True),
@@ -94,6 +96,9 @@ class StatusLine(Static):
                 text.append(part, style="bold yellow" if loud else "")
             if show_who:
                 text.append(f"   {safe(who, newlines=False)}", style="dim")
+            elif model.role == "viewer":  # a viewer always sees that it decides nothing
+                text.append(SEP, style="dim")
+                text.append("viewer", style="bold")
             if text.cell_len <= width:
                 break
         return text
