@@ -23,7 +23,8 @@ class StatusLine(Static):
 
     What does not fit goes, least important first: the agent count, long tab names, who is
     looking (a viewer keeps the word "viewer"), the long isolation warning; the decisions
-    waiting, the unread count and a short isolation warning always stay. It turns into a red banner while the daemon is unreachable.
+    waiting, the unread count and a short isolation warning always stay. It turns into a
+    red banner while the daemon is unreachable.
     """
 
     DEFAULT_CSS = """
