@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any
 
-from hyperhive.core.agentfiles import dir_size, has_entries
 from hyperhive.core.errors import Refused
 from hyperhive.core.protocol import Caller, Registry, Scope, p
+from hyperhive.core.safefs import dir_size, has_entries
 
 if TYPE_CHECKING:
     from hyperhive.core.hive import Hive

@@ -1,4 +1,4 @@
-"""Bounded, link-refusing reads of agent-writable files."""
+"""safefs reads by a trusted path: log chunks, kept-dir sizes, links and FIFOs refused."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from hyperhive.core.agentfiles import dir_size, has_entries, read_chunk
 from hyperhive.core.errors import Refused
+from hyperhive.core.safefs import dir_size, has_entries, read_chunk
 
 
 def test_a_tail_reads_only_the_last_bytes(tmp_path: Path) -> None:
