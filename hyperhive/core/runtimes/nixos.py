@@ -10,6 +10,7 @@ import shutil
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from hyperhive.core import safefs
 from hyperhive.core.agent_config import CONFIG_ENV_KEYS
 from hyperhive.core.errors import CommandError, ContainerError, InvalidInput
 from hyperhive.core.pty import PtySession
@@ -236,6 +237,16 @@ def render_env_file(env: Mapping[str, str]) -> str:
     return "".join(line + "\n" for line in lines)
 
 
+def write_harness_env(spec: AgentSpec) -> None:
+    """Write /run/hive/harness.env into the socket dir, which the agent can write.
+
+    The daemon is root and the directory is the agent's: a link planted at the file's
+    name (or at a temporary name beside it) is replaced, never followed.
+    """
+    data = render_env_file(container_env(spec)).encode()
+    safefs.write_atomic(spec.socket_dir, HARNESS_ENV_FILE, data, 0o644, parents=False)
+
+
 def container_env(spec: AgentSpec) -> dict[str, str]:
     """/run/hive/harness.env: the paths inside and ``spec.env``, as the other runtimes give.
 
@@ -348,7 +359,7 @@ class NixosRuntime:
         for directory in (spec.socket_dir, spec.state_dir, spec.creds_dir):
             directory.mkdir(parents=True, exist_ok=True)
         spec.creds_dir.chmod(0o700)
-        write_atomic(spec.socket_dir / HARNESS_ENV_FILE, render_env_file(container_env(spec)))
+        write_harness_env(spec)
         uid_base = await self._write_conf(spec)
         if uid_base is not None:
             for directory in (spec.state_dir, spec.creds_dir, spec.socket_dir):
