@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-from collections.abc import AsyncIterator
+from dataclasses import replace
 
 import pytest
 
@@ -18,19 +18,9 @@ from tests.support.swarm import open_swarm, wait_for
 
 
 @pytest.fixture
-async def swarm(settings: Settings) -> AsyncIterator[Hive]:
-    from dataclasses import replace
-
-    fast = replace(settings, crash_poll_seconds=0.2)
-    async with open_swarm(fast) as hive:
-        yield hive
-
-
-@pytest.fixture
-async def op(swarm: Hive) -> AsyncIterator[HiveClient]:
-    client = await HiveClient.connect(swarm.settings.host_socket)
-    yield client
-    await client.close()
+def settings(settings: Settings) -> Settings:
+    """The shared settings with a fast crash poll."""
+    return replace(settings, crash_poll_seconds=0.2)
 
 
 def received(hive: Hive, name: str) -> list[str]:

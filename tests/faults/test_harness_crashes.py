@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from dataclasses import replace
 
 import pytest
@@ -10,14 +9,20 @@ import pytest
 from hyperhive.core.client import HiveClient
 from hyperhive.core.hive import Hive
 from hyperhive.core.settings import Settings
-from tests.support.swarm import open_swarm, wait_for
+from tests.support.swarm import wait_for
 
 
 @pytest.fixture
-async def swarm(settings: Settings) -> AsyncIterator[Hive]:
-    async with open_swarm(replace(settings, crash_poll_seconds=0.2)) as hive:
-        hive.every(hive.settings.crash_poll_seconds, hive.lifecycle.check_once, "crash watcher")
-        yield hive
+def settings(settings: Settings) -> Settings:
+    """The shared settings with a fast crash poll."""
+    return replace(settings, crash_poll_seconds=0.2)
+
+
+@pytest.fixture
+async def swarm(swarm: Hive) -> Hive:
+    """The shared swarm with its crash watcher running."""
+    swarm.every(swarm.settings.crash_poll_seconds, swarm.lifecycle.check_once, "crash watcher")
+    return swarm
 
 
 def received(hive: Hive, name: str) -> list[str]:
