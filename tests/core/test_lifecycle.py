@@ -14,7 +14,8 @@ from hyperhive.core.errors import InvalidInput, NotFound, Refused
 from hyperhive.core.hive import Hive
 from hyperhive.core.models import AgentState
 from hyperhive.core.settings import Settings
-from tests.support.swarm import open_swarm, wait_for
+from tests.support.swarm import open_swarm
+from tests.support.waiting import wait_for
 
 
 @pytest.fixture

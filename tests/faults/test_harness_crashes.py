@@ -9,7 +9,7 @@ import pytest
 from hyperhive.core.client import HiveClient
 from hyperhive.core.hive import Hive
 from hyperhive.core.settings import Settings
-from tests.support.swarm import wait_for
+from tests.support.waiting import wait_for
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from hyperhive.core.hive import Hive
 from hyperhive.core.models import AgentState
 from hyperhive.core.runner import Completed
 from hyperhive.core.settings import MANAGER, Settings
-from tests.support.swarm import wait_for
+from tests.support.waiting import wait_for
 
 
 @pytest.fixture

@@ -22,7 +22,8 @@ from hyperhive.core.errors import RepoError
 from hyperhive.core.hive import Hive
 from hyperhive.core.models import Role
 from hyperhive.core.policy import SendPolicies
-from tests.support.swarm import commit_file, wait_for
+from tests.support.swarm import commit_file
+from tests.support.waiting import wait_for
 
 
 class RawSocket:

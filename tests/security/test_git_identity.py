@@ -12,7 +12,7 @@ from hyperhive.core.models import AgentState
 from hyperhive.core.settings import MANAGER, Settings
 from tests.security.conftest import inside
 from tests.security.test_manager_reach import spawned
-from tests.support.swarm import wait_for
+from tests.support.waiting import wait_for
 
 EXPECTED = f"manager <manager@{socket.gethostname()}.hyperhive>"
 
