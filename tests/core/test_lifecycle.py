@@ -14,7 +14,7 @@ from hyperhive.core.errors import InvalidInput, NotFound, Refused
 from hyperhive.core.hive import Hive
 from hyperhive.core.models import AgentState
 from hyperhive.core.settings import Settings
-from tests.support.swarm import open_swarm
+from tests.support.swarm import open_swarm, received
 from tests.support.waiting import wait_for
 
 
@@ -22,11 +22,6 @@ from tests.support.waiting import wait_for
 def settings(settings: Settings) -> Settings:
     """The shared settings with a fast crash poll."""
     return replace(settings, crash_poll_seconds=0.2)
-
-
-def received(hive: Hive, name: str) -> list[str]:
-    log = hive.settings.agent_state_dir(name) / "received.log"
-    return log.read_text().splitlines() if log.exists() else []
 
 
 def pid_of(hive: Hive, name: str) -> int:

@@ -9,6 +9,7 @@ import pytest
 from hyperhive.core.client import HiveClient
 from hyperhive.core.hive import Hive
 from hyperhive.core.settings import Settings
+from tests.support.swarm import received
 from tests.support.waiting import wait_for
 
 
@@ -23,11 +24,6 @@ async def swarm(swarm: Hive) -> Hive:
     """The shared swarm with its crash watcher running."""
     swarm.every(swarm.settings.crash_poll_seconds, swarm.lifecycle.check_once, "crash watcher")
     return swarm
-
-
-def received(hive: Hive, name: str) -> list[str]:
-    log = hive.settings.agent_state_dir(name) / "received.log"
-    return log.read_text().splitlines() if log.exists() else []
 
 
 async def test_a_harness_killed_mid_turn_gets_its_message_again_marked_redelivered(

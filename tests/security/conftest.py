@@ -64,3 +64,12 @@ async def acked(hive: Hive, name: str, body: str = "ping") -> None:
     await wait_for(
         lambda: hive.broker.depth(name) == 0 and hive.broker.inflight(name) == 0, timeout=60
     )
+
+
+async def spawned(hive: Hive, name: str) -> str:
+    """Spawn ``name`` from its default config (request + approve); return the applied sha."""
+    approval = await hive.approvals.request_spawn(name, by="operator")
+    await hive.approvals.approve(approval.id, by="operator", wait=True)
+    agent = hive.agents.get(name)
+    assert agent.applied_sha is not None
+    return agent.applied_sha

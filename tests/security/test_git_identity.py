@@ -10,8 +10,7 @@ import pytest
 from hyperhive.core.hive import Hive
 from hyperhive.core.models import AgentState
 from hyperhive.core.settings import MANAGER, Settings
-from tests.security.conftest import inside
-from tests.security.test_manager_reach import spawned
+from tests.security.conftest import inside, spawned
 from tests.support.waiting import wait_for
 
 EXPECTED = f"manager <manager@{socket.gethostname()}.hyperhive>"

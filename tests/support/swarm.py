@@ -46,3 +46,9 @@ def commit_file(repo: Path, path: str, text: str, message: str = "change") -> st
     git(repo, "add", path)
     git(repo, "commit", "-q", "-m", message)
     return git(repo, "rev-parse", "HEAD")
+
+
+def received(hive: Hive, name: str) -> list[str]:
+    """The bodies the mini harness of ``name`` has received, in order (its received.log)."""
+    log = hive.settings.agent_state_dir(name) / "received.log"
+    return log.read_text().splitlines() if log.exists() else []
