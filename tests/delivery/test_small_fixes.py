@@ -15,9 +15,9 @@ from hyperhive.core.client import HiveClient
 from hyperhive.core.errors import Conflict, Refused
 from hyperhive.core.hive import Hive
 from hyperhive.core.settings import Settings
-from tests.agent.test_mcp_server import session_on
 from tests.conftest import agent_client
 from tests.support.harness import agent_env, prepare, running
+from tests.support.mcp import session_on
 from tests.support.swarm import commit_file
 from tests.support.waiting import next_named
 

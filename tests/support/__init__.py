@@ -5,7 +5,8 @@
 - ``swarm``: ``open_swarm`` (a served hive on the mini harness), real git, ``received``.
 - ``daemon``: the real daemon in a subprocess; ``cli``: the real CLI, text and ``--json``.
 - ``waiting``: ``wait_for`` a condition, ``next_named`` event; always bounded.
-- ``harness``: an agent's harness on an in-process hive (plain or on the Claude CLI).
+- ``harness``: an agent's harness in process (plain or on the Claude CLI) or as a process.
+- ``mcp``: an MCP client session on the hyperhive MCP server, in memory.
 - ``ssh``: OpenSSH keys and loopback ports; ``tmux``: a real terminal.
 - ``shapes``: a reply checked against its TypedDict in ``hyperhive/core/replies.py``.
 - ``runner``: ``FakeRunner``, a recording stand-in for ``core.runner.Runner``.

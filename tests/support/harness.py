@@ -1,11 +1,14 @@
-"""An agent's harness on an in-process hive: its environment, running it, what it records."""
+"""An agent's harness in tests: in process on a hive, or as `hyperhive agent serve`."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import shutil
+import signal
+import sys
 import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -127,3 +130,53 @@ async def claude_harness(
                 yield api
     finally:
         shutil.rmtree(short_tmp, ignore_errors=True)
+
+
+def harness_env(hive: Hive, tmp_path: Path, name: str, script: list[Any]) -> dict[str, str]:
+    """The environment the process runtime gives a harness, with a scripted agent.toml."""
+    root = tmp_path / name
+    applied = root / "applied"
+    applied.mkdir(parents=True)
+    (applied / "agent.toml").write_text('driver = "scripted"\nscript = "script.json"\n')
+    (applied / "script.json").write_text(json.dumps(script))
+    for sub in ("state", "etc", "creds"):
+        (root / sub).mkdir()
+    return {
+        **os.environ,
+        "HOME": str(root / "creds"),
+        "HYPERHIVE_AGENT": name,
+        "HYPERHIVE_ROLE": "agent",
+        "HYPERHIVE_SOCKET": str(hive.settings.agent_socket(name)),
+        "HYPERHIVE_STATE": str(root / "state"),
+        "HYPERHIVE_ETC": str(root / "etc"),
+        "HYPERHIVE_CREDS": str(root / "creds"),
+        "HYPERHIVE_APPLIED": str(applied),
+        "HYPERHIVE_FAILURE_BACKOFF": "0",
+    }
+
+
+@contextlib.asynccontextmanager
+async def harness_process(env: dict[str, str], log: Path) -> AsyncIterator[None]:
+    with open(log, "wb") as out:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-I",
+            "-m",
+            "hyperhive",
+            "agent",
+            "serve",
+            env=env,
+            stdout=out,
+            stderr=out,  # fmt: skip
+        )
+    try:
+        yield
+    finally:
+        if proc.returncode is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                async with asyncio.timeout(10):
+                    await proc.wait()
+            except TimeoutError:
+                proc.kill()
+                await proc.wait()
