@@ -39,7 +39,7 @@ from hyperhive.core.builds import build_stamp, short, stale_reason
 from hyperhive.core.errors import HyperhiveError, InvalidInput, NotFound, Refused
 from hyperhive.core.events import EventBus
 from hyperhive.core.models import Agent, AgentState, Role
-from hyperhive.core.notices import Notices, notice
+from hyperhive.core.notices import Notices, notice, who
 from hyperhive.core.repos import Repos
 from hyperhive.core.runner import Completed
 from hyperhive.core.runtimes.base import AgentSpec, ContainerState, Runtime
@@ -84,7 +84,7 @@ class Lifecycle:
 
     def __post_init__(self) -> None:
         self._notices = self.notices or Notices(self.broker)
-        self.agents.on_state_change.append(self._state_changed)
+        self.agents.on_state_change.append(self._notices.login_changed)
 
     # --- paths and specs -----------------------------------------------------------
     def tree_dir(self, name: str) -> Path:
@@ -278,7 +278,7 @@ class Lifecycle:
             await self.runtime.start(spec)
             started = await self.agents.set_state(name, AgentState.RUNNING)
         await self._check_stale(started)
-        await self._tell_manager(name, by, f"started {name}", f"by {by}")
+        await self._tell_manager(name, by, f"started {name}", f"by {who(by)}")
         return self.agents.get(name)
 
     async def kill(self, name: object, *, by: str) -> Agent:
@@ -291,7 +291,7 @@ class Lifecycle:
             await self.runtime.stop(name)
             self.broker.requeue(name)
             stopped = await self.agents.set_state(name, AgentState.STOPPED)
-        await self._tell_manager(name, by, f"killed {name}", f"by {by}; its messages wait")
+        await self._tell_manager(name, by, f"killed {name}", f"by {who(by)}; its messages wait")
         return stopped
 
     async def restart(self, name: object, *, by: str) -> Agent:
@@ -308,8 +308,10 @@ class Lifecycle:
             started = await self.agents.set_state(name, AgentState.RUNNING)
         await self._check_stale(started)
         at = f"at config {short(started.applied_sha)}"
-        await self._tell_manager(name, by, f"restarted {name}", f"by {by} {at}")
-        await self._notices.tell(name, notice("restarted", f"You were restarted by {by} {at}."))
+        await self._tell_manager(name, by, f"restarted {name}", f"by {who(by)} {at}")
+        await self._notices.tell(
+            name, notice("restarted", f"You were restarted by {who(by)} {at}.")
+        )
         return self.agents.get(name)
 
     async def update(self, name: object, *, by: str) -> Agent:
@@ -325,8 +327,8 @@ class Lifecycle:
             updated = await self.agents.update(name, applied_sha=sha, stale=0)
         await self._check_stale(updated)
         at = f"at config {short(sha)}"
-        await self._tell_manager(name, by, f"updated {name}", f"rebuilt by {by} {at}")
-        await self._notices.tell(name, notice("redeployed", f"You were rebuilt by {by} {at}."))
+        await self._tell_manager(name, by, f"updated {name}", f"rebuilt by {who(by)} {at}")
+        await self._notices.tell(name, notice("redeployed", f"You were rebuilt by {who(by)} {at}."))
         return self.agents.get(name)
 
     async def destroy(self, name: object, *, by: str, purge: bool = False) -> None:
@@ -348,7 +350,7 @@ class Lifecycle:
                 await self.purge(name, by=by)
                 kept = "its state is purged"
         finally:
-            await self._tell_manager(name, by, f"destroyed {name}", f"by {by}; {kept}")
+            await self._tell_manager(name, by, f"destroyed {name}", f"by {who(by)}; {kept}")
 
     async def purge(self, name: object, *, by: str) -> None:
         """Wipe a tombstone: config, state, creds, applied repo."""
@@ -477,16 +479,6 @@ class Lifecycle:
         """Tell the manager what happened to ``about``, unless the manager did it itself."""
         if by != MANAGER:
             await self._notices.tell_manager(about, notice(head, remark, detail=detail))
-
-    async def _state_changed(self, before: Agent, after: Agent) -> None:
-        """A harness reported that its driver needs a login, or that it is logged in again."""
-        name = after.name
-        if after.state is AgentState.NEEDS_LOGIN and before.state is not AgentState.NEEDS_LOGIN:
-            remark = "its driver needs a login: the operator can log it in from a terminal"
-            reason = after.state_reason
-            await self._tell_manager(name, SYSTEM, f"needs_login {name}", remark, reason)
-        elif before.state is AgentState.NEEDS_LOGIN and after.state is AgentState.RUNNING:
-            await self._tell_manager(name, SYSTEM, f"logged_in {name}", "running again")
 
     async def _record(
         self, actor: str, action: str, target: str, detail: dict[str, Any], result: str = "ok"

@@ -19,8 +19,9 @@ import logging
 
 from hyperhive.core.broker import Broker
 from hyperhive.core.errors import HyperhiveError
+from hyperhive.core.models import Agent, AgentState
 from hyperhive.core.safetext import fence, new_fence_token, terminal_safe
-from hyperhive.core.settings import MANAGER, SYSTEM
+from hyperhive.core.settings import MANAGER, OPERATOR, SYSTEM
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +41,11 @@ def notice(head: str, remark: str = "", *, detail: str = "", token: str | None =
     if len(safe) > DETAIL_CHARS:
         safe = safe[: DETAIL_CHARS - 1] + "…"
     return f"{line} (details between the fence lines)\n{fence(safe, token or new_fence_token())}"
+
+
+def who(by: str) -> str:
+    """An actor as a notice names it: manager, system, or (any host session) operator."""
+    return by if by in (MANAGER, SYSTEM) else OPERATOR
 
 
 class Notices:
@@ -69,3 +75,16 @@ class Notices:
         if about == MANAGER:
             return False
         return await self.tell(MANAGER, text)
+
+    async def login_changed(self, before: Agent, after: Agent) -> None:
+        """A harness reported that its driver needs a login, or that it is logged in again.
+
+        The harness's reason is its own words: fenced, never part of the notice's line.
+        """
+        name = after.name
+        if after.state is AgentState.NEEDS_LOGIN and before.state is not AgentState.NEEDS_LOGIN:
+            remark = "its driver needs a login: the operator can log it in from a terminal"
+            text = notice(f"needs_login {name}", remark, detail=after.state_reason)
+            await self.tell_manager(name, text)
+        elif before.state is AgentState.NEEDS_LOGIN and after.state is AgentState.RUNNING:
+            await self.tell_manager(name, notice(f"logged_in {name}", "running again"))
