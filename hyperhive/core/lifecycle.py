@@ -35,7 +35,7 @@ from hyperhive.core.agent_config import (
 )
 from hyperhive.core.agents import AgentRegistry
 from hyperhive.core.broker import Broker
-from hyperhive.core.builds import build_stamp, short, stale_reason
+from hyperhive.core.builds import Builds, short
 from hyperhive.core.errors import HyperhiveError, InvalidInput, NotFound, Refused
 from hyperhive.core.events import EventBus
 from hyperhive.core.models import Agent, AgentState, Role
@@ -85,6 +85,7 @@ class Lifecycle:
     def __post_init__(self) -> None:
         self._notices = self.notices or Notices(self.broker)
         self.agents.on_state_change.append(self._notices.login_changed)
+        self._builds = Builds(self.agents, self.repos, self.events, self._notices, self._record)
 
     # --- paths and specs -----------------------------------------------------------
     def tree_dir(self, name: str) -> Path:
@@ -249,7 +250,7 @@ class Lifecycle:
         status = await self.runtime.status(agent.name)
         if status.state is ContainerState.RUNNING:
             await self.runtime.stop(agent.name)
-        await self._create(spec)
+        await self._builds.create(self.runtime, spec)
         if restart:
             await self.runtime.start(spec)
             await self.agents.set_state(agent.name, AgentState.RUNNING)
@@ -274,10 +275,10 @@ class Lifecycle:
         async with self._operation(name, AgentState.STARTING, "start", by) as agent:
             spec = self.spec(agent)
             await self.listen(agent)
-            await self._create(spec)
+            await self._builds.create(self.runtime, spec)
             await self.runtime.start(spec)
             started = await self.agents.set_state(name, AgentState.RUNNING)
-        await self._check_stale(started)
+        await self._builds.check(self.runtime, started, after_build=True)
         await self._tell_manager(name, by, f"started {name}", f"by {who(by)}")
         return self.agents.get(name)
 
@@ -303,10 +304,10 @@ class Lifecycle:
             self.broker.requeue(name)
             spec = self.spec(agent)
             await self.listen(agent)
-            await self._create(spec)
+            await self._builds.create(self.runtime, spec)
             await self.runtime.start(spec)
             started = await self.agents.set_state(name, AgentState.RUNNING)
-        await self._check_stale(started)
+        await self._builds.check(self.runtime, started, after_build=True)
         at = f"at config {short(started.applied_sha)}"
         await self._tell_manager(name, by, f"restarted {name}", f"by {who(by)} {at}")
         await self._notices.tell(
@@ -325,7 +326,7 @@ class Lifecycle:
             await self._export(name, sha)
             await self._rebuild(agent, restart=was_up)
             updated = await self.agents.update(name, applied_sha=sha, stale=0)
-        await self._check_stale(updated)
+        await self._builds.check(self.runtime, updated, after_build=True)
         at = f"at config {short(sha)}"
         await self._tell_manager(name, by, f"updated {name}", f"rebuilt by {who(by)} {at}")
         await self._notices.tell(name, notice("redeployed", f"You were rebuilt by {who(by)} {at}."))
@@ -396,32 +397,7 @@ class Lifecycle:
                 if self.tree_dir(agent.name).exists():
                     with contextlib.suppress(HyperhiveError):
                         await self.start(agent.name, by=SYSTEM)
-            await self._check_stale(self.agents.get(agent.name))
-
-    async def _create(self, spec: AgentSpec) -> None:
-        """Build the container and record what it was built with."""
-        await self.runtime.create(spec)
-        await self.agents.record_build(spec.name, *build_stamp(self.runtime))
-
-    async def _check_stale(self, agent: Agent) -> None:
-        """Flag ``agent`` stale (or not); the first time for a reason, say so once."""
-        main = await self.repos.running_sha(agent.name)
-        stamp = build_stamp(self.runtime)
-        reason = stale_reason(agent.applied_sha, main, self.agents.build(agent.name), stamp)
-        if (reason is not None) != agent.stale:
-            agent = await self.agents.update(agent.name, stale=int(reason is not None))
-        if reason is None:
-            await self.agents.set_told(agent.name, "")
-            return
-        key, why = reason
-        if self.agents.build(agent.name).told == key:
-            return  # told before (at an earlier start): once is enough
-        await self.agents.set_told(agent.name, key)
-        self.events.publish("agent.needs_update", {"name": agent.name, "reason": why})
-        await self._record(SYSTEM, "needs_update", agent.name, {"reason": why})
-        await self._tell_manager(
-            agent.name, SYSTEM, f"needs_update {agent.name}", f"{why}; `update` rebuilds it"
-        )
+            await self._builds.check(self.runtime, self.agents.get(agent.name))
 
     async def check_once(self) -> None:
         """One pass of the crash watcher."""
