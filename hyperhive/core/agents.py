@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import replace
 
 from hyperhive.core.errors import NotFound, Refused
@@ -28,8 +28,6 @@ class AgentRegistry:
         self._builds: dict[str, Build] = {}
         self._names: frozenset[str] | None = None
         self.extras: dict[str, Callable[[str], object]] = {}
-        # awaited with (before, after) when an update changes an agent's state
-        self.on_state_change: list[Callable[[Agent, Agent], Awaitable[None]]] = []
 
     async def load(self) -> None:
         rows = await self._store.read(lambda db: q.all_agents(db, include_destroyed=True))
@@ -112,8 +110,7 @@ class AgentRegistry:
 
     async def update(self, name: str, **fields: object) -> Agent:
         """Change columns of an agent and publish ``agent.changed``."""
-        before = self._agents.get(name)
-        if before is None:
+        if name not in self._agents:
             raise NotFound(f"no agent named {name!r}")
         now = self._clock()
         agent = await self._store.write(lambda db: q.update(db, name, now, **fields))
@@ -121,9 +118,6 @@ class AgentRegistry:
             raise NotFound(f"no agent named {name!r}")
         self._put(agent)
         self._events.publish("agent.changed", self.describe(agent))
-        if agent.state is not before.state:
-            for hook in self.on_state_change:
-                await hook(before, agent)
         return agent
 
     async def set_state(self, name: str, state: AgentState, reason: str = "") -> Agent:

@@ -84,7 +84,6 @@ class Lifecycle:
 
     def __post_init__(self) -> None:
         self._notices = self.notices or Notices(self.broker)
-        self.agents.on_state_change.append(self._notices.login_changed)
         self._builds = Builds(self.agents, self.repos, self.events, self._notices, self._record)
 
     # --- paths and specs -----------------------------------------------------------
