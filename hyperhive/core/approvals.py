@@ -459,7 +459,7 @@ class Approvals:
         remark = ""
         if a.status is Status.DEPLOYED and a.fetched_sha:
             remark = f"at config {a.fetched_sha[:12]}"
-        parts = [f"note: {a.note}"] * bool(a.note) + [f"error: {a.error}"] * bool(a.error)
+        parts = [f"{what}: {text}" for what, text in (("note", a.note), ("error", a.error)) if text]
         await self._notify(MANAGER, notice(head, remark, detail="; ".join(parts)))
 
     async def _record(
