@@ -20,6 +20,7 @@ from hyperhive.core.errors import HyperhiveError, NotFound
 from hyperhive.core.events import EventBus
 from hyperhive.core.lifecycle import Lifecycle
 from hyperhive.core.models import Agent, AgentState, Role
+from hyperhive.core.notices import Notices
 from hyperhive.core.overrides import Overrides
 from hyperhive.core.policy import SendPolicies
 from hyperhive.core.protocol import Caller, Registry, Scope
@@ -31,7 +32,7 @@ from hyperhive.core.runner import Runner
 from hyperhive.core.runtimes import AUTO, get_runtime, with_runtime
 from hyperhive.core.runtimes.base import Runtime
 from hyperhive.core.server import SocketServer
-from hyperhive.core.settings import MANAGER, SYSTEM, Settings
+from hyperhive.core.settings import MANAGER, Settings
 from hyperhive.core.stats import Stats
 from hyperhive.core.store import Store
 
@@ -64,12 +65,13 @@ class Hive:
         self.agents.extras["inbox"] = self.broker.depth
         self.runtime = runtime
         self.audit = AuditLog(store, self.events)
+        self.notices = Notices(self.broker)
         self.approvals = Approvals(
             store,
             self.events,
             self.repos,
             self.agents,
-            notify=self._notify,
+            notify=self.notices.tell,
             audit=self.audit.record,
             driver=settings.driver,
         )
@@ -83,6 +85,7 @@ class Hive:
             listen=self.listen_agent,
             unlisten=self.unlisten_agent,
             audit=self.audit.record,
+            notices=self.notices,
         )
         self.approvals.builder = self.lifecycle
         self.questions = Questions(
@@ -260,9 +263,6 @@ class Hive:
             return self.lifecycle.config(name).allowed_recipients
         except (HyperhiveError, OSError):
             return (MANAGER,)  # an unreadable config: only the manager, as the harness does
-
-    async def _notify(self, to: str, text: str) -> None:
-        await self.broker.send(SYSTEM, to, text)
 
     async def gc_tags(self, *, dry_run: bool, by: str) -> dict[str, list[str]]:
         """Tag retention over every agent's applied repo (live agents and tombstones)."""
