@@ -35,6 +35,7 @@ class AgentRecord(TypedDict):
 class AgentRow(AgentRecord):
     """A live agent with its live extras (``agents.list``)."""
 
+    built_version: str | None  # the hyperhive that built its container (None: not recorded)
     inbox: int
     model_override: str | None
 

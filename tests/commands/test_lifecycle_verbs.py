@@ -10,7 +10,8 @@ import pytest
 from hyperhive.core.hive import Hive
 from hyperhive.core.settings import Settings
 from tests.support.cli import cli, cli_json
-from tests.support.swarm import open_swarm, wait_for
+from tests.support.swarm import open_swarm
+from tests.support.waiting import wait_for
 
 
 @pytest.fixture

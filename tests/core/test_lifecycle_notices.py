@@ -16,7 +16,8 @@ from hyperhive.core.client import HiveClient
 from hyperhive.core.hive import Hive
 from hyperhive.core.models import AgentState
 from hyperhive.core.settings import Limits, Settings
-from tests.support.swarm import commit_file, open_swarm, wait_for
+from tests.support.swarm import commit_file, open_swarm
+from tests.support.waiting import wait_for
 
 
 @pytest.fixture

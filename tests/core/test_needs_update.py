@@ -26,7 +26,8 @@ from hyperhive.core.runtimes.process import ProcessRuntime
 from hyperhive.core.settings import Settings
 from hyperhive.core.store.agents import Build
 from tests.support.cli import cli_json
-from tests.support.swarm import open_swarm, wait_for
+from tests.support.swarm import open_swarm
+from tests.support.waiting import wait_for
 
 UPGRADED = "99.0.0+test"
 SLEEPER = (sys.executable, "-c", "import time; time.sleep(120)")
