@@ -103,7 +103,8 @@ class SshHost:
 
     @property
     def url(self) -> str:
-        return f"ssh://root@{self.addr}:{self.port}"
+        port = "" if self.port == 22 else f":{self.port}"
+        return f"ssh://root@{self.addr}{port}"
 
     def authorize(self, public_key_line: str) -> None:
         """Let the holder of this OpenSSH public key log in as root."""
@@ -147,14 +148,28 @@ class SshHost:
             time.sleep(0.05)
 
     def stop(self) -> None:
-        """Kill sshd (and every session it forked: they share its process group)."""
-        if self.proc is None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        self.proc.wait(timeout=10)
-        self.proc = None
+        """Kill sshd and every process in the namespace (its sessions call setsid, so a
+        process group is not enough): open connections drop, as when a host goes down."""
+        if self.proc is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=10)
+            self.proc = None
+        if self._made:
+            self._kill_namespace_processes()
         self.pidfile.unlink(missing_ok=True)
+
+    def _kill_namespace_processes(self) -> None:
+        for _ in range(50):
+            out = subprocess.run(
+                ["ip", "netns", "pids", self.netns], capture_output=True, text=True, timeout=10
+            ).stdout.split()
+            if not out:
+                return
+            for pid in out:
+                with contextlib.suppress(ProcessLookupError, ValueError):
+                    os.kill(int(pid), signal.SIGKILL)
+            time.sleep(0.05)
 
     def restart(self) -> None:
         self.stop()
