@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -152,3 +153,36 @@ async def test_a_removed_host_can_be_added_again_under_its_name(
     again = await add(hive, "alpha", ssh_host)
     assert again["host"]["state"] == "reachable"
     assert hive.hosts.link("alpha").state is LinkState.REACHABLE
+
+
+async def test_a_silent_network_cut_is_noticed_by_keepalives_and_mended_by_a_reconnect(
+    quick: Hive, ssh_host: SshHost
+) -> None:
+    quick.hosts.options = LinkOptions(
+        python=quick.hosts.options.python,
+        keepalive_interval=0.3,
+        keepalive_count_max=2,
+        connect_timeout=1,
+    )
+    await add(quick, "alpha", ssh_host)
+    sub = quick.events.subscribe(["host.*"])
+    ssh_host.cut()  # sshd still runs: only keepalives can tell
+    down = await next_event(sub, "host.unreachable", lambda d: d["name"] == "alpha")
+    assert down.data["reason"]
+    ssh_host.mend()
+    await next_event(sub, "host.reachable", lambda d: d["name"] == "alpha")
+    assert await quick.hosts.link("alpha").run(["true"]) == (0, b"", b"")
+
+
+async def test_two_adds_of_one_name_at_once_give_one_host_and_one_clear_refusal(
+    hive: Hive, ssh_host: SshHost
+) -> None:
+    ssh_host.authorize(hive.hosts.client_public_key())
+    results = await asyncio.gather(
+        hive.hosts.add("alpha", ssh_host.url, by="local:op"),
+        hive.hosts.add("alpha", ssh_host.url, by="local:op"),
+        return_exceptions=True,
+    )
+    refused = [r for r in results if isinstance(r, Refused)]
+    assert len(refused) == 1 and "exists" in refused[0].message
+    assert hive.hosts.names() == ["alpha", "local"]

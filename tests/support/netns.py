@@ -183,6 +183,13 @@ class SshHost:
                     os.kill(int(pid), signal.SIGKILL)
             time.sleep(0.05)
 
+    def cut(self) -> None:
+        """Take the link down (sshd keeps running): packets vanish, nothing is closed."""
+        _ip("link", "set", self.veth, "down")
+
+    def mend(self) -> None:
+        _ip("link", "set", self.veth, "up")
+
     def restart(self) -> None:
         self.stop()
         self.start()

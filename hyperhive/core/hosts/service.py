@@ -173,6 +173,8 @@ class Hosts:
                 by, "host.add", name, {"url": target.url, "offered": seen}, result="refused"
             )
             raise Refused(f"{target.url} offered host key {seen}, not the expected {expect}")
+        if name in self._records:  # added by someone else while we asked for the key
+            raise Refused(f"a host named {name!r} exists")
         record = HostRecord(name, target.url, pin_line(key), False, time.time(), by)
         await self._store.write(q.insert, record)
         self._records[name] = record
