@@ -136,3 +136,17 @@ async def test_a_host_without_the_daemon_key_is_pinned_but_says_to_install_the_k
     sub = hive.events.subscribe(["host.*"])
     ssh_host.authorize(added["client_key"])
     await next_event(sub, "host.reachable", lambda d: d["name"] == "alpha")
+
+
+async def test_a_damaged_host_row_shows_unreachable_and_never_stops_the_daemon(
+    settings: Settings,
+) -> None:
+    async with Hive.open(settings, serve=False) as hive:
+        bad = q.HostRecord("alpha", "ssh://root@10.231.0.2", "not a key", False, 0.0, "x")
+        await hive.store.write(q.insert, bad)
+    async with Hive.open(settings, serve=False) as hive:
+        alpha = hive.hosts.describe("alpha")
+        assert alpha["state"] == "unreachable"
+        assert "not usable" in alpha["reason"]
+        assert hive.hosts.placeable() == ["local"]
+        await hive.hosts.remove("alpha", by="local:op")
