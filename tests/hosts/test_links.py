@@ -186,3 +186,19 @@ async def test_two_adds_of_one_name_at_once_give_one_host_and_one_clear_refusal(
     refused = [r for r in results if isinstance(r, Refused)]
     assert len(refused) == 1 and "exists" in refused[0].message
     assert hive.hosts.names() == ["alpha", "local"]
+
+
+async def test_the_roomiest_host_is_chosen_among_reachable_undrained_hosts_only(
+    quick: Hive, ssh_host: SshHost
+) -> None:
+    await add(quick, "alpha", ssh_host)
+    await quick.hosts.set_drained("local", True, by="local:op")
+    assert await quick.hosts.roomiest() == "alpha"
+    assert quick.hosts.describe("alpha")["free_memory"] > 0  # read over the connection
+    sub = quick.events.subscribe(["host.unreachable"])
+    ssh_host.stop()
+    await next_event(sub, "host.unreachable")
+    with pytest.raises(Refused, match="no host can take a new agent"):
+        await quick.hosts.roomiest()
+    await quick.hosts.set_drained("local", False, by="local:op")
+    assert await quick.hosts.roomiest() == "local"

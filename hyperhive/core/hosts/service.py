@@ -107,6 +107,18 @@ class Hosts:
         """Hosts new agents may go to: reachable and not drained."""
         return [n for n in self.names() if not self._records[n].drained and self._usable(n)]
 
+    async def roomiest(self) -> str:
+        """The placeable host with the most free memory now.
+
+        Raises:
+            Refused: every host is drained, unreachable or incompatible.
+        """
+        names = self.placeable()
+        if not names:
+            raise Refused("no host can take a new agent: every host is drained or unreachable")
+        await asyncio.gather(*(self._refresh_memory(n) for n in names))
+        return max((self._free.get(n) or -1, n) for n in names)[1]
+
     def describe(self, name: str) -> dict[str, Any]:
         """One host's view from what is known now (no I/O)."""
         record = self._get(name)
