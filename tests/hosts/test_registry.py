@@ -7,11 +7,12 @@ import asyncio
 import asyncssh
 import pytest
 
-from hyperhive.core.errors import Refused
+from hyperhive.core.errors import HyperhiveError, Refused
 from hyperhive.core.hive import Hive
 from hyperhive.core.hosts import HostUnavailable, LinkState
 from hyperhive.core.settings import Settings
 from hyperhive.core.store import hosts as q
+from tests.conftest import agent_client
 from tests.hosts.conftest import next_event
 from tests.support.netns import SshHost
 
@@ -150,3 +151,20 @@ async def test_a_damaged_host_row_shows_unreachable_and_never_stops_the_daemon(
         assert "not usable" in alpha["reason"]
         assert hive.hosts.placeable() == ["local"]
         await hive.hosts.remove("alpha", by="local:op")
+
+
+async def test_neither_the_manager_nor_an_agent_can_reach_the_host_methods(hive: Hive) -> None:
+    for name in ("manager", "alice"):
+        client = await agent_client(hive, name)
+        try:
+            for method, params in (
+                ("hosts.add", {"name": "evil", "url": "ssh://root@10.231.0.2"}),
+                ("hosts.list", {}),
+                ("hosts.client_key", {}),
+                ("hosts.drain", {"name": "local"}),
+            ):
+                with pytest.raises(HyperhiveError, match="unknown method"):
+                    await client.call(method, **params)
+        finally:
+            await client.close()
+    assert hive.hosts.names() == ["local"]
