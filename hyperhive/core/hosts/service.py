@@ -69,9 +69,10 @@ class Hosts:
     # -- lifecycle ------------------------------------------------------------
 
     async def load(self) -> None:
-        local = HostRecord(LOCAL, "", "", False, time.time(), SYSTEM)
-        await self._store.write(q.ensure, local)
+        """Read the hosts (no write: a read-only database still opens; the migration made
+        the row of ``local``)."""
         self._records = {h.name: h for h in await self._store.read(q.all_hosts)}
+        self._records.setdefault(LOCAL, HostRecord(LOCAL, "", "", False, time.time(), SYSTEM))
 
     def start(self) -> None:
         """Open a link to every remote host (they connect in the background)."""
