@@ -93,6 +93,7 @@ def all_verbs() -> list[Verb]:
         approvals,
         audit,
         core,
+        hosts,
         lifecycle,
         questions,
         shell,
@@ -116,6 +117,7 @@ def all_verbs() -> list[Verb]:
         stats,
         tui,
         agent,
+        hosts,
     ):
         verbs.extend(module.VERBS)
     return verbs

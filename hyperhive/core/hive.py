@@ -18,6 +18,7 @@ from hyperhive.core.audit import AuditLog
 from hyperhive.core.broker import Broker
 from hyperhive.core.errors import HyperhiveError, NotFound
 from hyperhive.core.events import EventBus
+from hyperhive.core.hosts import Hosts
 from hyperhive.core.lifecycle import Lifecycle
 from hyperhive.core.models import Agent, AgentState, Role
 from hyperhive.core.notices import Notices
@@ -102,6 +103,7 @@ class Hive:
         self.approvals.on_deployed = self.overrides.config_deployed
         self.reminders = Reminders(store, self.events, self.broker, settings.limits, self.audit)
         self.stats = Stats(store, self.events, settings.limits, self.agents, self.broker.depth)
+        self.hosts = Hosts(settings, store, self.events, self.audit, self.agents)
         self.registry: Registry = Registry()
         self.server: SocketServer | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -145,6 +147,9 @@ class Hive:
             await hive.broker.start()
             await hive.audit.load()
             await hive.overrides.load()
+            await hive.hosts.load()
+            stack.push_async_callback(hive.hosts.close)
+            hive.hosts.start()
             await hive.ensure_manager()
             from hyperhive.core.api import build_registry
 
