@@ -196,8 +196,12 @@ class Hosts:
         if name in self._records:  # added by someone else while we asked for the key
             raise Refused(f"a host named {name!r} exists")
         record = HostRecord(name, target.url, pin_line(key), False, time.time(), by)
-        await self._store.write(q.insert, record)
-        self._records[name] = record
+        self._records[name] = record  # claimed before the write: a second add is refused
+        try:
+            await self._store.write(q.insert, record)
+        except BaseException:
+            del self._records[name]
+            raise
         await self._audit.record(by, "host.add", name, {"url": target.url, "fingerprint": seen})
         self._events.publish("host.added", self.describe(name))
         link = self._open_link(record)

@@ -1,4 +1,4 @@
--- v5: hosts: machines that run agents over SSH, each with its host key pinned at first contact.
+-- v6: hosts: machines that run agents over SSH, each with its host key pinned at first contact.
 CREATE TABLE hosts (
     name TEXT PRIMARY KEY,
     url TEXT NOT NULL,
