@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
 import time
 from typing import Any
 
 from hyperhive.commands import Context, Output, Verb, ago, table
-from hyperhive.core.errors import InvalidInput, NotFound
+from hyperhive.core.errors import DaemonUnavailable, InvalidInput, NotFound, Refused
 from hyperhive.core.safetext import terminal_safe
-
-FOLLOW_SECONDS = 0.5
-
 
 def _cell(text: object, width: int = 60) -> str:
     flat = terminal_safe(" ".join(str(text or "").split()), newlines=False)
@@ -126,17 +122,22 @@ def _logs_args(p: argparse.ArgumentParser) -> None:
 async def logs(ctx: Context) -> Output:
     a = ctx.args
     async with ctx.client() as client:
-        got = await client.call("logs.tail", name=a.name, lines=a.lines)
         if not a.follow:
+            got = await client.call("logs.tail", name=a.name, lines=a.lines)
             return got, terminal_safe(got["text"].rstrip("\n"))
+        # the daemon watches the log and pushes what is appended: nothing polls here
+        await client.subscribe(["log.*"])
+        got = await client.call("logs.follow", name=a.name, lines=a.lines)
         _emit(got, as_json=a.json)
-        offset = got["offset"]
-        while True:
-            await asyncio.sleep(FOLLOW_SECONDS)
-            got = await client.call("logs.tail", name=a.name, offset=offset)
-            if got["text"] or got["offset"] < offset:
-                _emit(got, as_json=a.json)
-            offset = got["offset"]
+        async for event in client.events():
+            data = event.get("data") or {}
+            if data.get("id") != got["id"]:
+                continue
+            if event.get("event") == "log.output":
+                _emit(data, as_json=a.json)
+            elif event.get("event") == "log.closed":
+                raise Refused(f"stopped following {a.name}'s log: {data.get('reason')}")
+        raise DaemonUnavailable("the daemon closed the connection")
 
 
 def _emit(got: dict[str, Any], *, as_json: bool) -> None:
