@@ -12,6 +12,7 @@ from hyperhive.commands import Context, Output, Verb, ago, table
 from hyperhive.core.errors import DaemonUnavailable, InvalidInput, NotFound, Refused
 from hyperhive.core.safetext import terminal_safe
 
+
 def _cell(text: object, width: int = 60) -> str:
     flat = terminal_safe(" ".join(str(text or "").split()), newlines=False)
     return flat if len(flat) <= width else flat[: width - 1] + "…"

@@ -33,6 +33,8 @@ EVENT_PATTERNS = (
     "turn.*",
     "stats.*",
     "audit.*",
+    "reminder.*",
+    "log.*",  # only the follows this connection started reach it
 )
 DEFAULT_BACKOFF = (0.5, 1.0, 2.0, 4.0, 8.0)
 
