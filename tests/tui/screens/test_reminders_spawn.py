@@ -72,8 +72,9 @@ async def test_spawn_by_name_checks_the_name_then_files_an_approval(hive: Hive) 
         await on_screen(pilot, DashboardScreen)
         await until(
             pilot,
-            lambda: [(x.kind, x.agent) for x in app.model.pending_approvals()]
-            == [("spawn", "dave")],
+            lambda: (
+                [(x.kind, x.agent) for x in app.model.pending_approvals()] == [("spawn", "dave")]
+            ),
         )
         assert any("spawn request for dave" in n.message for n in app._notifications)
 
