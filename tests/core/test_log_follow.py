@@ -112,18 +112,29 @@ async def test_another_connection_neither_sees_nor_stops_a_follow(
     await other.close()
 
 
+def _followers() -> list[asyncio.Task[object]]:
+    """The daemon's log-follow tasks (the ``pump`` of core/api/threads.py)."""
+    return [
+        t
+        for t in asyncio.all_tasks()
+        if getattr(t.get_coro(), "cr_code", None) is not None
+        and t.get_coro().cr_code.co_filename.endswith("api/threads.py")  # type: ignore[union-attr]
+    ]
+
+
 async def test_closing_the_connection_stops_its_follows(hive: Hive) -> None:
     await hive.create_agent("alice")
     _log(hive, "alice").write_text("")
     client = await HiveClient.connect(hive.settings.host_socket)
     await client.call("logs.follow", name="alice")
-    tasks = len(asyncio.all_tasks())
+    await client.call("logs.follow", name="alice")
+    assert len(_followers()) == 2
     await client.close()
-    for _ in range(100):
-        if len(asyncio.all_tasks()) < tasks:
+    for _ in range(200):
+        if not _followers():
             break
         await asyncio.sleep(0.05)
-    assert len(asyncio.all_tasks()) < tasks
+    assert _followers() == []
 
 
 async def test_an_agent_cannot_follow_a_log(hive: Hive) -> None:
