@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from hyperhive.commands import Context, Output, Verb, ago, table
-from hyperhive.core.errors import InvalidInput, NotFound
+from hyperhive.core.errors import DaemonUnavailable, InvalidInput, NotFound, Refused
 from hyperhive.core.replies import (
     AgentsReply,
+    LogFollowReply,
     LogsReply,
     ModelReply,
     ReminderRow,
@@ -20,8 +21,6 @@ from hyperhive.core.replies import (
     ThreadsReply,
 )
 from hyperhive.core.safetext import terminal_safe
-
-FOLLOW_SECONDS = 0.5
 
 
 def _cell(text: object, width: int = 60) -> str:
@@ -135,20 +134,25 @@ def _logs_args(p: argparse.ArgumentParser) -> None:
 async def logs(ctx: Context) -> Output:
     a = ctx.args
     async with ctx.client() as client:
-        got: LogsReply = await client.call("logs.tail", name=a.name, lines=a.lines)
         if not a.follow:
+            got: LogsReply = await client.call("logs.tail", name=a.name, lines=a.lines)
             return got, terminal_safe(got["text"].rstrip("\n"))
-        _emit(got, as_json=a.json)
-        offset = got["offset"]
-        while True:
-            await asyncio.sleep(FOLLOW_SECONDS)
-            got = await client.call("logs.tail", name=a.name, offset=offset)
-            if got["text"] or got["offset"] < offset:
-                _emit(got, as_json=a.json)
-            offset = got["offset"]
+        # the daemon watches the log and pushes what is appended: nothing polls here
+        await client.subscribe(["log.*"])
+        followed: LogFollowReply = await client.call("logs.follow", name=a.name, lines=a.lines)
+        _emit(followed, as_json=a.json)
+        async for event in client.events():
+            data = event.get("data") or {}
+            if data.get("id") != followed["id"]:
+                continue
+            if event.get("event") == "log.output":
+                _emit(data, as_json=a.json)
+            elif event.get("event") == "log.closed":
+                raise Refused(f"stopped following {a.name}'s log: {data.get('reason')}")
+        raise DaemonUnavailable("the daemon closed the connection")
 
 
-def _emit(got: LogsReply, *, as_json: bool) -> None:
+def _emit(got: Mapping[str, Any], *, as_json: bool) -> None:
     if as_json:
         print(json.dumps(got), flush=True)
     elif got["text"]:

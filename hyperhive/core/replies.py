@@ -216,6 +216,12 @@ class LogsReply(TypedDict):
     truncated: bool
 
 
+class LogFollowReply(LogsReply):
+    """``logs.follow``: the tail, and the id its ``log.output`` events carry."""
+
+    id: str
+
+
 # --- stats ----------------------------------------------------------------------------
 
 

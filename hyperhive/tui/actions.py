@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from hyperhive.core.errors import HyperhiveError, NotFound
+from hyperhive.core.settings import validate_agent_name
 from hyperhive.tui.model import Change, HiveModel, Unavailable
 from hyperhive.tui.screens.modals import Answer, AnswerScreen, Confirmation, ConfirmScreen
 from hyperhive.tui.views import AgentView, ApprovalView, QuestionView
@@ -197,6 +198,31 @@ class Operations:
             lambda _: self._call("lifecycle.purge", f"purged {name}", name=name),
         )
 
+    def request_spawn(self) -> None:
+        """Ask for a name, checked like the CLI's, and file a spawn request (an approval)."""
+        if self._refuse_viewer():
+            return
+        from hyperhive.tui.screens.prompt import PromptScreen
+
+        def done(name: str | None) -> None:
+            if name:
+                self._call(
+                    "approvals.request_spawn",
+                    f"spawn request for {name} filed: approve it in the approvals list",
+                    name=name,
+                )
+
+        self._app.push_screen(
+            PromptScreen(
+                "Spawn a new agent",
+                "Files a spawn request; the agent starts once the request is approved.",
+                validate_agent_name,
+                placeholder="name: 1-9 of a-z 0-9 -, starting with a letter",
+                confirm="request spawn",
+            ),
+            done,
+        )
+
     # --- decisions -----------------------------------------------------------------
     def approve(self, approval: ApprovalView, *, unseen: int | None = None) -> None:
         """Confirm, then approve; ``unseen``: lines of its diff never shown in full (None:
@@ -265,6 +291,20 @@ class Operations:
             lambda _: self._call("questions.cancel", "question cancelled", id=question.id),
         )
 
+    def cancel_reminder(self, reminder_id: int, agent: str, body: str) -> None:
+        if self._refuse_viewer():
+            return
+        self._confirm(
+            ConfirmScreen(
+                f"Cancel reminder #{reminder_id} of {agent}?",
+                f"It will not wake {agent}: {body}",
+                confirm="cancel reminder",
+            ),
+            lambda _: self._call(
+                "reminders.cancel", f"cancelled reminder #{reminder_id}", id=reminder_id
+            ),
+        )
+
     async def send(self, to: str, body: str, in_reply_to: int | None = None) -> bool:
         """Send as the operator; True when the daemon took it."""
         if self._refuse_viewer():
@@ -303,6 +343,17 @@ class Operations:
         except HyperhiveError as exc:
             self._app.notify(exc.message, title=method, severity="error", markup=False)
             return Unavailable(f"failed: {exc.message}")
+
+    def unfollow(self, follow_id: str) -> None:
+        """Stop a log follow (the page showing it went away); a gone one is no matter."""
+
+        async def run() -> None:
+            try:
+                await self._calls.call("logs.unfollow", id=follow_id)
+            except HyperhiveError as exc:
+                logger.info("logs.unfollow failed: %s", exc)
+
+        self._app.run_worker(run(), group="ops")
 
     def verify_audit(self) -> None:
         async def run() -> None:

@@ -177,7 +177,13 @@ class HiveApp(App[None]):
         focused = self.focused
         if isinstance(focused, TerminalWidget) and not focused.closed:
             return False
+        if action == "request_spawn":
+            return not self.model.viewer
         return True
+
+    def action_request_spawn(self) -> None:
+        """Ask for a name and file a spawn request, like ``hyperhive request-spawn``."""
+        self.ops.request_spawn()
 
     async def action_request_quit(self) -> None:
         """Quit; ask first when quitting stops what this TUI started (``up --demo``)."""

@@ -34,6 +34,8 @@ EVENT_PATTERNS = (
     "stats.*",
     "audit.*",
     "host.*",
+    "reminder.*",
+    "log.*",  # only the follows this connection started reach it
 )
 DEFAULT_BACKOFF = (0.5, 1.0, 2.0, 4.0, 8.0)
 

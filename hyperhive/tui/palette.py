@@ -76,6 +76,9 @@ def commands(app: HiveApp) -> Iterable[Command]:
         yield Command(f"Go to {mode}", f"switch to the {mode} screen", go)
     if decide:
         yield Command("Compose a message", "write as the operator", ops.compose)
+        yield Command(
+            "Spawn a new agent by name", "files a spawn request to approve", ops.request_spawn
+        )
         if m.unread():
             read = partial(ops.mark_read, [i for i, msg in m.inbox.items() if not msg.acked])
             yield Command("Mark all read", "every message in the operator inbox", read)

@@ -88,6 +88,26 @@ async def test_logs_prints_the_tail_terminal_safe_and_follows_new_lines(
     assert missing.returncode == 1 and "no agent named 'zed'" in missing.stderr
 
 
+async def test_logs_follow_stops_with_an_error_when_the_log_becomes_a_link(
+    daemon: DaemonProcess,
+) -> None:
+    s = daemon.settings
+    log = s.agent_dir("alice") / "harness.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    log.write_text("started\n")
+    secret = s.state_dir / "secret"
+    secret.write_text("daemon secret\n")
+    argv = cli_argv(s, "logs", "alice", "-f")
+    with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as run:
+        assert run.stdout is not None and run.stderr is not None
+        assert run.stdout.readline() == "started\n"
+        log.unlink()
+        os.symlink(secret, log)
+        out, err = run.communicate(timeout=30)
+    assert run.returncode == 1
+    assert "symbolic link" in err and "daemon secret" not in out + err
+
+
 async def test_model_sets_shows_and_clears_an_override(daemon: DaemonProcess) -> None:
     s = daemon.settings
     assert cli_json(s, "model", "alice", "opus") == {"agent": "alice", "model": "opus"}

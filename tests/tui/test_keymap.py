@@ -32,6 +32,8 @@ NAMES = {
     "End": "end",
     "Home": "home",
     "ctrl+]": "ctrl+right_square_bracket",
+    "[": "left_square_bracket",
+    "]": "right_square_bracket",
 }
 BUILT_IN = {"tab", "shift+tab", "ctrl+p"}  # Textual's focus keys and its palette key
 

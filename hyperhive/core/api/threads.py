@@ -2,18 +2,23 @@
 
 Agents reach them on their own socket and only ever see or touch their own; the
 manager sees the whole swarm's threads and any agent's log; the operator (host socket)
-sees everything and cancels any reminder.
+sees everything and cancels any reminder, and follows a log live (``logs.follow``:
+the daemon watches the file and pushes ``log.output`` events to that connection alone).
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
+import codecs
+import secrets
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from hyperhive.core.errors import InvalidInput, NotFound, Refused
 from hyperhive.core.models import ApprovalStatus
 from hyperhive.core.protocol import Caller, Registry, Scope, p
 from hyperhive.core.replies import (
+    LogFollowReply,
     LogsReply,
     ReminderRow,
     RemindersReply,
@@ -31,6 +36,16 @@ if TYPE_CHECKING:
     from hyperhive.core.hive import Hive
 
 LINES_MAX = 5000
+FOLLOW_INTERVAL = 0.25  # how often the daemon looks for more of a followed log
+FOLLOWS_PER_CONNECTION = 8
+
+
+@dataclass(eq=False)
+class _Follow:
+    id: str
+    name: str
+    owner: int  # the connection that follows: the only one that sees the output
+    task: asyncio.Task[None] = field(init=False)
 
 
 def register(reg: Registry, hive: Hive) -> None:
@@ -117,31 +132,22 @@ def register(reg: Registry, hive: Hive) -> None:
             "reminders": [reminder_row(r.to_json()) for r in due],
         }
 
-    @reg.method(
-        "logs.tail",
-        Scope.AGENT,
-        Scope.HOST,
-        name=p(str, None, default=None),
-        lines=p(int, default=100),
-        offset=p(int, None, default=None),
-    )
-    async def logs(caller: Caller, name: str | None, lines: int, offset: int | None) -> LogsReply:
-        """The tail of an agent's harness log (``lines`` lines), or what follows ``offset``.
-
-        An agent reads its own log; the manager and the operator any agent's. The log
-        is data the agent can write: read bounded, never through a link.
-        """
+    def log_owner(caller: Caller, name: str | None) -> str:
+        """The agent whose log ``caller`` may read: its own, or any for manager and operator."""
         if caller.scope is Scope.AGENT:
             if name not in (None, caller.name):
                 raise Refused("only the manager reads another agent's log")
             name = caller.name
         elif name is None:
             if caller.scope is Scope.HOST:
-                raise InvalidInput("logs.tail: name the agent")
+                raise InvalidInput("name the agent")
             name = caller.name
         name = validate_agent_name(name, allow_manager=True)
         if hive.agents.find(name) is None:
             raise NotFound(f"no agent named {name!r}")
+        return name
+
+    async def tail(name: str, lines: int, offset: int | None) -> LogsReply:
         if not 1 <= lines <= LINES_MAX:
             raise InvalidInput(f"'lines' must be between 1 and {LINES_MAX}")
         if offset is not None and offset < 0:
@@ -166,6 +172,93 @@ def register(reg: Registry, hive: Hive) -> None:
             "size": chunk.size,
             "truncated": truncated,
         }
+
+    @reg.method(
+        "logs.tail",
+        Scope.AGENT,
+        Scope.HOST,
+        name=p(str, None, default=None),
+        lines=p(int, default=100),
+        offset=p(int, None, default=None),
+    )
+    async def logs(caller: Caller, name: str | None, lines: int, offset: int | None) -> LogsReply:
+        """The tail of an agent's harness log (``lines`` lines), or what follows ``offset``.
+
+        An agent reads its own log; the manager and the operator any agent's. The log
+        is data the agent can write: read bounded, never through a link.
+        """
+        return await tail(log_owner(caller, name), lines, offset)
+
+    follows: dict[str, _Follow] = {}
+
+    async def unfollow_owned(conn: int) -> None:
+        """A connection that goes away stops its follows."""
+        for f in [f for f in follows.values() if f.owner == conn]:
+            follows.pop(f.id, None)
+            f.task.cancel()
+
+    reg.on_disconnect.append(unfollow_owned)
+
+    async def pump(f: _Follow, offset: int) -> None:
+        """Push what is appended to the log as ``log.output``; ``log.closed`` when it ends."""
+        path = log_path(hive, f.name)
+        cap = hive.settings.limits.log_tail_bytes
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        reason = "stopped"
+        try:
+            while True:
+                chunk = await asyncio.to_thread(read_chunk, path, offset=offset, limit=cap)
+                if chunk is None:
+                    offset = 0
+                elif chunk.start < offset or chunk.data:
+                    if chunk.start < offset:  # truncated or rotated: from the start again
+                        decoder.reset()
+                    offset = chunk.end
+                    text = decoder.decode(chunk.data)
+                    data = {"id": f.id, "name": f.name, "text": text, "offset": offset}
+                    hive.events.publish("log.output", data, only=f.owner)
+                    if chunk.end < chunk.size:
+                        continue  # more is waiting: read on at once
+                await asyncio.sleep(FOLLOW_INTERVAL)
+        except Refused as exc:
+            reason = exc.message
+        finally:
+            follows.pop(f.id, None)
+            hive.events.publish(
+                "log.closed", {"id": f.id, "name": f.name, "reason": reason}, only=f.owner
+            )
+
+    @reg.method(
+        "logs.follow",
+        Scope.HOST,
+        name=p(str, None, default=None),
+        lines=p(int, default=100),
+    )
+    async def follow(caller: Caller, name: str | None, lines: int) -> LogFollowReply:
+        """The tail of a harness log, then every later chunk pushed as a ``log.output`` event.
+
+        The events go to the calling connection only (subscribe to ``log.*`` first);
+        ``logs.unfollow`` or closing the connection stops them. The daemon watches the
+        file; the caller never polls.
+        """
+        name = log_owner(caller, name)
+        if sum(1 for f in follows.values() if f.owner == caller.conn) >= FOLLOWS_PER_CONNECTION:
+            raise Refused(f"too many follows on one connection (max {FOLLOWS_PER_CONNECTION})")
+        got = await tail(name, lines, None)
+        f = _Follow(secrets.token_hex(6), name, caller.conn)
+        f.task = asyncio.create_task(pump(f, got["offset"]))
+        follows[f.id] = f
+        return {**got, "id": f.id}
+
+    @reg.method("logs.unfollow", Scope.HOST, id=p(str))
+    async def unfollow(caller: Caller, id: str) -> Any:
+        """Stop following a log this connection follows."""
+        f = follows.get(id)
+        if f is None or f.owner != caller.conn:
+            raise NotFound(f"no log follow {id!r}")
+        follows.pop(id, None)
+        f.task.cancel()
+        return {"id": id, "stopped": True}
 
 
 def log_path(hive: Hive, name: str) -> Path:

@@ -31,6 +31,7 @@ class SwarmPane(ListPane):
         Binding("d", "row('destroy')", "destroy"),
         Binding("t", "row('terminal')", "terminal"),
         Binding("c", "row('compose')", "compose"),
+        Binding("n", "app.request_spawn", "spawn new"),
     ]
 
     TITLE = "swarm"

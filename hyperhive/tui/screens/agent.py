@@ -1,4 +1,5 @@
-"""The agent page: its state, live turn events as they stream, notes.md, config and charts."""
+"""The agent page: its state; tabs for live turn events, notes, config and charts
+(activity), its loose ends (threads) and its harness log followed live (log)."""
 
 from __future__ import annotations
 
@@ -10,19 +11,25 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.timer import Timer
-from textual.widgets import Collapsible, Static
+from textual.widgets import Collapsible, Static, TabbedContent, TabPane
 
 from hyperhive.tui.actions import LIFECYCLE_KEYS, applies
 from hyperhive.tui.context import Ctx
 from hyperhive.tui.format import ago, short, state_text
 from hyperhive.tui.model import Change, Unavailable
+from hyperhive.tui.panes.approvals import ApprovalsPane
+from hyperhive.tui.panes.base import ListPane
+from hyperhive.tui.panes.reminders import RemindersPane
 from hyperhive.tui.panes.stats import AGENT_CHARTS, StatsPane, agent_charts
+from hyperhive.tui.panes.threads import THREAD_EVENTS, ThreadQuestionsPane, ThreadsView
 from hyperhive.tui.panes.turns import TurnLog, event_agent, parse_events
 from hyperhive.tui.screens.base import HiveScreen
 from hyperhive.tui.screens.modals import highlight
 from hyperhive.tui.screens.stats import SETTLE, load_series
+from hyperhive.tui.widgets.logview import BACKLOG, LogView
 
 BACKFILL = 200
+TABS = ("tab-activity", "tab-threads", "tab-log")
 
 
 def text_of(result: Any) -> str | None:
@@ -41,7 +48,8 @@ class AgentScreen(HiveScreen):
 
     DEFAULT_CSS = """
     AgentScreen > #summary { height: auto; padding: 0 1; }
-    AgentScreen > #body { height: 1fr; }
+    AgentScreen > #tabs { height: 1fr; }
+    AgentScreen #body, AgentScreen #threads-body { height: 1fr; }
     AgentScreen TurnLog { height: 20; }
     AgentScreen .doc { padding: 0 1; }
     """
@@ -52,6 +60,8 @@ class AgentScreen(HiveScreen):
         Binding("x", "cancel_turn", "cancel turn"),
         Binding("n", "new_session", "new session"),
         Binding("o", "compact", "compact"),
+        Binding("left_square_bracket", "tab(-1)", "prev tab"),
+        Binding("right_square_bracket", "tab(1)", "next tab"),
     ]
     DECISIONS = frozenset(
         {"lifecycle", "terminal", "compose", "cancel_turn", "new_session", "compact"}
@@ -61,19 +71,26 @@ class AgentScreen(HiveScreen):
         super().__init__(ctx)
         self.agent = name
         self._stats_timer: Timer | None = None
+        self._following = False  # the log tab was opened: its follow restarts on a reload
+        self._log = LogView(name, id="log")
 
     def compose_body(self) -> ComposeResult:
         yield Static("", id="summary")
-        with VerticalScroll(id="body"):
-            yield TurnLog(id="turns")
-            with Collapsible(title="notes.md", collapsed=True, id="notes-section"):
-                yield Static("loading…", id="notes", classes="doc")
-            with Collapsible(
-                title="config (agent.toml, applied)", collapsed=True, id="config-section"
-            ):
-                yield Static("loading…", id="config", classes="doc")
-            with Collapsible(title="stats", collapsed=True, id="stats-section"):
-                yield StatsPane(AGENT_CHARTS, id="stats")
+        with TabbedContent(id="tabs"):
+            with TabPane("activity", id="tab-activity"), VerticalScroll(id="body"):
+                yield TurnLog(id="turns")
+                with Collapsible(title="notes.md", collapsed=True, id="notes-section"):
+                    yield Static("loading…", id="notes", classes="doc")
+                with Collapsible(
+                    title="config (agent.toml, applied)", collapsed=True, id="config-section"
+                ):
+                    yield Static("loading…", id="config", classes="doc")
+                with Collapsible(title="stats", collapsed=True, id="stats-section"):
+                    yield StatsPane(AGENT_CHARTS, id="stats")
+            with TabPane("threads", id="tab-threads"), VerticalScroll(id="threads-body"):
+                yield ThreadsView(id="threads")
+            with TabPane("log", id="tab-log"):
+                yield self._log
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -81,7 +98,7 @@ class AgentScreen(HiveScreen):
 
     def on_resize(self, event: events.Resize) -> None:
         # the turn log takes the screen; the three sections below stay one line each
-        self.query_one(TurnLog).styles.height = max(8, event.size.height - 10)
+        self.query_one(TurnLog).styles.height = max(8, event.size.height - 12)
 
     def show(self, change: Change) -> None:
         super().show(change)
@@ -90,6 +107,16 @@ class AgentScreen(HiveScreen):
         if change.topics & {"agents", "role", "connection"}:
             self._summary()
             self.refresh_bindings()
+        if "reload" in change.topics and self._following:
+            self._follow()  # a new connection: the old follow ended with the old one
+        for name, data in change.passthrough:
+            if name.startswith("log."):
+                self._log.feed(name, data)
+        threads = change.topics & {"questions", "approvals"} or any(
+            n.startswith(THREAD_EVENTS) for n, _ in change.passthrough
+        )
+        if threads and "reload" not in change.topics:
+            self._load_threads()
         turns = [d for n, d in change.passthrough if n == "turn.event" and self._mine(d)]
         if turns:
             self.query_one(TurnLog).add_events(turns)
@@ -102,6 +129,7 @@ class AgentScreen(HiveScreen):
 
     def tick(self, now: float) -> None:
         self._summary()
+        self.query_one(ThreadsView).tick(now)
 
     def _mine(self, data: dict[str, Any]) -> bool:
         return event_agent(data) in (self.agent, None)
@@ -145,6 +173,62 @@ class AgentScreen(HiveScreen):
         self._fill("#config", config, "toml", "no applied config yet")
         if not self.query_one("#stats-section", Collapsible).collapsed:
             self._load_stats()
+        self._load_threads()
+
+    @work(group="agent-threads", exclusive=True)
+    async def _load_threads(self) -> None:
+        if not self.ctx.model.connected:
+            return
+        got = await self.ctx.ops.fetch("threads.get", agent=self.agent)
+        self.query_one(ThreadsView).show(got, self.ctx.clock(), viewer=self.ctx.model.viewer)
+
+    @on(TabbedContent.TabActivated, "#tabs")
+    def _tab_opened(self, event: TabbedContent.TabActivated) -> None:
+        if event.pane.id == "tab-log" and not self._following:
+            self._following = True
+            self._follow()
+
+    @work(group="agent-log", exclusive=True)
+    async def _follow(self) -> None:
+        if not self.ctx.model.connected:
+            return
+        if self._log.follow_id is not None:  # a resync on the same connection: not twice
+            self.ctx.ops.unfollow(self._log.follow_id)
+            self._log.follow_id = None
+        got = await self.ctx.ops.fetch("logs.follow", name=self.agent, lines=BACKLOG)
+        self._log.started(got)
+
+    def on_unmount(self) -> None:
+        follow = self._log.follow_id
+        if follow is not None:
+            self.ctx.ops.unfollow(follow)
+
+    def action_tab(self, step: int) -> None:
+        tabs = self.query_one("#tabs", TabbedContent)
+        at = TABS.index(tabs.active) if tabs.active in TABS else 0
+        tabs.active = TABS[(at + step) % len(TABS)]
+
+    @on(ListPane.RowAction)
+    def _row_action(self, event: ListPane.RowAction) -> None:
+        event.stop()
+        ops, pane, key, action = self.ctx.ops, event.pane, event.key, event.action
+        if isinstance(pane, ThreadQuestionsPane):
+            question = pane.question(key)
+            if question is not None:
+                (ops.cancel_question if action == "cancel" else ops.answer)(question)
+        elif isinstance(pane, ApprovalsPane):
+            approval = pane.approval(key)
+            if approval is not None:
+                if action == "open":
+                    ops.open_approval(approval.id)
+                elif action == "approve":
+                    ops.approve(approval)
+                elif action == "deny":
+                    ops.deny(approval)
+        elif isinstance(pane, RemindersPane):
+            reminder = pane.reminder(key)
+            if reminder is not None and action == "cancel":
+                ops.cancel_reminder(reminder.id, reminder.agent, reminder.body)
 
     @on(Collapsible.Expanded, "#stats-section")
     def _stats_opened(self) -> None:

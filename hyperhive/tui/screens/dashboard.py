@@ -13,7 +13,7 @@ from textual.widgets import Collapsible, DataTable
 from hyperhive.core.settings import OPERATOR
 from hyperhive.tui.context import Ctx
 from hyperhive.tui.format import clock
-from hyperhive.tui.model import Change
+from hyperhive.tui.model import Change, Unavailable
 from hyperhive.tui.panes.approvals import ApprovalsPane
 from hyperhive.tui.panes.base import ListPane
 from hyperhive.tui.panes.compose import ComposeBox
@@ -21,6 +21,7 @@ from hyperhive.tui.panes.drafts import DraftsPane, drafts
 from hyperhive.tui.panes.kept import KeptPane
 from hyperhive.tui.panes.messages import InboxList, MessageList, MessagesPane
 from hyperhive.tui.panes.questions import QuestionsPane
+from hyperhive.tui.panes.reminders import RemindersPane, reminders_of
 from hyperhive.tui.panes.swarm import SwarmPane
 from hyperhive.tui.screens.base import HiveScreen
 from hyperhive.tui.screens.modals import TextScreen
@@ -61,6 +62,8 @@ class DashboardScreen(HiveScreen):
                 yield SwarmPane(self.ctx.clock, id="swarm")
                 with Collapsible(title="kept state", collapsed=True, id="kept-section"):
                     yield KeptPane(id="kept")
+                with Collapsible(title="reminders", collapsed=True, id="reminders-section"):
+                    yield RemindersPane(id="reminders")
                 yield DraftsPane(id="drafts")
                 yield QuestionsPane(id="questions")
                 yield ApprovalsPane(id="approvals")
@@ -93,6 +96,8 @@ class DashboardScreen(HiveScreen):
             kept.set_viewer(m.viewer)
             count = f" · {len(m.kept)}" if m.kept else ""
             self.query_one("#kept-section", Collapsible).title = f"kept state{count}"
+        if (every and "reload" in topics) or "reminder" in topics:
+            self._load_reminders()  # re-read on a reminder event, never on a timer
         if every or topics & {"agents", "approvals"}:
             pane = self.query_one(DraftsPane)
             pane.show(drafts(m.drafts(), m.pending_approvals()), now)
@@ -152,6 +157,21 @@ class DashboardScreen(HiveScreen):
         if self._ticks % AGE_TICKS == 0:
             self.query_one(SwarmPane).tick(now)
             self.query_one(ApprovalsPane).tick(now)
+            self.query_one(RemindersPane).tick(now)
+
+    @work(group="reminders", exclusive=True)
+    async def _load_reminders(self) -> None:
+        m = self.ctx.model
+        if not m.connected:
+            return
+        got = await self.ctx.ops.fetch("reminders.list", status="pending")
+        pane = self.query_one(RemindersPane)
+        note = got.reason if isinstance(got, Unavailable) else None
+        found = reminders_of(got)
+        pane.show(found, self.ctx.clock(), note=note)
+        pane.set_viewer(m.viewer)
+        count = f" · {len(found)}" if found else ""
+        self.query_one("#reminders-section", Collapsible).title = f"reminders{count}"
 
     def compose_to(self, to: str | None, reply_to: int | None = None) -> None:
         """Focus the compose box, addressed to ``to``."""
@@ -171,6 +191,10 @@ class DashboardScreen(HiveScreen):
                 self.compose_to(key)
             else:
                 ops.lifecycle(key, action)
+        elif isinstance(pane, RemindersPane):
+            reminder = pane.reminder(key)
+            if reminder is not None and action == "cancel":
+                ops.cancel_reminder(reminder.id, reminder.agent, reminder.body)
         elif isinstance(pane, KeptPane):
             if action == "revive":
                 ops.revive(key)
