@@ -190,8 +190,9 @@ def worker_main(
                 await w.connect()
                 conn.send(time.monotonic() - t0)
             elif cmd == "load":
+                cpu0 = time.process_time()
                 await w.load(*args)
-                conn.send(len(w.sent))
+                conn.send(time.process_time() - cpu0)
             elif cmd == "count":
                 conn.send((len(w.sent), len(w.got)))
             elif cmd == "results":
@@ -287,7 +288,6 @@ def remote_hop() -> list[Figure]:
 
 
 async def measure(args: argparse.Namespace, say: Any) -> list[Figure]:
-    from hyperhive.core.client import HiveClient
     from hyperhive.core.settings import MANAGER, Settings
     from tests.support.daemon import DaemonProcess
 
@@ -344,7 +344,7 @@ async def measure(args: argparse.Namespace, say: Any) -> list[Figure]:
         cpu0, t0 = proc_cpu_seconds(pid), time.monotonic()
         for (_, c), mine_shouts in zip(workers, per_worker, strict=True):
             c.send(("load", (args.rate / args.workers, args.seconds, args.ask_share, mine_shouts)))
-        await asyncio.to_thread(lambda: [c.recv() for _, c in workers])
+        client_cpu = await asyncio.to_thread(lambda: [c.recv() for _, c in workers])
         window = time.monotonic() - t0
         load_cpu = 100 * (proc_cpu_seconds(pid) - cpu0) / window
         load_rss = proc_kib(pid, "VmRSS") / 1024
@@ -419,6 +419,7 @@ async def measure(args: argparse.Namespace, say: Any) -> list[Figure]:
         Figure("sends refused or failed", refused + errors, "msgs", "0", None,
                refused + errors == 0),
         Figure("daemon CPU under load", load_cpu, "% of a core"),
+        Figure("bench clients' CPU under load", 100 * sum(client_cpu) / window, "% of a core"),
         Figure("daemon RSS under load", load_rss, "MiB", "≤ 300 MiB", None, load_rss <= 300),
         Figure("daemon peak RSS", peak, "MiB"),
         Figure(f"TUI first paint, {len(who)} agents (median)", paint, "ms", "≤ 1500 ms",

@@ -7,6 +7,7 @@ import contextlib
 import fcntl
 import logging
 import os
+import resource
 import signal
 import sys
 from collections.abc import Awaitable, Callable
@@ -92,6 +93,30 @@ def migrate_layout(settings: Settings) -> list[str]:
     return moved
 
 
+def raise_fd_limit() -> int:
+    """Lift the soft open-files limit to the hard one; return the soft limit now in force.
+
+    Every agent costs the daemon a listening socket plus one descriptor per connection
+    (a harness holds one): about 2 per agent at rest, so the common soft default of
+    1,024 runs out near 500 agents, with EMFILE on the next socket.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    ceiling = hard
+    if ceiling == resource.RLIM_INFINITY:
+        # the kernel refuses "unlimited" open files; its own ceiling is the real one
+        with contextlib.suppress(OSError, ValueError):
+            ceiling = int(Path("/proc/sys/fs/nr_open").read_text())
+    if ceiling == resource.RLIM_INFINITY or soft >= ceiling:
+        return soft
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (ceiling, hard))
+    except (OSError, ValueError) as exc:
+        logger.warning("could not raise the open-files limit to %d: %s", ceiling, exc)
+        return soft
+    logger.info("raised the open-files limit from %d to %d", soft, ceiling)
+    return ceiling
+
+
 def announce_runtime(settings: Settings) -> Settings:
     """Resolve ``runtime = "auto"`` and say at start (log and stderr) what agents run in."""
     settings, why = with_runtime(settings)
@@ -123,6 +148,7 @@ async def run_daemon(
         ssh: ``HOST:PORT`` to serve the TUI over SSH on.
         ready: called once the hive is up.
     """
+    raise_fd_limit()
     settings = announce_runtime(settings)
     prepare_dirs(settings)
     migrate_layout(settings)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import resource
 import subprocess
 import sys
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
@@ -95,3 +97,56 @@ def test_the_cli_reports_a_missing_daemon_in_one_line(settings: Settings) -> Non
     )
     assert out.returncode == 2
     assert out.stderr.count("\n") == 1 and "no hyperhive daemon answers" in out.stderr
+
+
+class _LowFdDaemon(DaemonProcess):
+    """The daemon started under a soft open-files limit of ``soft`` (the hard one kept)."""
+
+    def __init__(self, settings: Settings, soft: int) -> None:
+        super().__init__(settings)
+        self.soft = soft
+
+    async def start(self, timeout: float = 60.0) -> None:
+        _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+
+        def lower() -> None:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (self.soft, hard))
+
+        with open(self.log, "ab") as log:
+            self.proc = subprocess.Popen(
+                self.argv(), stdout=log, stderr=log, env=self.env(), preexec_fn=lower
+            )
+        await self.wait_ready(timeout)
+
+
+def _soft_open_files(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/limits").read_text().splitlines():
+        if line.startswith("Max open files"):
+            return int(line.split()[3])
+    raise AssertionError("no open-files line in /proc/<pid>/limits")
+
+
+async def test_a_daemon_started_under_a_low_open_files_limit_still_serves_300_agents(
+    settings: Settings,
+) -> None:
+    # 300 listening sockets and 300 connections: 600 descriptors, well past a soft 256
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    assert hard >= 1024, "this host's hard open-files limit is too low to show the lift"
+    names = [f"fd{i:03d}" for i in range(300)]
+    await _create_agents(settings, *names)
+    daemon = _LowFdDaemon(settings, soft=256)
+    await daemon.start()
+    clients: list[HiveClient] = []
+    try:
+        assert daemon.proc is not None
+        assert _soft_open_files(daemon.proc.pid) > 256
+        for name in names:
+            clients.append(await HiveClient.connect(settings.agent_socket(name)))
+        replies = await asyncio.gather(
+            *(c.call("messages.send", to=names[0], body="here") for c in clients[1:])
+        )
+        assert len({r["ids"][0] for r in replies}) == len(names) - 1
+    finally:
+        for c in clients:
+            await c.close()
+        daemon.stop()
