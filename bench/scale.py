@@ -341,12 +341,14 @@ async def measure(args: argparse.Namespace, say: Any) -> list[Figure]:
         ]
         per_worker = [shouts[k :: args.workers] for k in range(args.workers)]
         say(f"mixed load: {args.rate:g} msg/s for {args.seconds:g} s, {len(shouts)} broadcasts")
-        cpu0, t0 = proc_cpu_seconds(pid), time.monotonic()
+        cpu0, t0, load0 = proc_cpu_seconds(pid), time.monotonic(), os.getloadavg()[0]
         for (_, c), mine_shouts in zip(workers, per_worker, strict=True):
             c.send(("load", (args.rate / args.workers, args.seconds, args.ask_share, mine_shouts)))
         client_cpu = await asyncio.to_thread(lambda: [c.recv() for _, c in workers])
         window = time.monotonic() - t0
-        load_cpu = 100 * (proc_cpu_seconds(pid) - cpu0) / window
+        load_cpu_s = proc_cpu_seconds(pid) - cpu0
+        load_cpu = 100 * load_cpu_s / window
+        host_load = max(load0, os.getloadavg()[0])
         load_rss = proc_kib(pid, "VmRSS") / 1024
 
         # drain: every sent id received (answers to late asks included), or time is up
@@ -419,6 +421,8 @@ async def measure(args: argparse.Namespace, say: Any) -> list[Figure]:
         Figure("sends refused or failed", refused + errors, "msgs", "0", None,
                refused + errors == 0),
         Figure("daemon CPU under load", load_cpu, "% of a core"),
+        Figure("daemon CPU per message sent", 1e6 * load_cpu_s / max(1, len(sent)), "µs"),
+        Figure("host load average (1 min) during the load", host_load, "runnable"),
         Figure("bench clients' CPU under load", 100 * sum(client_cpu) / window, "% of a core"),
         Figure("daemon RSS under load", load_rss, "MiB", "≤ 300 MiB", None, load_rss <= 300),
         Figure("daemon peak RSS", peak, "MiB"),
