@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import gc
+import os
 import resource
+import signal
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -12,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from hyperhive.core.client import HiveClient
+from hyperhive.core.daemon import GC_YOUNG_THRESHOLD, run_daemon
 from hyperhive.core.hive import Hive
 from hyperhive.core.settings import Settings
 from tests.support.daemon import DaemonProcess
@@ -150,3 +154,24 @@ async def test_a_daemon_started_under_a_low_open_files_limit_still_serves_300_ag
         for c in clients:
             await c.close()
         daemon.stop()
+
+
+async def test_the_daemon_freezes_what_start_up_built_out_of_the_garbage_collector(
+    settings: Settings,
+) -> None:
+    await _create_agents(settings, *(f"gc{i:02d}" for i in range(50)))
+    threshold = gc.get_threshold()
+    seen: dict[str, int] = {}
+
+    async def ready(hive: Hive) -> None:
+        seen["frozen"] = gc.get_freeze_count()
+        seen["young"] = gc.get_threshold()[0]
+        os.kill(os.getpid(), signal.SIGTERM)  # run_daemon's own way to stop
+
+    try:
+        await run_daemon(settings, swarm=False, ready=ready)
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*threshold)
+    assert seen["frozen"] > 10_000  # the hive, its 50 agent sockets, the imports
+    assert seen["young"] == GC_YOUNG_THRESHOLD
