@@ -269,22 +269,32 @@ async def tui_first_paint(settings: Any, who: list[str]) -> float:
 
 
 def remote_hop() -> list[Figure]:
-    """The remote hop's figures from bench/remote_hop.py, or a row saying it is absent."""
+    """The remote hop's figures from bench/remote_hop.py, or a row saying why there are none.
+
+    That bench (another branch's) is called the way bench/run_all.py calls any bench:
+    ``main(["--json"])`` returning ``{figure: {"value", "unit", "target", "met"}}``; a
+    bare number is taken as the extra latency in ms.
+    """
     if importlib.util.find_spec("bench.remote_hop") is None:
         return [Figure("remote hop: not measured: bench/remote_hop.py absent", float("nan"), "")]
-    module = importlib.import_module("bench.remote_hop")
-    printed = io.StringIO()
-    with contextlib.redirect_stdout(printed):
-        data = module.main(["--json"])
+    try:
+        module = importlib.import_module("bench.remote_hop")
+        with contextlib.redirect_stdout(io.StringIO()):
+            data = module.main(["--json"])
+    except Exception as exc:  # its failure is a row of this table, not the end of it
+        return [Figure(f"remote hop: failed: {type(exc).__name__}: {exc}"[:120], float("nan"), "")]
+    if isinstance(data, int | float):
+        ms = float(data)
+        return [Figure("remote hop: extra latency", ms, "ms", "≤ 2 ms", None, ms <= 2)]
     out = []
-    for name, f in data.items():
+    for name, f in (data or {}).items():
         value = f.get("value") if isinstance(f, dict) else None
         if isinstance(value, int | float):
             out.append(
                 Figure(f"remote hop: {name}", float(value), f.get("unit", ""), f.get("target", ""),
                        None, f.get("met"))
             )  # fmt: skip
-    return out
+    return out or [Figure("remote hop: bench/remote_hop.py returned no figures", float("nan"), "")]
 
 
 async def measure(args: argparse.Namespace, say: Any) -> list[Figure]:
