@@ -2,7 +2,9 @@
 
 A benchmark is any ``bench/<name>.py`` with a top-level ``main(argv) -> dict``. Each runs
 in a child process of its own (``main(["--json", ...])`` with its stdout captured), so
-one that crashes or hangs is reported and the others still run.
+one that crashes or hangs is reported and the others still run. ``bench/scale.py`` (1,000
+simulated agents on one daemon, about a minute) is one of them: ``--skip scale`` leaves it
+out, ``--set scale="--agents 200"`` shrinks it.
 
     python bench/run_all.py [--only broker,repos] [--skip load] \\
         [--set load="--agents 20 --seconds 10"] [--timeout 900] [--json]

@@ -76,12 +76,17 @@ class DaemonProcess:
             raise
 
 
-@asynccontextmanager
-async def daemon_with_agents(settings: Settings, *names: str) -> AsyncIterator[DaemonProcess]:
-    """The daemon, its swarm off, started on a state dir where ``names`` were created first."""
+async def create_agents(settings: Settings, *names: str) -> None:
+    """Record agents ``names`` in the state dir (no daemon running; no container built)."""
     async with Hive.open(settings, serve=False) as hive:
         for name in names:
             await hive.create_agent(name)
+
+
+@asynccontextmanager
+async def daemon_with_agents(settings: Settings, *names: str) -> AsyncIterator[DaemonProcess]:
+    """The daemon, its swarm off, started on a state dir where ``names`` were created first."""
+    await create_agents(settings, *names)
     daemon = DaemonProcess(settings)
     await daemon.start()
     try:
