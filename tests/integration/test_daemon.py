@@ -16,6 +16,7 @@ import pytest
 
 from hyperhive.core.client import HiveClient
 from hyperhive.core.daemon import GC_YOUNG_THRESHOLD, run_daemon
+from hyperhive.core.hive import Hive
 from hyperhive.core.settings import Settings
 from tests.support.daemon import DaemonProcess, create_agents, daemon_with_agents
 
