@@ -73,13 +73,15 @@ def host_spec(state_dir: Path, data: dict[str, Any]) -> AgentSpec:
     )
 
 
-def unpack(tar_bytes: bytes, base: Path) -> int:
+def unpack(tar_bytes: bytes, state_dir: Path, name: str) -> int:
     """Replace ``base/applied`` and ``base/etc`` with the tar's trees; returns files written.
 
     Only regular files and directories under ``applied/`` or ``etc/`` are taken; every
     write goes through safefs (no link followed at any level).
     """
-    safefs.ensure_dir(base, "", mode=0o755)
+    state_dir.mkdir(parents=True, exist_ok=True)
+    safefs.ensure_dir(state_dir, Path("agents", name), mode=0o755)
+    base = host_paths(state_dir, name)["base"]
     written = 0
     with tarfile.open(fileobj=io.BytesIO(tar_bytes), mode="r:") as tar:
         members = tar.getmembers()
@@ -166,8 +168,7 @@ async def run(ctx: Context) -> Output:
     if op in ("create", "start"):
         data, tar_bytes = read_request()
         spec = host_spec(settings.state_dir, data["spec"])
-        base = host_paths(settings.state_dir, spec.name)["base"]
-        files = unpack(tar_bytes, base) if tar_bytes else 0
+        files = unpack(tar_bytes, settings.state_dir, spec.name) if tar_bytes else 0
         await (runtime.create(spec) if op == "create" else runtime.start(spec))
         status = await runtime.status(spec.name)
         socket = spec.socket_dir / "hive.sock"

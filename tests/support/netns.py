@@ -201,7 +201,11 @@ class SshHost:
             "StrictModes no",
             "StreamLocalBindUnlink yes",
             "AllowStreamLocalForwarding yes",
-            "AllowTcpForwarding no",
+            # sshd checks remote unix-socket forwards against AllowTcpForwarding too:
+            # "remote" lets the daemon forward agents' hive sockets; PermitListen none
+            # still refuses every remote TCP listener
+            "AllowTcpForwarding remote",
+            "PermitListen none",
             "X11Forwarding no",
             "MaxSessions 100",
             "MaxStartups 100:30:200",

@@ -58,9 +58,9 @@ class Link(Protocol):
         self, argv: Sequence[str], input: bytes | None = None, timeout: float = 60.0
     ) -> tuple[int, bytes, bytes]: ...
 
-    def on_connect(self, callback: Callable[[], Awaitable[None]]) -> None: ...
+    def on_connect(self, callback: Callable[[Any], Awaitable[None]]) -> None: ...
 
-    def on_disconnect(self, callback: Callable[[], Awaitable[None]]) -> None: ...
+    def on_disconnect(self, callback: Callable[[Any], Awaitable[None]]) -> None: ...
 
 
 def tree_tar(spec: AgentSpec, limit: int = MAX_TREE_BYTES) -> bytes:
@@ -250,7 +250,7 @@ class RemoteRuntime:
         """The agents whose socket is forwarded now."""
         return tuple(sorted(self._forwards))
 
-    async def _reconnected(self) -> None:
+    async def _reconnected(self, link: object) -> None:
         """After a reconnect: forward every known agent's socket again, adopt what runs."""
         running: set[str] = set()
         with contextlib.suppress(HyperhiveError):
@@ -262,7 +262,7 @@ class RemoteRuntime:
                 logger.warning("host %s: forward of %s failed: %s", self.host, name, exc)
         logger.info("host %s back: %d agents running there", self.host, len(running))
 
-    async def _disconnected(self) -> None:
+    async def _disconnected(self, link: object) -> None:
         async with self._lock:
             self._forwards.clear()  # they died with the connection
 
