@@ -122,7 +122,7 @@ async def test_a_terminal_into_a_remote_agent_runs_in_its_container(
             try:
                 pty = await rt.open_pty("alpha", ["/bin/sh", "-c", "echo hi; hostname"])
                 out = await asyncio.wait_for(read_until_eof(pty.fd), 30)
-                assert await pty.wait() == 0
+                assert await pty.wait() == 0, out
                 await pty.close()
                 assert b"hi\r\n" in out
                 assert b"h-alpha" in out  # the container's hostname: it ran inside

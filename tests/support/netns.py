@@ -134,7 +134,18 @@ class SshHost:
         self.config.write_text(self._config_text())
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(
-                ["ip", "netns", "exec", self.netns, SSHD, "-D", "-e", "-f", str(self.config)],
+                # nsenter, not `ip netns exec`: that one also remounts /sys in a mount
+                # namespace of its own, where /sys/fs/cgroup is missing and nspawn (run
+                # by the host-side command) cannot start containers
+                [
+                    "nsenter",
+                    f"--net=/run/netns/{self.netns}",
+                    SSHD,
+                    "-D",
+                    "-e",
+                    "-f",
+                    str(self.config),
+                ],
                 stdout=log,
                 stderr=log,
                 start_new_session=True,

@@ -310,15 +310,15 @@ class RemotePty:
 
     async def _to_channel(self) -> None:
         loop = asyncio.get_running_loop()
-        while True:
+        while (fd := self._slave) >= 0:
             ready: asyncio.Future[None] = loop.create_future()
-            loop.add_reader(self._slave, _wake, ready)
+            loop.add_reader(fd, _wake, ready)
             try:
                 await ready
             finally:
-                loop.remove_reader(self._slave)
+                loop.remove_reader(fd)
             try:
-                data = os.read(self._slave, _READ)
+                data = os.read(fd, _READ)
             except BlockingIOError:
                 continue
             except OSError:
