@@ -42,12 +42,15 @@ def log(entry):
         f.write(json.dumps(entry) + "\n")
 
 async def session():
-    c = await HiveClient.connect("/run/hive/hive.sock")
+    async with await HiveClient.connect("/run/hive/hive.sock") as c:
+        await serve(c)
+
+async def serve(c):
     me = await c.call("agent.whoami")
     with open("/state/whoami.json", "w") as f:
         json.dump({"name": me["name"]}, f)
     while True:
-        got = await c.call("messages.recv", wait_seconds=2.0, max=50)
+        got = await c.call("messages.recv", wait_seconds=2.0, max=32)
         for m in got["messages"]:
             log({"id": m["id"], "sender": m["sender"], "body": m["body"]})
             if m["body"].startswith("go:"):

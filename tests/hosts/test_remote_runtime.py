@@ -45,7 +45,9 @@ async def test_agents_on_two_hosts_know_who_they_are_and_message_each_other(
     try:
         async with host_link(ssh_hosts[0], "one") as one, host_link(ssh_hosts[1], "two") as two:
             for link, d in ((one, dirs[0]), (two, dirs[1])):
-                runtimes.append(RemoteRuntime(link, host_state_dir=str(d), python=link.options.python))
+                runtimes.append(
+                    RemoteRuntime(link, host_state_dir=str(d), python=link.options.python)
+                )
             alpha_rt, bravo_rt = runtimes
             for name in ("alpha", "bravo"):
                 await hive.create_agent(name)
@@ -65,7 +67,8 @@ async def test_agents_on_two_hosts_know_who_they_are_and_message_each_other(
                     await op.call("messages.send", to="alpha", body="go:bravo")
                 pong = await wait_for(
                     lambda: [
-                        e for e in read_log(host_state(alpha_rt, "alpha") / "log.jsonl")
+                        e
+                        for e in read_log(host_state(alpha_rt, "alpha") / "log.jsonl")
                         if e.get("body") == "pong"
                     ],
                     what="alpha never got bravo's pong",
@@ -160,9 +163,11 @@ async def test_a_host_whose_sshd_dies_is_unreachable_then_back_with_no_message_l
                 # the container kept running through the outage: adopted, not restarted
                 assert (await rt.status("alpha")).state is ContainerState.RUNNING
                 got = await wait_for(
-                    lambda: [e["body"] for e in read_log(log) if "body" in e]
-                    if len([e for e in read_log(log) if "body" in e]) >= 20
-                    else None,
+                    lambda: (
+                        [e["body"] for e in read_log(log) if "body" in e]
+                        if len([e for e in read_log(log) if "body" in e]) >= 20
+                        else None
+                    ),
                     timeout=60,
                     what="the messages sent while the host was down never arrived",
                 )

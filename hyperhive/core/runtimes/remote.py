@@ -109,7 +109,10 @@ class RemoteRuntime:
         self.python = python
         # agent -> (socket on the host, its socket on the daemon's machine)
         self._sockets: dict[str, tuple[str, str]] = {}
-        self._forwards: dict[str, asyncssh.SSHListener] = {}
+        # agent -> (the connection it was made on, the listener): one per agent, ever;
+        # sshd cancels a forward by its path, so a second one on the same path could
+        # make it close the live listener and leave the agent a dead socket
+        self._forwards: dict[str, tuple[asyncssh.SSHClientConnection, asyncssh.SSHListener]] = {}
         self._lock = asyncio.Lock()
         link.on_connect(self._reconnected)
         link.on_disconnect(self._disconnected)
@@ -224,27 +227,28 @@ class RemoteRuntime:
     # -- identity over the wire ----------------------------------------------------------
 
     async def _forward(self, name: str) -> None:
-        """(Re)make the forward of ``name``'s host socket to its socket here; own it."""
+        """Forward ``name``'s host socket to its socket here (once per connection); own it."""
         async with self._lock:
             remote, local = self._sockets[name]
-            old = self._forwards.pop(name, None)
-            if old is not None:
-                old.close()
             try:
                 conn = await self.link.connection()
-                listener = await conn.forward_remote_path(remote, local)
             except HyperhiveError as exc:
                 raise HostUnavailable(f"host {self.host}: {exc.message}") from exc
+            old = self._forwards.get(name)
+            if old is not None and old[0] is conn:
+                return  # live on this connection already
+            try:
+                listener = await conn.forward_remote_path(remote, local)
             except (OSError, asyncssh.Error) as exc:
                 raise ContainerError(f"host {self.host}: cannot forward {name}: {exc}") from exc
-            self._forwards[name] = listener
+            self._forwards[name] = (conn, listener)
         await self.call("own-socket", name)
 
     async def _unforward(self, name: str) -> None:
         async with self._lock:
-            listener = self._forwards.pop(name, None)
-        if listener is not None:
-            listener.close()
+            forward = self._forwards.pop(name, None)
+        if forward is not None:
+            forward[1].close()
 
     def forwarded(self) -> tuple[str, ...]:
         """The agents whose socket is forwarded now."""
