@@ -80,12 +80,6 @@ def new_state_dir() -> Path:
 @contextlib.asynccontextmanager
 async def host_link(host: SshHost, name: str) -> AsyncIterator[HostLink]:
     """A started `HostLink` to ``host``, its key pinned and ours authorized."""
-    if "PYENV_REHASH_TIMEOUT" not in host.set_env:
-        # root's shell rehashes pyenv at login under a lock file; a session killed during
-        # it (as these tests kill sshd) leaves the lock, and every later login would wait
-        # 60 s for it: give up at once instead (this machine's shell setup, not hyperhive)
-        host.set_env["PYENV_REHASH_TIMEOUT"] = "1"
-        host.restart()
     key = asyncssh.generate_private_key("ssh-ed25519")
     host.authorize(key.export_public_key().decode())
     link = HostLink(

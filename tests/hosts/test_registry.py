@@ -7,11 +7,12 @@ import asyncio
 import asyncssh
 import pytest
 
-from hyperhive.core.errors import Refused
+from hyperhive.core.errors import HyperhiveError, Refused
 from hyperhive.core.hive import Hive
 from hyperhive.core.hosts import HostUnavailable, LinkState
 from hyperhive.core.settings import Settings
 from hyperhive.core.store import hosts as q
+from tests.conftest import agent_client
 from tests.hosts.conftest import next_event
 from tests.support.netns import SshHost
 
@@ -136,3 +137,34 @@ async def test_a_host_without_the_daemon_key_is_pinned_but_says_to_install_the_k
     sub = hive.events.subscribe(["host.*"])
     ssh_host.authorize(added["client_key"])
     await next_event(sub, "host.reachable", lambda d: d["name"] == "alpha")
+
+
+async def test_a_damaged_host_row_shows_unreachable_and_never_stops_the_daemon(
+    settings: Settings,
+) -> None:
+    async with Hive.open(settings, serve=False) as hive:
+        bad = q.HostRecord("alpha", "ssh://root@10.231.0.2", "not a key", False, 0.0, "x")
+        await hive.store.write(q.insert, bad)
+    async with Hive.open(settings, serve=False) as hive:
+        alpha = hive.hosts.describe("alpha")
+        assert alpha["state"] == "unreachable"
+        assert "not usable" in alpha["reason"]
+        assert hive.hosts.placeable() == ["local"]
+        await hive.hosts.remove("alpha", by="local:op")
+
+
+async def test_neither_the_manager_nor_an_agent_can_reach_the_host_methods(hive: Hive) -> None:
+    for name in ("manager", "alice"):
+        client = await agent_client(hive, name)
+        try:
+            for method, params in (
+                ("hosts.add", {"name": "evil", "url": "ssh://root@10.231.0.2"}),
+                ("hosts.list", {}),
+                ("hosts.client_key", {}),
+                ("hosts.drain", {"name": "local"}),
+            ):
+                with pytest.raises(HyperhiveError, match="unknown method"):
+                    await client.call(method, **params)
+        finally:
+            await client.close()
+    assert hive.hosts.names() == ["local"]

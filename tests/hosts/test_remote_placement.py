@@ -29,8 +29,6 @@ async def test_placement_follows_agent_toml_else_skips_drained_and_unreachable_h
     hive: Hive, ssh_hosts: list[SshHost]
 ) -> None:
     for name, host in zip(("alpha", "beta"), ssh_hosts, strict=True):
-        host.set_env["PYENV_REHASH_TIMEOUT"] = "1"  # see remote_support.host_link
-        host.restart()
         host.authorize(hive.hosts.client_public_key())
         await hive.hosts.add(name, host.url, by="local:op")
     # asked for: that host, even one not chosen by memory

@@ -54,6 +54,15 @@ def _used_subnets() -> set[int]:
     return {int(p.split(".")[2]) for p in out.split() if p.startswith("10.231.")}
 
 
+# `ip netns exec` gives sshd its own mount namespace: there the runner's ~/.bashrc (which
+# bash sources for every ssh command: pyenv init, up to a 60 s rehash lock) is an empty
+# file, so a test host's root account is as plain as a fresh machine's.
+_CLEAN_HOME_THEN_SSHD = (
+    'if [ -f /root/.bashrc ]; then mount --bind "$1" /root/.bashrc || exit 1; fi; '
+    'exec "$2" -D -e -f "$3"'
+)
+
+
 class SshHost:
     """One namespace with a veth link and an sshd listening at ``addr:port`` inside it."""
 
@@ -72,6 +81,8 @@ class SshHost:
         self.config = self.dir / "sshd_config"
         self.pidfile = self.dir / "sshd.pid"
         self.log = self.dir / "sshd.log"
+        self.empty_rc = self.dir / "empty_bashrc"
+        self.empty_rc.touch()
         self.set_env: dict[str, str] = {}
         self.proc: subprocess.Popen[bytes] | None = None
         self._made = False
@@ -134,18 +145,23 @@ class SshHost:
         self.config.write_text(self._config_text())
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(
-                # nsenter, not `ip netns exec`: that one also remounts /sys in a mount
-                # namespace of its own, where /sys/fs/cgroup is missing and nspawn (run
-                # by the host-side command) cannot start containers
+                # nsenter + unshare, not `ip netns exec`: that one also remounts /sys,
+                # where /sys/fs/cgroup is then missing and nspawn (run by the host-side
+                # command) cannot start containers; the mount namespace is only for the
+                # empty .bashrc
                 [
                     "nsenter",
                     f"--net=/run/netns/{self.netns}",
-                    SSHD,
-                    "-D",
-                    "-e",
-                    "-f",
-                    str(self.config),
-                ],
+                    "unshare",
+                    "--mount",
+                    "--propagation",
+                    "slave",
+                    "sh",
+                    "-c",
+                    _CLEAN_HOME_THEN_SSHD,
+                    "sh",
+                ]
+                + [str(self.empty_rc), SSHD, str(self.config)],
                 stdout=log,
                 stderr=log,
                 start_new_session=True,
@@ -181,6 +197,13 @@ class SshHost:
                 with contextlib.suppress(ProcessLookupError, ValueError):
                     os.kill(int(pid), signal.SIGKILL)
             time.sleep(0.05)
+
+    def cut(self) -> None:
+        """Take the link down (sshd keeps running): packets vanish, nothing is closed."""
+        _ip("link", "set", self.veth, "down")
+
+    def mend(self) -> None:
+        _ip("link", "set", self.veth, "up")
 
     def restart(self) -> None:
         self.stop()

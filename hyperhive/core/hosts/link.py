@@ -111,13 +111,16 @@ class HostLink:
         self._changed = asyncio.Event()
         self._wake = asyncio.Event()
         self._refused_offer = ""
+        self._late: set[asyncio.Task[None]] = set()  # on_connect run for a late registration
 
     # -- the contract ---------------------------------------------------------
 
     def on_connect(self, callback: Callback) -> None:
         self._on_connect.append(callback)
         if self.state is LinkState.REACHABLE:
-            asyncio.get_running_loop().create_task(self._call(callback, "on_connect"))
+            task = asyncio.get_running_loop().create_task(self._call(callback, "on_connect"))
+            self._late.add(task)
+            task.add_done_callback(self._late.discard)
 
     def on_disconnect(self, callback: Callback) -> None:
         self._on_disconnect.append(callback)

@@ -15,12 +15,12 @@ import asyncssh
 from hyperhive import __version__
 from hyperhive.core.agents import AgentRegistry
 from hyperhive.core.audit import AuditLog
-from hyperhive.core.errors import InvalidInput, NotFound, Refused
+from hyperhive.core.errors import HyperhiveError, InvalidInput, NotFound, Refused
 from hyperhive.core.events import EventBus
 from hyperhive.core.hosts.keys import client_key, fingerprint, fingerprint_of, pin_line, public_line
 from hyperhive.core.hosts.link import Backoff, HostLink, LinkOptions, LinkState
 from hyperhive.core.hosts.target import LOCAL, parse_url, validate_host_name
-from hyperhive.core.settings import Settings
+from hyperhive.core.settings import SYSTEM, Settings
 from hyperhive.core.store import Store
 from hyperhive.core.store import hosts as q
 from hyperhive.core.store.hosts import HostRecord
@@ -64,19 +64,25 @@ class Hosts:
         self._links: dict[str, HostLink] = {}
         self._free: dict[str, int | None] = {}
         self._key: asyncssh.SSHKey | None = None
+        self._broken: dict[str, str] = {}  # remote hosts without a link, and why
 
     # -- lifecycle ------------------------------------------------------------
 
     async def load(self) -> None:
-        local = HostRecord(LOCAL, "", "", False, time.time(), "system")
-        await self._store.write(q.ensure, local)
+        """Read the hosts (no write: a read-only database still opens; the migration made
+        the row of ``local``)."""
         self._records = {h.name: h for h in await self._store.read(q.all_hosts)}
+        self._records.setdefault(LOCAL, HostRecord(LOCAL, "", "", False, time.time(), SYSTEM))
 
     def start(self) -> None:
         """Open a link to every remote host (they connect in the background)."""
         for record in self._records.values():
             if record.name != LOCAL and record.name not in self._links:
-                self._open_link(record)
+                try:
+                    self._open_link(record)
+                except HyperhiveError as exc:  # one bad row never stops the daemon
+                    logger.error("host %s is not usable: %s", record.name, exc.message)
+                    self._broken[record.name] = f"its stored record is not usable: {exc.message}"
 
     async def close(self) -> None:
         links, self._links = list(self._links.values()), {}
@@ -102,6 +108,18 @@ class Hosts:
         """Hosts new agents may go to: reachable and not drained."""
         return [n for n in self.names() if not self._records[n].drained and self._usable(n)]
 
+    async def roomiest(self) -> str:
+        """The placeable host with the most free memory now.
+
+        Raises:
+            Refused: every host is drained, unreachable or incompatible.
+        """
+        names = self.placeable()
+        if not names:
+            raise Refused("no host can take a new agent: every host is drained or unreachable")
+        await asyncio.gather(*(self._refresh_memory(n) for n in names))
+        return max((self._free.get(n) or -1, n) for n in names)[1]
+
     def describe(self, name: str) -> dict[str, Any]:
         """One host's view from what is known now (no I/O)."""
         record = self._get(name)
@@ -111,6 +129,8 @@ class Hosts:
         since: float | None = None
         if link is not None:
             state, reason, version, since = link.state.value, link.reason, link.version, link.since
+        elif name != LOCAL:
+            state, reason, version = LinkState.UNREACHABLE.value, self._broken.get(name, ""), None
         return {
             "name": name,
             "url": record.url or "local",
@@ -120,7 +140,7 @@ class Hosts:
             "agents": self.agents_on(name),
             "free_memory": self._free.get(name),
             "version": version,
-            "fingerprint": fingerprint_of(record.host_key),
+            "fingerprint": _fingerprint_or_blank(record.host_key),
             "added_at": record.added_at,
             "state_since": since,
         }
@@ -173,6 +193,8 @@ class Hosts:
                 by, "host.add", name, {"url": target.url, "offered": seen}, result="refused"
             )
             raise Refused(f"{target.url} offered host key {seen}, not the expected {expect}")
+        if name in self._records:  # added by someone else while we asked for the key
+            raise Refused(f"a host named {name!r} exists")
         record = HostRecord(name, target.url, pin_line(key), False, time.time(), by)
         await self._store.write(q.insert, record)
         self._records[name] = record
@@ -203,6 +225,7 @@ class Hosts:
         await self._store.write(q.delete, name)
         del self._records[name]
         self._free.pop(name, None)
+        self._broken.pop(name, None)
         await self._audit.record(by, "host.remove", name)
         self._events.publish("host.removed", {"name": name})
 
@@ -227,8 +250,10 @@ class Hosts:
         return record
 
     def _usable(self, name: str) -> bool:
+        if name == LOCAL:
+            return True
         link = self._links.get(name)
-        return link is None or link.state is LinkState.REACHABLE
+        return link is not None and link.state is LinkState.REACHABLE
 
     def _all_local(self) -> dict[str, str]:
         return {a.name: LOCAL for a in self._agents.live()}
@@ -264,7 +289,7 @@ class Hosts:
 
     async def _key_refused(self, link: HostLink, offered: str) -> None:
         detail = {"url": link.target.url, "offered": offered, "pinned": fingerprint(link.pinned)}
-        await self._audit.record("system", "host.key_refused", link.name, detail, "refused")
+        await self._audit.record(SYSTEM, "host.key_refused", link.name, detail, "refused")
 
     async def _refresh_memory(self, name: str) -> None:
         if name == LOCAL:
@@ -277,6 +302,13 @@ class Hosts:
             rc, out, _ = await link.run(["cat", "/proc/meminfo"], timeout=_MEMINFO_TIMEOUT)
             if rc == 0:
                 self._free[name] = mem_available(out.decode(errors="replace"))
+
+
+def _fingerprint_or_blank(line: str) -> str:
+    try:
+        return fingerprint_of(line)
+    except InvalidInput:
+        return ""
 
 
 def mem_available(meminfo: str) -> int | None:

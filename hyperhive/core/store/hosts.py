@@ -48,14 +48,6 @@ def insert(db: sqlite3.Connection, host: HostRecord) -> None:
     )
 
 
-def ensure(db: sqlite3.Connection, host: HostRecord) -> None:
-    """Insert ``host`` unless a host of that name exists."""
-    db.execute(
-        f"INSERT OR IGNORE INTO hosts ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",
-        (host.name, host.url, host.host_key, int(host.drained), host.added_at, host.added_by),
-    )
-
-
 def set_drained(db: sqlite3.Connection, name: str, drained: bool) -> bool:
     cur = db.execute("UPDATE hosts SET drained = ? WHERE name = ?", (int(drained), name))
     return cur.rowcount == 1

@@ -7,3 +7,6 @@ CREATE TABLE hosts (
     added_at REAL NOT NULL,
     added_by TEXT NOT NULL DEFAULT ''
 ) WITHOUT ROWID;
+
+INSERT INTO hosts (name, url, host_key, drained, added_at, added_by)
+VALUES ('local', '', '', 0, CAST(strftime('%s', 'now') AS REAL), 'system');
