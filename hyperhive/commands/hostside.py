@@ -56,9 +56,9 @@ def host_paths(state_dir: Path, name: str) -> dict[str, Path]:
 def host_spec(state_dir: Path, data: dict[str, Any]) -> AgentSpec:
     """The daemon's spec with this host's paths; the manager never runs remotely."""
     spec = spec_from_json(data)
-    validate_agent_name(spec.name)
     if spec.role is Role.MANAGER:
         raise Refused("the manager runs on the daemon's machine only")
+    validate_agent_name(spec.name)
     paths = host_paths(state_dir, spec.name)
     return replace(
         spec,
