@@ -28,7 +28,7 @@ from typing import Any
 
 from hyperhive.commands import Context, Output, Verb
 from hyperhive.core import safefs
-from hyperhive.core.errors import InvalidInput, Refused
+from hyperhive.core.errors import ContainerError, HyperhiveError, InvalidInput, Refused
 from hyperhive.core.models import Role
 from hyperhive.core.runtimes.base import AgentSpec, ContainerStatus
 from hyperhive.core.runtimes.supervisor import spec_from_json
@@ -156,6 +156,18 @@ def read_request(limit: int = MAX_INPUT) -> tuple[dict[str, Any], bytes]:
 
 
 async def run(ctx: Context) -> Output:
+    """One operation; a failure of the host's file system is answered as an error too."""
+    try:
+        return await _run(ctx)
+    except HyperhiveError:
+        raise
+    except OSError as exc:
+        raise ContainerError(f"host-agent {ctx.args.op}: {exc}") from exc
+    except (KeyError, ValueError, TypeError) as exc:
+        raise InvalidInput(f"host-agent {ctx.args.op}: malformed request: {exc}") from exc
+
+
+async def _run(ctx: Context) -> Output:
     from hyperhive.core.runner import ProcessRunner
     from hyperhive.core.runtimes.nspawn import NspawnRuntime
 
