@@ -22,8 +22,8 @@ from hyperhive.core.errors import InvalidInput
 
 if TYPE_CHECKING:
     from hyperhive.core.runner import Runner
-    from hyperhive.core.runtimes.remote import Link, RemoteRuntime
     from hyperhive.core.runtimes.base import Runtime
+    from hyperhive.core.runtimes.remote import Link, RemoteRuntime
     from hyperhive.core.settings import Settings
 
 AUTO = "auto"
