@@ -94,6 +94,7 @@ def all_verbs() -> list[Verb]:
         audit,
         core,
         hosts,
+        hostside,
         lifecycle,
         questions,
         shell,
@@ -118,6 +119,7 @@ def all_verbs() -> list[Verb]:
         tui,
         agent,
         hosts,
+        hostside,
     ):
         verbs.extend(module.VERBS)
     return verbs

@@ -15,6 +15,7 @@ from types import MappingProxyType
 from typing import Any
 
 from hyperhive.core.errors import ContainerError, InvalidInput
+from hyperhive.core.hosts.target import validate_host_name
 from hyperhive.core.models import Role
 from hyperhive.core.settings import BROADCAST, MANAGER, OPERATOR, validate_agent_name
 
@@ -86,6 +87,7 @@ class AgentConfig:
     notes_compact_bytes: int | None = None  # None: the host's limits.notes_compact_bytes
     git_name: str | None = None  # None: the agent's name
     git_email: str | None = None  # None: <name>@<host>.hyperhive
+    host: str | None = None  # None: the daemon places it (core/lifecycle.py `place_agent`)
 
 
 # --- parsing -------------------------------------------------------------------------
@@ -144,7 +146,18 @@ def parse_agent_toml(text: str | bytes) -> AgentConfig:
         notes_compact_bytes=notes,
         git_name=_git_field(table, "git_name", _GIT_NAME_RE),
         git_email=_git_field(table, "git_email", _GIT_EMAIL_RE),
+        host=_host(table),
     )
+
+
+def _host(table: Mapping[str, Any]) -> str | None:
+    """``host = "NAME"``: a registered host's name, or ``local`` (the daemon's machine)."""
+    if "host" not in table:
+        return None
+    try:
+        return validate_host_name(_str(table, "host", ""))
+    except InvalidInput as exc:
+        raise InvalidInput(f"agent.toml: host: {exc.message}") from exc
 
 
 def _git_field(table: Mapping[str, Any], key: str, pattern: re.Pattern[str]) -> str | None:
@@ -172,6 +185,7 @@ _TOP_KEYS = (
     "notes_compact_bytes",
     "git_name",
     "git_email",
+    "host",
 )
 _SERVER_KEYS = ("command", "args", "env", "allowed_tools")
 _LIMIT_KEYS = ("memory_max", "cpu_quota")

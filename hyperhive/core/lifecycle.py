@@ -55,6 +55,28 @@ Audit = Callable[..., Awaitable[Any]]
 AGENT_TOML_MAX = 1024 * 1024
 
 
+async def place_agent(hosts: Any, wanted: str | None) -> str:
+    """The host a new agent runs on (``hosts`` is the daemon's `Hosts`).
+
+    Its ``agent.toml`` ``host`` when set (a registered host, drained or not: the operator
+    asked for it); else the reachable, non-drained host with the most free memory,
+    ``local`` included (and preferred on a tie, or when no host reports its memory).
+    With every host drained or unreachable, the daemon's own machine.
+    """
+    from hyperhive.core.hosts.target import LOCAL
+
+    if wanted is not None:
+        if wanted not in hosts.names():
+            raise InvalidInput(f"agent.toml names host {wanted!r}, which is not registered")
+        return wanted
+    usable = set(hosts.placeable())
+    views = [v for v in await hosts.list() if v["name"] in usable]
+    if not views:
+        return LOCAL
+    best = max(views, key=lambda v: (v.get("free_memory") or 0, v["name"] == LOCAL))
+    return str(best["name"])
+
+
 @dataclass
 class _Crashes:
     count: int = 0

@@ -145,7 +145,22 @@ class SshHost:
         self.config.write_text(self._config_text())
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(
-                ["ip", "netns", "exec", self.netns, "sh", "-c", _CLEAN_HOME_THEN_SSHD, "sh"]
+                # nsenter + unshare, not `ip netns exec`: that one also remounts /sys,
+                # where /sys/fs/cgroup is then missing and nspawn (run by the host-side
+                # command) cannot start containers; the mount namespace is only for the
+                # empty .bashrc
+                [
+                    "nsenter",
+                    f"--net=/run/netns/{self.netns}",
+                    "unshare",
+                    "--mount",
+                    "--propagation",
+                    "slave",
+                    "sh",
+                    "-c",
+                    _CLEAN_HOME_THEN_SSHD,
+                    "sh",
+                ]
                 + [str(self.empty_rc), SSHD, str(self.config)],
                 stdout=log,
                 stderr=log,
@@ -220,7 +235,11 @@ class SshHost:
             "StrictModes no",
             "StreamLocalBindUnlink yes",
             "AllowStreamLocalForwarding yes",
-            "AllowTcpForwarding no",
+            # sshd checks remote unix-socket forwards against AllowTcpForwarding too:
+            # "remote" lets the daemon forward agents' hive sockets; PermitListen none
+            # still refuses every remote TCP listener
+            "AllowTcpForwarding remote",
+            "PermitListen none",
             "X11Forwarding no",
             "MaxSessions 100",
             "MaxStartups 100:30:200",

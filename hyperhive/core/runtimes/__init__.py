@@ -5,6 +5,9 @@ runtime the host offers: ``nixos`` on a NixOS host with ``nixos-container``, els
 ``nspawn`` where systemd-nspawn can run unprivileged containers (root, the binaries,
 user namespaces), else ``process``, which isolates nothing and says so. A state dir
 whose containers were built by one runtime keeps it (switching would orphan them).
+
+Agents on other hosts run in the ``remote`` runtime (`get_remote_runtime`): one per host,
+built from the host's SSH link rather than from the settings (docs/scale-out.md).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from hyperhive.core.errors import InvalidInput
 if TYPE_CHECKING:
     from hyperhive.core.runner import Runner
     from hyperhive.core.runtimes.base import Runtime
+    from hyperhive.core.runtimes.remote import Link, RemoteRuntime
     from hyperhive.core.settings import Settings
 
 AUTO = "auto"
@@ -131,3 +135,10 @@ def get_runtime(settings: Settings, runner: Runner | None = None) -> Runtime:
 
         return NixosRuntime(settings, runner)
     raise InvalidInput(f"unknown runtime {settings.runtime!r}")
+
+
+def get_remote_runtime(link: Link, *, host_state_dir: str, python: str) -> RemoteRuntime:
+    """The runtime of the agents on the host behind ``link`` (its hyperhive: ``python``)."""
+    from hyperhive.core.runtimes.remote import RemoteRuntime
+
+    return RemoteRuntime(link, host_state_dir=host_state_dir, python=python)
