@@ -354,7 +354,7 @@ class Approvals:
                 # bookkeeping, never build twice
                 recorded = (await self._repos.meta_agents()).get(name) or {}
                 if recorded.get("approval_id") != aid:
-                    await self._repos.deploy(name, aid)
+                    await self._repos.advance_applied(name, aid)
                 await self._agents.update(name, applied_sha=sha, stale=0)
                 done = await self._store.write(
                     lambda db: q.transition(
@@ -379,7 +379,7 @@ class Approvals:
             elif approval.kind is ApprovalKind.DESTROY:
                 await self.builder.destroy(name, by=approval.decided_by or "operator")
             if sha is not None:
-                await self._repos.deploy(name, aid)
+                await self._repos.advance_applied(name, aid)
                 if self._agents.find(name) is not None:
                     await self._agents.update(name, applied_sha=sha, stale=0)
             done = await self._store.write(
