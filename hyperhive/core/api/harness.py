@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from hyperhive.core.errors import InvalidInput, NotFound, Refused
 from hyperhive.core.models import AgentState
 from hyperhive.core.protocol import Caller, Registry, Scope, p
-from hyperhive.core.store import events as q
+from hyperhive.core.store import turn_events as q
 
 if TYPE_CHECKING:
     from hyperhive.core.hive import Hive

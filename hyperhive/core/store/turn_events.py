@@ -1,4 +1,4 @@
-"""Queries on the events table: per-agent harness events (turn start/end, tool use, text)."""
+"""Queries on the turn events table: per-agent harness events (turn start/end, tool use, text)."""
 
 from __future__ import annotations
 
