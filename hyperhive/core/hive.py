@@ -34,6 +34,8 @@ from hyperhive.core.server import SocketServer
 from hyperhive.core.settings import MANAGER, SYSTEM, Settings
 from hyperhive.core.stats import Stats
 from hyperhive.core.store import Store
+from hyperhive.core.terminals import Terminals
+from hyperhive.core.turns import Turns
 
 logger = logging.getLogger(__name__)
 
@@ -99,6 +101,11 @@ class Hive:
         self.approvals.on_deployed = self.overrides.config_deployed
         self.reminders = Reminders(store, self.events, self.broker, settings.limits, self.audit)
         self.stats = Stats(store, self.events, settings.limits, self.agents, self.broker.depth)
+        self.turns = Turns(
+            store, self.events, self.agents, settings.limits, self.quotas, self.watermark
+        )
+        self.overrides.on_model = self.turns.set_model
+        self.terminals = Terminals(self.events, self.agents, self.audit, runtime, self.spawn_task)
         self.registry: Registry = Registry()
         self.server: SocketServer | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -163,14 +170,22 @@ class Hive:
                     await hive.listen_agent(agent)
             stack.push_async_callback(hive._stop_tasks)
             stack.push_async_callback(hive.approvals.wait_builds)
-            hive.every(3600, hive.broker.sweep, "message retention sweep")
-            hive.every(Questions.SWEEP_SECONDS, hive.questions.expire_due, "question expiry")
-            hive.spawn_task(hive.reminders.run(), "reminder scheduler")
-            hive.every(Stats.SAMPLE_SECONDS, hive.stats.sample_swarm, "swarm stats sample")
-            hive.every(Stats.SWEEP_SECONDS, hive.stats.sweep, "stats retention sweep")
+            hive.start_jobs()
             if run_agents:
                 await hive.run_swarm()
             yield hive
+
+    def start_jobs(self) -> None:
+        """Every periodic job of the daemon, scheduled here and nowhere else."""
+        self.every(3600, self.broker.sweep, "message retention sweep")
+        self.every(3600, self.turns.sweep, "turn events retention sweep")
+        self.every(Questions.SWEEP_SECONDS, self.questions.expire_due, "question expiry")
+        self.spawn_task(self.reminders.run(), "reminder scheduler")
+        self.every(Stats.SAMPLE_SECONDS, self.stats.sample_swarm, "swarm stats sample")
+        self.every(Stats.SWEEP_SECONDS, self.stats.sweep, "stats retention sweep")
+        self.every(
+            86400, lambda: self.gc_tags(dry_run=False, by="system"), "daily tag gc", first=600
+        )
 
     async def run_swarm(self) -> None:
         """Build the manager if needed, adopt or start every agent, watch for crashes."""
@@ -280,6 +295,9 @@ class Hive:
                 by, "repos.gc_tags", "", {"deleted": sum(map(len, out.values()))}
             )
         return out
+
+    async def _daily_tag_gc(self) -> None:
+        await self.gc_tags(dry_run=False, by="system")
 
     async def _stop_tasks(self) -> None:
         for task in self._tasks:

@@ -31,7 +31,7 @@ from hyperhive.core.agents import AgentRegistry
 from hyperhive.core.broker import Broker
 from hyperhive.core.errors import HyperhiveError, InvalidInput, NotFound, Refused
 from hyperhive.core.events import EventBus
-from hyperhive.core.models import Agent, AgentState, Role
+from hyperhive.core.models import UP_STATES, Agent, AgentState, Role
 from hyperhive.core.repos import Repos
 from hyperhive.core.runner import Completed
 from hyperhive.core.runtimes.base import AgentSpec, ContainerState, Runtime
@@ -39,10 +39,6 @@ from hyperhive.core.settings import MANAGER, SYSTEM, Settings, validate_agent_na
 
 logger = logging.getLogger(__name__)
 
-# states in which the container is supposed to be running
-UP_STATES = frozenset(
-    {AgentState.RUNNING, AgentState.NEEDS_LOGIN, AgentState.DRIVER_MISSING, AgentState.RATE_LIMITED}
-)
 Audit = Callable[..., Awaitable[Any]]
 AGENT_TOML_MAX = 1024 * 1024
 

@@ -47,12 +47,44 @@ TRANSIENT_STATES = frozenset(
     }
 )
 
+# "Up": the container is supposed to be running. These are also the only states a harness
+# may report; the lifecycle states (stopped, the transient ones) belong to the daemon, and a
+# late report from a harness that is being stopped must not undo them.
+UP_STATES = frozenset(
+    {
+        AgentState.RUNNING,
+        AgentState.NEEDS_LOGIN,
+        AgentState.DRIVER_MISSING,
+        AgentState.RATE_LIMITED,
+    }
+)
+
 
 class SenderClass(StrEnum):
     OPERATOR = "operator"
     MANAGER = "manager"
     PEER = "peer"
     SYSTEM = "system"
+
+
+class ExitClass(StrEnum):
+    """How a turn ended, as the harness reports it (the table in agent/drivers/base.py)."""
+
+    OK = "ok"
+    COMPACT_RETRY = "compact_retry"
+    FAILED = "failed"
+    RATE_LIMITED = "rate_limited"
+    NEEDS_LOGIN = "needs_login"
+    CANCELLED = "cancelled"
+    DRIVER_MISSING = "driver_missing"
+
+    @property
+    def succeeded(self) -> bool:
+        """True when the turn ran to its end (the wake message was handled)."""
+        return self in (ExitClass.OK, ExitClass.COMPACT_RETRY)
+
+
+EXIT_CLASSES = frozenset(e.value for e in ExitClass)
 
 
 def _as_dict(obj: Any) -> dict[str, Any]:

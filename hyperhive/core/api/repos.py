@@ -63,5 +63,3 @@ def register(reg: Registry, hive: Hive) -> None:
     async def gc_tags(caller: Caller, dry_run: bool) -> Any:
         """Apply tag retention to every agent's applied repo."""
         return {"deleted": await hive.gc_tags(dry_run=dry_run, by=caller.actor)}
-
-    hive.every(86400, lambda: hive.gc_tags(dry_run=False, by="system"), "daily tag gc", first=600)
