@@ -22,11 +22,12 @@ from typing import Any, Protocol
 
 from hyperhive.core.agent_config import default_files, parse_agent_toml
 from hyperhive.core.agents import AgentRegistry
+from hyperhive.core.audit import record_done
 from hyperhive.core.errors import Conflict, HyperhiveError, InvalidInput, NotFound, Refused
 from hyperhive.core.events import EventBus
 from hyperhive.core.models import AgentState, Approval, ApprovalKind, ApprovalStatus, Role
+from hyperhive.core.names import MANAGER, SYSTEM, validate_agent_name
 from hyperhive.core.repos import Repos
-from hyperhive.core.settings import MANAGER, SYSTEM, validate_agent_name
 from hyperhive.core.store import Store
 from hyperhive.core.store import approvals as q
 
@@ -466,8 +467,7 @@ class Approvals:
     async def _record(
         self, actor: str, action: str, target: str, detail: dict[str, Any], result: str = "ok"
     ) -> None:
-        if self._audit is not None:
-            await self._audit(actor, f"approval.{action}", target, detail, result)
+        await record_done(self._audit, actor, f"approval.{action}", target, detail, result)
 
 
 def _ref(commit_ref: object) -> str:

@@ -13,6 +13,7 @@ from dataclasses import replace
 from typing import Any
 
 from hyperhive.core.agents import AgentRegistry
+from hyperhive.core.api import build_registry
 from hyperhive.core.approvals import Approvals
 from hyperhive.core.audit import AuditLog
 from hyperhive.core.broker import Broker
@@ -20,6 +21,7 @@ from hyperhive.core.errors import HyperhiveError, NotFound
 from hyperhive.core.events import EventBus
 from hyperhive.core.lifecycle import Lifecycle
 from hyperhive.core.models import Agent, AgentState, Role
+from hyperhive.core.names import MANAGER, SYSTEM
 from hyperhive.core.overrides import Overrides
 from hyperhive.core.policy import SendPolicies
 from hyperhive.core.protocol import Caller, Registry, Scope
@@ -31,7 +33,7 @@ from hyperhive.core.runner import Runner
 from hyperhive.core.runtimes import AUTO, get_runtime, with_runtime
 from hyperhive.core.runtimes.base import Runtime
 from hyperhive.core.server import SocketServer
-from hyperhive.core.settings import MANAGER, SYSTEM, Settings
+from hyperhive.core.settings import Settings
 from hyperhive.core.stats import Stats
 from hyperhive.core.store import Store
 from hyperhive.core.terminals import Terminals
@@ -150,8 +152,6 @@ class Hive:
             await hive.audit.load()
             await hive.overrides.load()
             await hive.ensure_manager()
-            from hyperhive.core.api import build_registry
-
             hive.registry = build_registry(hive)
             if serve:
                 hive.server = SocketServer(

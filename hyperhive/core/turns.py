@@ -19,7 +19,7 @@ from typing import Any
 from hyperhive.core.agents import AgentRegistry
 from hyperhive.core.errors import InvalidInput, Refused
 from hyperhive.core.events import EventBus
-from hyperhive.core.models import EXIT_CLASSES
+from hyperhive.core.models import EXIT_CLASSES, TurnEvent
 from hyperhive.core.quotas import Quotas, Watermark
 from hyperhive.core.settings import Limits
 from hyperhive.core.store import Store
@@ -112,7 +112,7 @@ class Turns:
 
     async def _store_events(
         self, agent: str, turn: int | None, batch: list[tuple[str, str]], what: str
-    ) -> list[q.TurnEvent]:
+    ) -> list[TurnEvent]:
         """Store a batch within the agent's quotas and under the database watermark.
 
         Raises:
@@ -203,7 +203,7 @@ class Turns:
             raise Refused(f"agent {agent} is not running a turn")
         ctl.push(command)
 
-    async def page(self, agent: str, limit: int, before_id: int | None) -> list[q.TurnEvent]:
+    async def page(self, agent: str, limit: int, before_id: int | None) -> list[TurnEvent]:
         """Stored turn events of ``agent``, oldest first; page back with ``before_id``."""
         limit = max(1, min(limit, 5000))
         return await self._store.read(

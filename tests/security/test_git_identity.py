@@ -9,7 +9,8 @@ import pytest
 
 from hyperhive.core.hive import Hive
 from hyperhive.core.models import AgentState
-from hyperhive.core.settings import MANAGER, Settings
+from hyperhive.core.names import MANAGER
+from hyperhive.core.settings import Settings
 from tests.security.conftest import inside
 from tests.security.test_manager_reach import spawned
 from tests.support.swarm import wait_for

@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING, Any
 from hyperhive import __version__
 from hyperhive.core import safefs
 from hyperhive.core.errors import NotFound
+from hyperhive.core.names import validate_agent_name
 from hyperhive.core.protocol import Caller, Registry, Scope, p
 from hyperhive.core.runtimes import isolated
-from hyperhive.core.settings import validate_agent_name
 
 if TYPE_CHECKING:
     from hyperhive.core.hive import Hive

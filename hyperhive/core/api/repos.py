@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from hyperhive.core.names import validate_agent_name
 from hyperhive.core.protocol import Caller, Registry, Scope, p
-from hyperhive.core.settings import validate_agent_name
 
 if TYPE_CHECKING:
     from hyperhive.core.hive import Hive

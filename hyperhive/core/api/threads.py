@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING, Any
 
 from hyperhive.core.errors import InvalidInput, NotFound, Refused
 from hyperhive.core.models import ApprovalStatus
+from hyperhive.core.names import validate_agent_name
 from hyperhive.core.protocol import Caller, Registry, Scope, p
 from hyperhive.core.safefs import read_chunk
-from hyperhive.core.settings import validate_agent_name
 
 if TYPE_CHECKING:
     from pathlib import Path

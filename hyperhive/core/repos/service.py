@@ -26,6 +26,7 @@ from hyperhive.core.errors import (
     Refused,
     RepoError,
 )
+from hyperhive.core.names import validate_agent_name
 from hyperhive.core.repos import meta as repos_meta
 from hyperhive.core.repos import tags as repos_tags
 from hyperhive.core.repos import tree as repos_tree
@@ -49,7 +50,7 @@ from hyperhive.core.repos.git import (
 )
 from hyperhive.core.repos.meta import MetaEntry
 from hyperhive.core.repos.tags import TAG_KINDS, Tag
-from hyperhive.core.settings import Settings, validate_agent_name
+from hyperhive.core.settings import Settings
 
 _COMMIT_REF = re.compile(r"[0-9a-fA-F]{7,40}")
 T = TypeVar("T")

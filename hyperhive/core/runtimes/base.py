@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Protocol
 
 from hyperhive.core.models import Role
+from hyperhive.core.names import MANAGER
 from hyperhive.core.runner import Completed
-from hyperhive.core.settings import MANAGER
 
 
 class ContainerState(StrEnum):
