@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import grimp
@@ -77,3 +78,34 @@ def test_the_cycle_finder_finds_a_circle_and_nothing_else() -> None:
 def test_hyperhive_has_no_import_circle_but_the_known_tui_ones() -> None:
     graph = grimp.build_graph("hyperhive", exclude_type_checking_imports=True)
     assert import_cycles(graph) == KNOWN_CYCLES
+
+
+def concept_table() -> dict[str, list[str]]:
+    """The "Where the code lives" table: concept -> the cells of its row."""
+    text = ARCHITECTURE.read_text()
+    section = text[text.index("## Where the code lives") :]
+    section = section[: section.index("\n### ")]
+    rows = [line for line in section.splitlines() if line.startswith("| ")]
+    header = [cell.strip() for cell in rows[0].strip("|").split("|")]
+    assert header == ["concept", "service", "RPC", "SQL", "CLI", "TUI"]
+    table = {}
+    for line in rows[1:]:
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        table[cells[0]] = cells[1:]
+    return table
+
+
+def test_every_module_the_concept_table_names_exists() -> None:
+    table = concept_table()
+    assert {"turns", "terminals", "repos", "approvals", "messages"} <= set(table)
+    named = []
+    for concept, cells in table.items():
+        assert len(cells) == 5, f"{concept}: a row has five module cells"
+        for cell in cells:
+            if cell == "—":
+                continue
+            paths = re.findall(r"`([^`]+)`", cell)
+            assert len(paths) == 1, f"{concept}: one module per cell, not {cell!r}"
+            named.append(paths[0])
+    missing = [path for path in named if not (ROOT / path).is_file()]
+    assert not missing, f"docs/architecture.md names modules that do not exist: {missing}"

@@ -17,7 +17,7 @@ RUNTIMES = ("auto", "process", "nspawn", "nixos")  # auto: the strongest the hos
 
 @dataclass(frozen=True)
 class Limits:
-    """Every limit of the system; defaults follow DESIGN.md "Limits"."""
+    """Every limit of the system; each is set in the `[limits]` table (docs/configuration.md)."""
 
     message_body_bytes: int = 4096
     recv_wait_seconds: float = 180.0
