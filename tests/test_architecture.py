@@ -109,3 +109,12 @@ def test_every_module_the_concept_table_names_exists() -> None:
             named.append(paths[0])
     missing = [path for path in named if not (ROOT / path).is_file()]
     assert not missing, f"docs/architecture.md names modules that do not exist: {missing}"
+
+
+def test_no_module_under_hyperhive_is_over_500_lines() -> None:
+    sizes = {
+        str(path.relative_to(ROOT)): len(path.read_text().splitlines())
+        for path in (ROOT / "hyperhive").rglob("*.py")
+    }
+    assert len(sizes) > 100
+    assert {path: n for path, n in sizes.items() if n > 500} == {}
