@@ -96,7 +96,7 @@ def install_crash_point(point: str, agent: str) -> None:
 
         repos_meta.meta_commit = meta_commit
     elif point == "after-repos-deploy":  # tags, main and meta done; the rows are not
-        _wrap_async(Repos, "deploy", "after", named)
+        _wrap_async(Repos, "advance_applied", "after", named)
     elif point == "after-applied-sha":  # the agent row has the sha; the approval does not
         _wrap_async(
             AgentRegistry,
