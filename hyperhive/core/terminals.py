@@ -39,6 +39,8 @@ MAX_SIZE = 1000  # rows or columns
 
 @dataclass(eq=False)
 class Session:
+    """One open terminal: its program's PTY, who opened it, and the task pumping its output."""
+
     id: str
     agent: str
     actor: str
@@ -49,6 +51,7 @@ class Session:
 
 
 def check_size(rows: int, cols: int) -> None:
+    """Refuse a terminal size outside 1..`MAX_SIZE` rows or columns."""
     if not (1 <= rows <= MAX_SIZE and 1 <= cols <= MAX_SIZE):
         raise InvalidInput(f"rows and cols must be between 1 and {MAX_SIZE}")
 
