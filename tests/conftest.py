@@ -19,6 +19,9 @@ from hyperhive.core.settings import Settings
 # on a root host with systemd-nspawn). tests/security/test_isolation_default.py unsets it.
 os.environ.setdefault("HYPERHIVE_RUNTIME", "process")
 
+# swarm, op, manager, daemon, scripted_swarm: the fixtures many directories share
+pytest_plugins = ["tests.support.fixtures"]
+
 
 @pytest.fixture
 def run_dir() -> Iterator[Path]:

@@ -2,24 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
-import pytest
-
-from hyperhive.core.hive import Hive
-from hyperhive.core.settings import Settings
 from tests.support.cli import cli, cli_json
 from tests.support.daemon import DaemonProcess
-
-
-@pytest.fixture
-async def daemon(settings: Settings) -> AsyncIterator[DaemonProcess]:
-    async with Hive.open(settings, serve=False) as hive:
-        await hive.create_agent("alice")
-    d = DaemonProcess(settings)
-    await d.start()
-    yield d
-    d.stop()
 
 
 async def test_agents_lists_the_manager_and_the_agents(daemon: DaemonProcess) -> None:

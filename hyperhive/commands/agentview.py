@@ -7,6 +7,7 @@ import json
 import time
 
 from hyperhive.commands import Context, Output, Verb, table
+from hyperhive.core.replies import NotesReply
 
 
 def _name(p: argparse.ArgumentParser) -> None:
@@ -14,7 +15,7 @@ def _name(p: argparse.ArgumentParser) -> None:
 
 
 async def notes(ctx: Context) -> Output:
-    data = await ctx.call("agents.notes", name=ctx.args.name)
+    data: NotesReply = await ctx.call("agents.notes", name=ctx.args.name)
     tail = "\n[truncated at 1 MiB]" if data["truncated"] else ""
     return data, (data["text"].rstrip("\n") or "(no notes yet)") + tail
 

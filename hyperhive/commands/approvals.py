@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
 from hyperhive.commands import Context, Output, Verb, ago, table
+from hyperhive.core.replies import ApprovalDetail, ApprovalRow, ApprovalsReply
 from hyperhive.core.safetext import terminal_safe
 
 
-def _approval_rows(approvals: list[dict[str, Any]]) -> str:
+def _approval_rows(approvals: list[ApprovalRow]) -> str:
     rows = [
         (
             a["id"],
@@ -19,7 +19,7 @@ def _approval_rows(approvals: list[dict[str, Any]]) -> str:
             (a.get("fetched_sha") or "-")[:12],
             a["requested_by"],
             ago(a["created_at"]),
-            _subject(a),
+            _subject(a.get("message")),
             a.get("error") or a.get("note") or "",
         )
         for a in approvals
@@ -27,9 +27,9 @@ def _approval_rows(approvals: list[dict[str, Any]]) -> str:
     return table(rows, ["ID", "KIND", "AGENT", "STATUS", "SHA", "BY", "AGE", "WHY", "NOTE"])
 
 
-def _subject(a: dict[str, Any], width: int = 50) -> str:
-    """The first line of the pinned commit's message, terminal-safe."""
-    line = str(a.get("message") or "").partition("\n")[0].strip()
+def _subject(message: object, width: int = 50) -> str:
+    """The first line of a commit message, terminal-safe."""
+    line = str(message or "").partition("\n")[0].strip()
     line = terminal_safe(line, newlines=False)
     return line if len(line) <= width else line[: width - 1] + "…"
 
@@ -43,7 +43,7 @@ def _id(p: argparse.ArgumentParser) -> None:
 
 
 async def request_spawn(ctx: Context) -> Output:
-    a = await ctx.call("approvals.request_spawn", name=ctx.args.name)
+    a: ApprovalRow = await ctx.call("approvals.request_spawn", name=ctx.args.name)
     return a, f"approval #{a['id']}: spawn {a['agent']} is pending"
 
 
@@ -55,12 +55,14 @@ def _approvals_args(p: argparse.ArgumentParser) -> None:
 
 async def approvals(ctx: Context) -> Output:
     a = ctx.args
-    data = await ctx.call("approvals.list", status=a.status, agent=a.agent, limit=a.limit)
+    data: ApprovalsReply = await ctx.call(
+        "approvals.list", status=a.status, agent=a.agent, limit=a.limit
+    )
     return data["approvals"], _approval_rows(data["approvals"])
 
 
 async def show_approval(ctx: Context) -> Output:
-    a = await ctx.call("approvals.get", id=ctx.args.id)
+    a: ApprovalDetail = await ctx.call("approvals.get", id=ctx.args.id)
     head = _approval_rows([a])
     diffs = a["diffs"]
     text = (
@@ -85,7 +87,7 @@ def _approve_args(p: argparse.ArgumentParser) -> None:
 
 
 async def approve(ctx: Context) -> Output:
-    a = await ctx.call("approvals.approve", id=ctx.args.id, wait=not ctx.args.no_wait)
+    a: ApprovalRow = await ctx.call("approvals.approve", id=ctx.args.id, wait=not ctx.args.no_wait)
     extra = f": {a['error']}" if a.get("error") else ""
     return a, f"approval #{a['id']} {a['kind']} {a['agent']}: {a['status']}{extra}"
 
@@ -96,7 +98,7 @@ def _deny_args(p: argparse.ArgumentParser) -> None:
 
 
 async def deny(ctx: Context) -> Output:
-    a = await ctx.call("approvals.deny", id=ctx.args.id, note=ctx.args.note)
+    a: ApprovalRow = await ctx.call("approvals.deny", id=ctx.args.id, note=ctx.args.note)
     return a, f"approval #{a['id']} denied"
 
 
@@ -112,7 +114,7 @@ async def tags(ctx: Context) -> Output:
             t["name"],
             t["sha"][:12],
             ago(t.get("tagged_at")),
-            _subject({"message": t.get("why")}),
+            _subject(t.get("why")),
             (t.get("message") or "")[:60],
         )
         for t in data["tags"]

@@ -11,6 +11,7 @@ from hyperhive.commands import (
     approvals,
     audit,
     core,
+    hosts,
     lifecycle,
     questions,
     shell,
@@ -37,6 +38,7 @@ def all_verbs() -> list[Verb]:
         stats,
         tui,
         agent,
+        hosts,
     ):
         verbs.extend(module.VERBS)
     return verbs

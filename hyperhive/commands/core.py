@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from hyperhive.commands import Context, Output, Verb, ago, table
+from hyperhive.core.replies import AgentsReply, DaemonStatus
 
 
 async def daemon(ctx: Context) -> Output:
@@ -29,7 +30,7 @@ def _daemon_args(p: argparse.ArgumentParser) -> None:
 
 
 async def status(ctx: Context) -> Output:
-    data = await ctx.call("daemon.status")
+    data: DaemonStatus = await ctx.call("daemon.status")
     lines = [f"{k}: {v}" for k, v in data.items() if k not in ("isolated", "database")]
     if data.get("isolated") is False:
         lines.append(
@@ -55,7 +56,7 @@ def _mib(n: object) -> str:
 
 
 async def agents(ctx: Context) -> Output:
-    data = await ctx.call("agents.list")
+    data: AgentsReply = await ctx.call("agents.list")
     rows = [
         (
             a["name"],

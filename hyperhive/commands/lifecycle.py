@@ -6,6 +6,7 @@ import argparse
 
 from hyperhive.commands import Context, Output, Verb, table
 from hyperhive.core.errors import InvalidInput
+from hyperhive.core.replies import AgentRow, KeptReply, SpawnReply
 
 
 def _name(p: argparse.ArgumentParser) -> None:
@@ -13,14 +14,14 @@ def _name(p: argparse.ArgumentParser) -> None:
 
 
 async def spawn(ctx: Context) -> Output:
-    data = await ctx.call("lifecycle.spawn", name=ctx.args.name)
+    data: SpawnReply = await ctx.call("lifecycle.spawn", name=ctx.args.name)
     a = data["approval"]
-    return data, f"spawned {ctx.args.name} (approval #{a['id']}, {a['fetched_sha'][:12]})"
+    return data, f"spawned {ctx.args.name} (approval #{a['id']}, {(a['fetched_sha'] or '-')[:12]})"
 
 
 def _simple(action: str, done: str) -> Verb:
     async def run(ctx: Context) -> Output:
-        agent = await ctx.call(f"lifecycle.{action}", name=ctx.args.name)
+        agent: AgentRow = await ctx.call(f"lifecycle.{action}", name=ctx.args.name)
         return agent, f"{ctx.args.name}: {done} ({agent['state']})"
 
     return Verb(action, f"{action} an agent", run, _name)
@@ -43,7 +44,7 @@ async def purge(ctx: Context) -> Output:
 
 
 async def kept(ctx: Context) -> Output:
-    data = await ctx.call("kept.list")
+    data: KeptReply = await ctx.call("kept.list")
     rows = [(k["name"], k["incarnation"], (k.get("sha") or "-")[:12]) for k in data["kept"]]
     return data["kept"], table(rows, ["NAME", "INCARNATION", "SHA"])
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import time
 from collections.abc import Sequence
-from typing import Any
 
 from hyperhive.commands import Context, Output, Verb, ago, table
+from hyperhive.core.replies import QuestionRow, QuestionsReply
 
 
 def choose(
@@ -41,15 +41,17 @@ def _line(text: str, width: int = 70) -> str:
     return flat if len(flat) <= width else flat[: width - 1] + "…"
 
 
-def _answer(q: dict[str, Any]) -> str:
-    answer = q.get("answer") or {}
-    parts = [", ".join(answer.get("options") or [])] if answer.get("options") else []
-    if answer.get("text"):
+def _answer(q: QuestionRow) -> str:
+    answer = q.get("answer")
+    if answer is None:
+        return ""
+    parts = [", ".join(answer["options"])] if answer["options"] else []
+    if answer["text"]:
         parts.append(_line(answer["text"], 40))
     return " / ".join(parts)
 
 
-def question_rows(questions: list[dict[str, Any]]) -> str:
+def question_rows(questions: Sequence[QuestionRow]) -> str:
     rows = []
     for q in questions:
         options = " | ".join(q["options"])
@@ -76,7 +78,7 @@ def _questions_args(p: argparse.ArgumentParser) -> None:
 
 async def questions(ctx: Context) -> Output:
     status = None if ctx.args.all else "pending"
-    data = await ctx.call("questions.list", status=status)
+    data: QuestionsReply = await ctx.call("questions.list", status=status)
     found = data["questions"]
     if not found:
         return found, "no pending questions" if status else "no questions"
@@ -104,11 +106,14 @@ def _answer_args(p: argparse.ArgumentParser) -> None:
 async def answer(ctx: Context) -> Output:
     a = ctx.args
     async with ctx.client() as client:
-        pending = (await client.call("questions.list", status="pending"))["questions"]
+        listed: QuestionsReply = await client.call("questions.list", status="pending")
+        pending = listed["questions"]
         offered: list[str] = next((q["options"] for q in pending if q["id"] == a.id), [])
         options, text = choose(a.text, a.option, offered)
         # an empty choice goes to the daemon all the same: it explains what is missing
-        done = await client.call("questions.answer", id=a.id, options=options or None, text=text)
+        done: QuestionRow = await client.call(
+            "questions.answer", id=a.id, options=options or None, text=text
+        )
     return done, f"answered question #{done['id']} from {done['asker']}: {_answer(done)}"
 
 
@@ -117,7 +122,7 @@ def _id(p: argparse.ArgumentParser) -> None:
 
 
 async def cancel_question(ctx: Context) -> Output:
-    done = await ctx.call("questions.cancel", id=ctx.args.id)
+    done: QuestionRow = await ctx.call("questions.cancel", id=ctx.args.id)
     return done, f"cancelled question #{done['id']} from {done['asker']}"
 
 

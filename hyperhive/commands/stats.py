@@ -6,10 +6,10 @@ import argparse
 import math
 import re
 import time
-from typing import Any
 
 from hyperhive.commands import Context, Output, Verb, ago, table
 from hyperhive.core.errors import InvalidInput
+from hyperhive.core.replies import SeriesReply, StatsKeysReply
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 _RELATIVE = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
@@ -44,7 +44,7 @@ def number(value: float | None) -> str:
     return f"{value:.6g}"
 
 
-def series_rows(series: dict[str, Any]) -> str:
+def series_rows(series: SeriesReply) -> str:
     fmt = "%m-%d %H:%M" if series["until"] - series["start"] > 86400 else "%H:%M:%S"
     rows = []
     for b in series["buckets"]:
@@ -94,13 +94,14 @@ def _stats_args(p: argparse.ArgumentParser) -> None:
 async def stats(ctx: Context) -> Output:
     a = ctx.args
     if a.key is None:
-        found = (await ctx.call("stats.keys", agent=a.agent))["series"]
+        keys: StatsKeysReply = await ctx.call("stats.keys", agent=a.agent)
+        found = keys["series"]
         if not found:
             return found, "no stats recorded yet"
         rows = [(s["agent"], s["key"], number(s["value"]), ago(s["ts"])) for s in found]
         return found, table(rows, ["AGENT", "KEY", "LAST", "AGE"])
     now = time.time()
-    series = await ctx.call(
+    series: SeriesReply = await ctx.call(
         "stats.query",
         agent=a.agent or "*",
         key=a.key,

@@ -6,11 +6,19 @@ import argparse
 import asyncio
 import json
 import sys
-from typing import Any
+from collections.abc import Sequence
 
 from hyperhive.commands import Context, Output, Verb, ago, table
 from hyperhive.core.ages import until
 from hyperhive.core.errors import InvalidInput, NotFound
+from hyperhive.core.replies import (
+    AgentsReply,
+    LogsReply,
+    ModelReply,
+    ReminderRow,
+    RemindersReply,
+    ThreadsReply,
+)
 from hyperhive.core.safetext import terminal_safe
 
 FOLLOW_SECONDS = 0.5
@@ -21,7 +29,7 @@ def _cell(text: object, width: int = 60) -> str:
     return flat if len(flat) <= width else flat[: width - 1] + "…"
 
 
-def reminder_rows(reminders: list[dict[str, Any]]) -> str:
+def reminder_rows(reminders: Sequence[ReminderRow]) -> str:
     rows = []
     for r in reminders:
         when = until(r["due_at"]) if r["status"] == "pending" else ago(r.get("decided_at"))
@@ -46,7 +54,8 @@ def _reminders_args(p: argparse.ArgumentParser) -> None:
 async def reminders(ctx: Context) -> Output:
     a = ctx.args
     status = None if a.all else "pending"
-    found = (await ctx.call("reminders.list", agent=a.name, status=status))["reminders"]
+    listed: RemindersReply = await ctx.call("reminders.list", agent=a.name, status=status)
+    found = listed["reminders"]
     if not found:
         return found, "no pending reminders" if status else "no reminders"
     return found, reminder_rows(found)
@@ -57,11 +66,11 @@ def _id(p: argparse.ArgumentParser) -> None:
 
 
 async def remind_cancel(ctx: Context) -> Output:
-    done = await ctx.call("reminders.cancel", id=ctx.args.id)
+    done: ReminderRow = await ctx.call("reminders.cancel", id=ctx.args.id)
     return done, f"cancelled reminder #{done['id']} of {done['agent']}"
 
 
-def threads_text(got: dict[str, Any]) -> str:
+def threads_text(got: ThreadsReply) -> str:
     parts = []
     questions = got["questions"]
     rows = [
@@ -80,7 +89,7 @@ def threads_text(got: dict[str, Any]) -> str:
         + table(rows, ["ID", "ASKER", "TO", "ROLE", "EXPIRES", "QUESTION"])
     )
     approvals = got["approvals"]
-    rows = [
+    approval_rows = [
         (
             a["id"],
             a["kind"],
@@ -92,7 +101,7 @@ def threads_text(got: dict[str, Any]) -> str:
     ]
     parts.append(
         f"pending approvals ({len(approvals)})\n"
-        + table(rows, ["ID", "KIND", "AGENT", "BY", "WHY"])
+        + table(approval_rows, ["ID", "KIND", "AGENT", "BY", "WHY"])
     )
     parts.append(f"pending reminders ({len(got['reminders'])})\n" + reminder_rows(got["reminders"]))
     return "\n\n".join(parts)
@@ -103,7 +112,7 @@ def _threads_args(p: argparse.ArgumentParser) -> None:
 
 
 async def threads(ctx: Context) -> Output:
-    got = await ctx.call("threads.get", agent=ctx.args.name)
+    got: ThreadsReply = await ctx.call("threads.get", agent=ctx.args.name)
     return got, threads_text(got)
 
 
@@ -116,7 +125,7 @@ def _logs_args(p: argparse.ArgumentParser) -> None:
 async def logs(ctx: Context) -> Output:
     a = ctx.args
     async with ctx.client() as client:
-        got = await client.call("logs.tail", name=a.name, lines=a.lines)
+        got: LogsReply = await client.call("logs.tail", name=a.name, lines=a.lines)
         if not a.follow:
             return got, terminal_safe(got["text"].rstrip("\n"))
         _emit(got, as_json=a.json)
@@ -129,7 +138,7 @@ async def logs(ctx: Context) -> Output:
             offset = got["offset"]
 
 
-def _emit(got: dict[str, Any], *, as_json: bool) -> None:
+def _emit(got: LogsReply, *, as_json: bool) -> None:
     if as_json:
         print(json.dumps(got), flush=True)
     elif got["text"]:
@@ -148,13 +157,14 @@ async def model(ctx: Context) -> Output:
     if a.clear and a.model:
         raise InvalidInput("give MODEL or --clear, not both")
     if a.clear:
-        done = await ctx.call("agents.set_model", name=a.name, model=None)
-        said = "cleared the model override" if done["cleared"] else "had no model override"
+        done: ModelReply = await ctx.call("agents.set_model", name=a.name, model=None)
+        said = "cleared the model override" if done.get("cleared") else "had no model override"
         return done, f"{a.name}: {said}; its config's model applies from the next turn"
     if a.model:
-        done = await ctx.call("agents.set_model", name=a.name, model=a.model)
-        return done, f"{a.name}: model {a.model} from the next turn"
-    agents = (await ctx.call("agents.list"))["agents"]
+        set_: ModelReply = await ctx.call("agents.set_model", name=a.name, model=a.model)
+        return set_, f"{a.name}: model {a.model} from the next turn"
+    listed_agents: AgentsReply = await ctx.call("agents.list")
+    agents = listed_agents["agents"]
     found = next((x for x in agents if x["name"] == a.name), None)
     if found is None:
         raise NotFound(f"no agent named {a.name!r}")

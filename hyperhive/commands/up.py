@@ -11,6 +11,7 @@ import subprocess
 from hyperhive.commands import Context, Output, Verb, connect_session
 from hyperhive.core.client import HiveClient
 from hyperhive.core.errors import DaemonUnavailable, HyperhiveError
+from hyperhive.core.replies import AgentsReply
 from hyperhive.core.settings import Settings, cli_argv
 
 DEMO_AGENTS = ("alice", "bob")
@@ -80,7 +81,8 @@ def stop_daemon(proc: subprocess.Popen[bytes]) -> None:
 async def start_demo(settings: Settings) -> None:
     """Spawn the demo agents and wake the manager."""
     async with await HiveClient.connect(settings.host_socket) as client:
-        names = {a["name"] for a in (await client.call("agents.list"))["agents"]}
+        listed: AgentsReply = await client.call("agents.list")
+        names = {a["name"] for a in listed["agents"]}
         for name in DEMO_AGENTS:
             if name not in names:
                 await client.call("lifecycle.spawn", name=name)

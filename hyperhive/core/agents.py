@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import replace
 
 from hyperhive.core.errors import NotFound, Refused
 from hyperhive.core.events import EventBus
@@ -11,6 +12,7 @@ from hyperhive.core.models import Agent, AgentState, Role
 from hyperhive.core.names import MANAGER, validate_agent_name
 from hyperhive.core.store import Store
 from hyperhive.core.store import agents as q
+from hyperhive.core.store.agents import Build
 
 
 class AgentRegistry:
@@ -23,12 +25,14 @@ class AgentRegistry:
         self._events = events
         self._clock = clock
         self._agents: dict[str, Agent] = {}
+        self._builds: dict[str, Build] = {}
         self._names: frozenset[str] | None = None
         self.extras: dict[str, Callable[[str], object]] = {}
 
     async def load(self) -> None:
         rows = await self._store.read(lambda db: q.all_agents(db, include_destroyed=True))
         self._agents = {a.name: a for a in rows}
+        self._builds = await self._store.read(q.builds)
         self._names = None
 
     def get(self, name: str) -> Agent:
@@ -119,16 +123,33 @@ class AgentRegistry:
     async def set_state(self, name: str, state: AgentState, reason: str = "") -> Agent:
         return await self.update(name, state=state, state_reason=reason)
 
+    def build(self, name: str) -> Build:
+        """What ``name``'s container was last built with (`Build()`: nothing recorded)."""
+        return self._builds.get(name, Build())
+
+    async def record_build(self, name: str, version: str, inputs: str) -> None:
+        """Remember that ``name``'s container was just built by hyperhive ``version``."""
+        await self._store.write(q.set_build, name, version, inputs)
+        self._builds[name] = replace(self.build(name), version=version, inputs=inputs)
+
+    async def set_told(self, name: str, told: str) -> None:
+        """Remember the needs_update reason the manager was told about ("": none)."""
+        if self.build(name).told != told:
+            await self._store.write(q.set_told, name, told)
+            self._builds[name] = replace(self.build(name), told=told)
+
     async def delete(self, name: str) -> None:
         """Forget an agent entirely (purge)."""
         await self._store.write(q.delete, name)
         self._agents.pop(name, None)
+        self._builds.pop(name, None)
         self._names = None
         self._events.publish("agent.purged", {"name": name})
 
     def describe(self, agent: Agent) -> dict[str, object]:
         """The JSON view of an agent, with the live extras (inbox depth, ...)."""
         data: dict[str, object] = agent.to_json()
+        data["built_version"] = self.build(agent.name).version
         for key, fn in self.extras.items():
             data[key] = fn(agent.name)
         return data

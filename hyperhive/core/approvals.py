@@ -27,6 +27,7 @@ from hyperhive.core.errors import Conflict, HyperhiveError, InvalidInput, NotFou
 from hyperhive.core.events import EventBus
 from hyperhive.core.models import AgentState, Approval, ApprovalKind, ApprovalStatus, Role
 from hyperhive.core.names import MANAGER, SYSTEM, validate_agent_name
+from hyperhive.core.notices import notice
 from hyperhive.core.repos import Repos
 from hyperhive.core.store import Store
 from hyperhive.core.store import approvals as q
@@ -453,16 +454,14 @@ class Approvals:
         self._events.publish("approval.changed", approval.to_json())
 
     async def _tell_manager(self, approval: Approval) -> None:
+        """One notice per decision and build result (a deploy names its commit)."""
         a = approval
-        text = f"[approval #{a.id} {a.kind.value} {a.agent}: {a.status.value}]"
-        if approval.note:
-            text += f" note: {approval.note}"
-        if approval.error:
-            text += f" error: {approval.error}"
-        try:
-            await self._notify(MANAGER, text)
-        except HyperhiveError as exc:
-            logger.warning("could not tell the manager about approval #%d: %s", approval.id, exc)
+        head = f"approval #{a.id} {a.kind.value} {a.agent}: {a.status.value}"
+        remark = ""
+        if a.status is Status.DEPLOYED and a.fetched_sha:
+            remark = f"at config {a.fetched_sha[:12]}"
+        parts = [f"{what}: {text}" for what, text in (("note", a.note), ("error", a.error)) if text]
+        await self._notify(MANAGER, notice(head, remark, detail="; ".join(parts)))
 
     async def _record(
         self, actor: str, action: str, target: str, detail: dict[str, Any], result: str = "ok"

@@ -19,9 +19,11 @@ from hyperhive.core.audit import AuditLog
 from hyperhive.core.broker import Broker
 from hyperhive.core.errors import HyperhiveError, NotFound
 from hyperhive.core.events import EventBus
+from hyperhive.core.hosts import Hosts
 from hyperhive.core.lifecycle import Lifecycle
 from hyperhive.core.models import Agent, AgentState, Role
-from hyperhive.core.names import MANAGER, SYSTEM
+from hyperhive.core.names import MANAGER
+from hyperhive.core.notices import Notices
 from hyperhive.core.overrides import Overrides
 from hyperhive.core.policy import SendPolicies
 from hyperhive.core.protocol import Caller, Registry, Scope
@@ -68,12 +70,13 @@ class Hive:
         self.agents.extras["inbox"] = self.broker.depth
         self.runtime = runtime
         self.audit = AuditLog(store, self.events)
+        self.notices = Notices(self.broker)
         self.approvals = Approvals(
             store,
             self.events,
             self.repos,
             self.agents,
-            notify=self._notify,
+            notify=self.notices.tell,
             audit=self.audit.record,
             driver=settings.driver,
         )
@@ -87,6 +90,7 @@ class Hive:
             listen=self.listen_agent,
             unlisten=self.unlisten_agent,
             audit=self.audit.record,
+            notices=self.notices,
         )
         self.approvals.builder = self.lifecycle
         self.questions = Questions(
@@ -108,6 +112,7 @@ class Hive:
         )
         self.overrides.on_model = self.turns.set_model
         self.terminals = Terminals(self.events, self.agents, self.audit, runtime, self.spawn_task)
+        self.hosts = Hosts(settings, store, self.events, self.audit, self.agents)
         self.registry: Registry = Registry()
         self.server: SocketServer | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -151,6 +156,9 @@ class Hive:
             await hive.broker.start()
             await hive.audit.load()
             await hive.overrides.load()
+            await hive.hosts.load()
+            stack.push_async_callback(hive.hosts.close)
+            hive.hosts.start()
             await hive.ensure_manager()
             hive.registry = build_registry(hive)
             if serve:
@@ -275,9 +283,6 @@ class Hive:
             return self.lifecycle.config(name).allowed_recipients
         except (HyperhiveError, OSError):
             return (MANAGER,)  # an unreadable config: only the manager, as the harness does
-
-    async def _notify(self, to: str, text: str) -> None:
-        await self.broker.send(SYSTEM, to, text)
 
     async def gc_tags(self, *, dry_run: bool, by: str) -> dict[str, list[str]]:
         """Tag retention over every agent's applied repo (live agents and tombstones)."""

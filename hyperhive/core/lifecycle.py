@@ -6,6 +6,12 @@ fails or its task is cancelled. At start-up `reconcile` turns whatever a crash l
 (a transient state, a container that died meanwhile) into the truth, adopting running
 containers; `watch` notices containers that die without an operator action, tells the
 manager, and restarts them with capped exponential backoff.
+
+Every build records the hyperhive version and runtime inputs it was made with; at
+start-up an agent built with others (or running an older config than applied ``main``)
+is flagged ``stale`` (needs_update), and the manager is told once per reason. The
+manager hears of everything else that happens to its agents too (`notices`), and an
+agent restarted or redeployed is told so itself.
 """
 
 from __future__ import annotations
@@ -30,10 +36,12 @@ from hyperhive.core.agent_config import (
 from hyperhive.core.agents import AgentRegistry
 from hyperhive.core.audit import record_done
 from hyperhive.core.broker import Broker
+from hyperhive.core.builds import Builds, short
 from hyperhive.core.errors import HyperhiveError, InvalidInput, NotFound, Refused
 from hyperhive.core.events import EventBus
 from hyperhive.core.models import UP_STATES, Agent, AgentState, Role
 from hyperhive.core.names import MANAGER, SYSTEM, validate_agent_name
+from hyperhive.core.notices import Notices, notice, who
 from hyperhive.core.repos import Repos
 from hyperhive.core.runner import Completed
 from hyperhive.core.runtimes.base import AgentSpec, ContainerState, Runtime
@@ -68,8 +76,13 @@ class Lifecycle:
     clock: Callable[[], float] = time.time
     # None: the runtime runs the harness; tests may run something smaller
     command: tuple[str, ...] | None = None
+    notices: Notices | None = None  # None: a Notices of its own on the broker
     _locks: dict[str, asyncio.Lock] = field(default_factory=dict)
     _crashes: dict[str, _Crashes] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._notices = self.notices or Notices(self.broker)
+        self._builds = Builds(self.agents, self.repos, self.events, self._notices, self._record)
 
     # --- paths and specs -----------------------------------------------------------
     def tree_dir(self, name: str) -> Path:
@@ -190,7 +203,11 @@ class Lifecycle:
 
     # --- builds (called by approvals) ----------------------------------------------
     async def deploy(self, name: str, sha: str, *, spawn: bool) -> None:
-        """Build ``name`` from the applied tree at ``sha`` and (re)start it."""
+        """Build ``name`` from the applied tree at ``sha`` and (re)start it.
+
+        An agent that existed before is told it was redeployed (the manager hears of the
+        deploy through the approval's notice).
+        """
         if spawn:
             found = self.agents.find(name)
             if found is None or found.state is AgentState.DESTROYED:
@@ -205,6 +222,9 @@ class Lifecycle:
             self._make_dirs(name)
             await self._export(name, sha)
             await self._rebuild(agent, restart=spawn or agent.state in UP_STATES)
+        if not spawn:
+            text = f"You were redeployed at config {short(sha)}: your new config is live."
+            await self._notices.tell(name, notice("redeployed", text))
 
     async def create_draft(self, name: str) -> None:
         """Two-step spawn, step 1: a proposed repo and a state dir, no container."""
@@ -227,7 +247,7 @@ class Lifecycle:
         status = await self.runtime.status(agent.name)
         if status.state is ContainerState.RUNNING:
             await self.runtime.stop(agent.name)
-        await self.runtime.create(spec)
+        await self._builds.create(self.runtime, spec)
         if restart:
             await self.runtime.start(spec)
             await self.agents.set_state(agent.name, AgentState.RUNNING)
@@ -252,9 +272,12 @@ class Lifecycle:
         async with self._operation(name, AgentState.STARTING, "start", by) as agent:
             spec = self.spec(agent)
             await self.listen(agent)
-            await self.runtime.create(spec)
+            await self._builds.create(self.runtime, spec)
             await self.runtime.start(spec)
-            return await self.agents.set_state(name, AgentState.RUNNING)
+            started = await self.agents.set_state(name, AgentState.RUNNING)
+        await self._builds.check(self.runtime, started, after_build=True)
+        await self._tell_manager(name, by, f"started {name}", f"by {who(by)}")
+        return self.agents.get(name)
 
     async def kill(self, name: object, *, by: str) -> Agent:
         """Stop an agent gracefully (its messages wait for it)."""
@@ -265,10 +288,12 @@ class Lifecycle:
             self._cancel_restart(name)
             await self.runtime.stop(name)
             self.broker.requeue(name)
-            return await self.agents.set_state(name, AgentState.STOPPED)
+            stopped = await self.agents.set_state(name, AgentState.STOPPED)
+        await self._tell_manager(name, by, f"killed {name}", f"by {who(by)}; its messages wait")
+        return stopped
 
     async def restart(self, name: object, *, by: str) -> Agent:
-        """Stop (if running) and start again."""
+        """Stop (if running) and start again; the agent is told it was restarted."""
         name = self._target(name, by)
         async with self._operation(name, AgentState.RESTARTING, "restart", by) as agent:
             self._cancel_restart(name)
@@ -276,9 +301,16 @@ class Lifecycle:
             self.broker.requeue(name)
             spec = self.spec(agent)
             await self.listen(agent)
-            await self.runtime.create(spec)
+            await self._builds.create(self.runtime, spec)
             await self.runtime.start(spec)
-            return await self.agents.set_state(name, AgentState.RUNNING)
+            started = await self.agents.set_state(name, AgentState.RUNNING)
+        await self._builds.check(self.runtime, started, after_build=True)
+        at = f"at config {short(started.applied_sha)}"
+        await self._tell_manager(name, by, f"restarted {name}", f"by {who(by)} {at}")
+        await self._notices.tell(
+            name, notice("restarted", f"You were restarted by {who(by)} {at}.")
+        )
+        return self.agents.get(name)
 
     async def update(self, name: object, *, by: str) -> Agent:
         """Rebuild from applied ``main`` (e.g. after `needs_update`) and restart if it ran."""
@@ -290,7 +322,12 @@ class Lifecycle:
             was_up = agent.state in UP_STATES or agent.state is AgentState.CRASHED
             await self._export(name, sha)
             await self._rebuild(agent, restart=was_up)
-            return await self.agents.update(name, applied_sha=sha, stale=0)
+            updated = await self.agents.update(name, applied_sha=sha, stale=0)
+        await self._builds.check(self.runtime, updated, after_build=True)
+        at = f"at config {short(sha)}"
+        await self._tell_manager(name, by, f"updated {name}", f"rebuilt by {who(by)} {at}")
+        await self._notices.tell(name, notice("redeployed", f"You were rebuilt by {who(by)} {at}."))
+        return self.agents.get(name)
 
     async def destroy(self, name: object, *, by: str, purge: bool = False) -> None:
         """Stop and remove the container; keep its state as a tombstone (or purge it)."""
@@ -305,8 +342,13 @@ class Lifecycle:
             await self.unlisten(name)
             self.broker.forget(name)
             await self.agents.set_state(name, AgentState.DESTROYED)
-        if purge:
-            await self.purge(name, by=by)
+        kept = "its state is kept"
+        try:
+            if purge:
+                await self.purge(name, by=by)
+                kept = "its state is purged"
+        finally:
+            await self._tell_manager(name, by, f"destroyed {name}", f"by {who(by)}; {kept}")
 
     async def purge(self, name: object, *, by: str) -> None:
         """Wipe a tombstone: config, state, creds, applied repo."""
@@ -352,17 +394,7 @@ class Lifecycle:
                 if self.tree_dir(agent.name).exists():
                     with contextlib.suppress(HyperhiveError):
                         await self.start(agent.name, by=SYSTEM)
-            await self._check_stale(agent)
-
-    async def _check_stale(self, agent: Agent) -> None:
-        main = await self.repos.running_sha(agent.name)
-        stale = main is not None and main != agent.applied_sha
-        if stale != agent.stale:
-            await self.agents.update(agent.name, stale=int(stale))
-        if stale and agent.name != MANAGER:
-            await self._tell_manager(
-                f"[needs_update {agent.name}] runs an older config than applied main"
-            )
+            await self._builds.check(self.runtime, self.agents.get(agent.name))
 
     async def check_once(self) -> None:
         """One pass of the crash watcher."""
@@ -393,8 +425,7 @@ class Lifecycle:
             "agent.crashed", {"name": agent.name, "reason": reason, "crashes": crashes.count}
         )
         await self._record(SYSTEM, "crashed", agent.name, {"reason": reason}, "failed")
-        if agent.name != MANAGER:
-            await self._tell_manager(f"[crashed {agent.name}] {reason}")
+        await self._tell_manager(agent.name, SYSTEM, f"crashed {agent.name}", reason)
         self._cancel_restart(agent.name)
         crashes.restart = asyncio.create_task(self._restart_later(agent.name, delay))
 
@@ -415,11 +446,12 @@ class Lifecycle:
                 crashes.restart.cancel()
 
     # --- helpers -------------------------------------------------------------------
-    async def _tell_manager(self, text: str) -> None:
-        try:
-            await self.broker.send(SYSTEM, MANAGER, text)
-        except HyperhiveError as exc:
-            logger.warning("could not tell the manager: %s", exc)
+    async def _tell_manager(
+        self, about: str, by: str, head: str, remark: str, detail: str = ""
+    ) -> None:
+        """Tell the manager what happened to ``about``, unless the manager did it itself."""
+        if by != MANAGER:
+            await self._notices.tell_manager(about, notice(head, remark, detail=detail))
 
     async def _record(
         self, actor: str, action: str, target: str, detail: dict[str, Any], result: str = "ok"

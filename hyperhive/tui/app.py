@@ -26,6 +26,7 @@ from hyperhive.tui.screens.audit import AuditScreen
 from hyperhive.tui.screens.base import HiveScreen
 from hyperhive.tui.screens.dashboard import DashboardScreen
 from hyperhive.tui.screens.help import HelpScreen
+from hyperhive.tui.screens.hosts import HostsScreen
 from hyperhive.tui.screens.modals import Confirmation, ConfirmScreen
 from hyperhive.tui.screens.repos import ReposScreen
 from hyperhive.tui.screens.stats import StatsScreen
@@ -52,6 +53,7 @@ MODES: dict[str, type[HiveScreen]] = {
     "repos": ReposScreen,
     "stats": StatsScreen,
     "audit": AuditScreen,
+    "hosts": HostsScreen,  # no tab on the status line: `5` or the palette
 }
 
 
@@ -69,6 +71,7 @@ class HiveApp(App[None]):
             Binding(str(n), f"mode('{mode}')", mode, group=SCREENS)
             for n, mode in enumerate(("dashboard", "repos", "stats", "audit"), start=1)
         ),
+        Binding("5", "mode('hosts')", "hosts", show=False),
     ]
 
     def __init__(

@@ -33,6 +33,7 @@ EVENT_PATTERNS = (
     "turn.*",
     "stats.*",
     "audit.*",
+    "host.*",
 )
 DEFAULT_BACKOFF = (0.5, 1.0, 2.0, 4.0, 8.0)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 KEYMAP: tuple[tuple[str, str], ...] = (
     ("`?`", "this help: every key"),
     ("`ctrl+p`", "command palette: every action by name"),
-    ("`1` `2` `3` `4`", "dashboard · repos · stats · audit (the tabs on top)"),
+    ("`1` `2` `3` `4` `5`", "dashboard · repos · stats · audit (the tabs on top) · hosts"),
     ("`tab` / `shift+tab`", "next / previous pane"),
     ("`enter`", "open: agent page, approval diff, answer a question, read a message"),
     ("`esc`", 'back out: a dialog, a page, the compose box ("replying to" first), a filter'),
@@ -25,6 +25,7 @@ KEYMAP: tuple[tuple[str, str], ...] = (
     ("`x` / `n`", "on the agent page: cancel the running turn / a new session next turn"),
     ("`f`", "on a tag: the files at that tag"),
     ("`v`", "in the audit log: verify the hash chain"),
+    ("`n` / `z`", "on the hosts screen: add a host / drain or undrain (`d` removes, asks)"),
     ("`←` `→` / `h` `l`", "in a diff or file: scroll sideways (a `›` marks a clipped line)"),
     ("`End` / `Home`", "in a diff or file: to the end / start of the lines"),
     ("`j` `k` / `g` `G`", "in a diff or file: down / up, top / bottom"),

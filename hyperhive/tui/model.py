@@ -40,7 +40,7 @@ SNAPSHOT: dict[str, tuple[str, dict[str, Any]]] = {
     # runtime and isolation: the header warns when agents are not isolated
     "status": ("daemon.status", {}),
 }
-PASSTHROUGH = ("turn.", "stats.", "audit.", "pty.")
+PASSTHROUGH = ("turn.", "stats.", "audit.", "pty.", "host.")
 
 
 @dataclass(frozen=True)

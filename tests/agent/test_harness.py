@@ -3,12 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-import os
-import shutil
-import tempfile
-from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -28,8 +23,9 @@ from hyperhive.agent.harness import (
 )
 from hyperhive.core.client import HiveClient
 from hyperhive.core.hive import Hive
-from hyperhive.core.models import AgentState, Role
-from hyperhive.core.protocol import Method, Scope, p
+from hyperhive.core.models import Role
+from tests.support.harness import agent_env, capture_stats, claude_harness, prepare, running
+from tests.support.waiting import next_named, wait_for
 
 BLOCK = "block"
 
@@ -67,71 +63,6 @@ class FakeDriver:
 
     def cancel(self) -> None:
         self._cancelled.set()
-
-
-def agent_env(hive: Hive, tmp_path: Path, name: str = "alice") -> AgentEnv:
-    return AgentEnv(
-        name=name,
-        role=Role.MANAGER if name == "manager" else Role.AGENT,
-        socket=hive.settings.agent_socket(name),
-        state_dir=tmp_path / name / "state",
-        etc_dir=tmp_path / name / "etc",
-        failure_backoff_seconds=0,
-        check_interval_seconds=0.01,
-        rate_limit_backoff_seconds=0.01,
-    )
-
-
-@contextlib.asynccontextmanager
-async def running(hive: Hive, harness: Harness) -> AsyncIterator[None]:
-    task = asyncio.create_task(harness.run())
-    try:
-        yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-
-def capture_stats(hive: Hive) -> list[dict[str, float]]:
-    """Record what harnesses send to ``stats.record`` (calling the real one if it exists)."""
-    seen: list[dict[str, float]] = []
-    real = hive.registry.methods.get("stats.record")
-
-    async def record(caller: Any, samples: dict[str, float], **rest: Any) -> Any:
-        seen.append(samples)
-        if real is None:
-            return {"recorded": len(samples)}
-        return await real.handler(caller, samples=samples, **rest)
-
-    params = real.params if real else {"samples": p(dict)}
-    hive.registry.methods["stats.record"] = Method(
-        "stats.record", record, params, frozenset({Scope.AGENT})
-    )
-    assert hive.server is not None
-    hive.server.methods = {scope: hive.registry.for_scope(scope) for scope in Scope}
-    return seen
-
-
-async def until(predicate: Callable[[], Any], timeout: float = 10) -> None:
-    """Wait for ``predicate`` on the event loop's own progress (no sleeps)."""
-    async with asyncio.timeout(timeout):
-        while not predicate():
-            await asyncio.sleep(0.01)
-
-
-async def next_named(client: HiveClient, name: str, timeout: float = 10) -> dict[str, Any]:
-    async with asyncio.timeout(timeout):
-        while True:
-            event = await client.next_event()
-            if event["event"] == name:
-                return event["data"]
-
-
-async def prepare(hive: Hive, name: str = "alice") -> None:
-    if hive.agents.find(name) is None:
-        await hive.create_agent(name)
-    await hive.agents.set_state(name, AgentState.RUNNING)
 
 
 # --- pure parts ------------------------------------------------------------------------
@@ -331,7 +262,7 @@ async def test_rate_limits_back_off_with_a_visible_state(
             state = (data["state"], data["state_reason"])
             if state[0] == "rate_limited" or (states and states[-1] != state):
                 states.append(state)
-        await until(lambda: len(driver.prompts) == 2)
+        await wait_for(lambda: len(driver.prompts) == 2)
     assert states[0][0] == "rate_limited" and "retrying at" in states[0][1]
     assert states[1] == ("running", "")
 
@@ -352,7 +283,7 @@ async def test_the_operator_cancels_a_turn_and_asks_for_a_new_session(
         await host.call("harness.cancel", agent="alice")
         cancelled = await next_named(host, "turn.ended")
         await host.call("harness.new_session", agent="alice")
-        await until(lambda: harness._new_session)
+        await wait_for(lambda: harness._new_session)
         await host.call("messages.send", to="alice", body="next")
         await next_named(host, "turn.ended")
     assert cancelled["exit_class"] == "cancelled"
@@ -404,8 +335,8 @@ async def test_compact_now_waits_for_the_running_turn_and_the_driver_closes_at_t
         assert driver.compactions == []  # not while the turn runs
         await host.call("harness.cancel", agent="alice")
         await next_named(host, "turn.ended")
-        await until(lambda: len(driver.compactions) == 1)
-        await until(lambda: not harness._side)
+        await wait_for(lambda: len(driver.compactions) == 1)
+        await wait_for(lambda: not harness._side)
     assert driver.compactions == [False]
     assert driver.closed
     events = (await host.call("turns.events", agent="alice"))["events"]
@@ -431,67 +362,6 @@ async def test_a_restarted_harness_gets_back_what_was_in_flight(
         ended = await next_named(host, "turn.ended")
     assert ended["turn"] == 2  # numbering goes on from the stored turns
     assert "delivered before" in again.prompts[0]
-
-
-def claude_config(
-    binary: str,
-    api: Any,
-    env: AgentEnv,
-    links: list[Any],
-    home: Path,
-    tmp: Path,
-    **extra: Any,
-) -> Any:
-    """A ClaudeConfig for the real CLI against the scripted API, offline and quiet."""
-    from hyperhive.agent.drivers.claude import ClaudeConfig
-    from hyperhive.agent.sdk_tools import hive_server
-
-    server, link = hive_server(env.socket, manager=env.is_manager, etc_dir=env.etc_dir)
-    links.append(link)
-    return ClaudeConfig(
-        cwd=env.state_dir,
-        hyperhive_server=server,
-        binary=binary,
-        model="claude-test-1",
-        inherit_env=False,
-        env={
-            "PATH": os.environ["PATH"],
-            "HOME": str(home),
-            "CLAUDE_CODE_TMPDIR": str(tmp),
-            "DISABLE_TELEMETRY": "1",
-            "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
-            "ANTHROPIC_BASE_URL": api.base_url,
-            "ANTHROPIC_API_KEY": "test",
-            "CLAUDE_CODE_MAX_RETRIES": "0",
-        },
-        **extra,
-    )
-
-
-@contextlib.asynccontextmanager
-async def claude_harness(
-    hive: Hive, tmp_path: Path, script: list[Any], **extra: Any
-) -> AsyncIterator[Any]:
-    """alice's harness on the real Claude CLI against the scripted API, running; yields it."""
-    from hyperhive.agent.drivers.claude import ClaudeDriver
-    from tests.support.claude_cli import require_claude
-    from tests.support.fake_anthropic import FakeAnthropic
-
-    binary = require_claude()
-    await prepare(hive)
-    env = agent_env(hive, tmp_path)
-    env.state_dir.mkdir(parents=True, exist_ok=True)
-    short_tmp = Path(tempfile.mkdtemp(prefix="cc-", dir="/tmp"))
-    try:
-        async with FakeAnthropic(script) as api:
-            links: list[Any] = []
-            config = claude_config(binary, api, env, links, tmp_path / "home", short_tmp, **extra)
-            driver = ClaudeDriver(config, closing=links)
-            tools = [config.hyperhive_server.hive_tools]
-            async with running(hive, Harness(env, driver, tools=tools)):
-                yield api
-    finally:
-        shutil.rmtree(short_tmp, ignore_errors=True)
 
 
 @pytest.mark.claude

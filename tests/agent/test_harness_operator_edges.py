@@ -13,15 +13,8 @@ from hyperhive.agent.drivers.base import ExitClass, TurnResult
 from hyperhive.agent.harness import Harness, turn_samples
 from hyperhive.core.client import HiveClient
 from hyperhive.core.hive import Hive
-from tests.agent.test_harness import (
-    agent_env,
-    capture_stats,
-    claude_config,
-    next_named,
-    prepare,
-    running,
-    until,
-)
+from tests.support.harness import agent_env, capture_stats, claude_config, prepare, running
+from tests.support.waiting import next_named, wait_for
 
 
 def test_turn_samples_count_the_messages_a_turn_received_by_sender_class() -> None:
@@ -76,7 +69,7 @@ async def test_a_model_switch_reaches_the_next_turn_and_recv_counts_as_received(
                 ended = await next_named(host, "turn.ended", timeout=90)
                 assert ended["exit_class"] == "ok", ended["error"]
                 await host.call("agents.set_model", name="alice", model="claude-override-2")
-                await until(lambda: harness._model == "claude-override-2")
+                await wait_for(lambda: harness._model == "claude-override-2")
                 await host.call("messages.send", to="alice", body="third")
                 ended = await next_named(host, "turn.ended", timeout=90)
                 assert ended["exit_class"] == "ok", ended["error"]

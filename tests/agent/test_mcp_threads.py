@@ -6,7 +6,7 @@ from pathlib import Path
 
 from hyperhive.agent.tools_threads import TOOLS
 from hyperhive.core.hive import Hive
-from tests.agent.test_mcp_server import call, session_on, write_allow
+from tests.support.mcp import call, session_on, write_allow
 
 
 async def test_every_loose_end_tool_is_listed_with_a_complete_schema(

@@ -3,13 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-import os
-import signal
 import subprocess
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +27,7 @@ from hyperhive.core.client import HiveClient
 from hyperhive.core.errors import InvalidInput
 from hyperhive.core.hive import Hive
 from hyperhive.core.models import AgentState
+from tests.support.harness import harness_env, harness_process
 
 
 def test_scripts_are_validated_and_turns_match_on_sender_and_body() -> None:
@@ -191,56 +188,6 @@ BOB = [
         "steps": [{"send": {"to": "alice", "body": "hello back", "in_reply_to": "{message_id}"}}],
     },
 ]
-
-
-def harness_env(hive: Hive, tmp_path: Path, name: str, script: list[Any]) -> dict[str, str]:
-    """The environment the process runtime gives a harness, with a scripted agent.toml."""
-    root = tmp_path / name
-    applied = root / "applied"
-    applied.mkdir(parents=True)
-    (applied / "agent.toml").write_text('driver = "scripted"\nscript = "script.json"\n')
-    (applied / "script.json").write_text(json.dumps(script))
-    for sub in ("state", "etc", "creds"):
-        (root / sub).mkdir()
-    return {
-        **os.environ,
-        "HOME": str(root / "creds"),
-        "HYPERHIVE_AGENT": name,
-        "HYPERHIVE_ROLE": "agent",
-        "HYPERHIVE_SOCKET": str(hive.settings.agent_socket(name)),
-        "HYPERHIVE_STATE": str(root / "state"),
-        "HYPERHIVE_ETC": str(root / "etc"),
-        "HYPERHIVE_CREDS": str(root / "creds"),
-        "HYPERHIVE_APPLIED": str(applied),
-        "HYPERHIVE_FAILURE_BACKOFF": "0",
-    }
-
-
-@contextlib.asynccontextmanager
-async def harness_process(env: dict[str, str], log: Path) -> AsyncIterator[None]:
-    with open(log, "wb") as out:
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-I",
-            "-m",
-            "hyperhive",
-            "agent",
-            "serve",
-            env=env,
-            stdout=out,
-            stderr=out,  # fmt: skip
-        )
-    try:
-        yield
-    finally:
-        if proc.returncode is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                async with asyncio.timeout(10):
-                    await proc.wait()
-            except TimeoutError:
-                proc.kill()
-                await proc.wait()
 
 
 async def test_two_scripted_agents_converse_through_the_daemon(

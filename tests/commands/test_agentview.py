@@ -2,43 +2,32 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 
 from hyperhive.core.client import HiveClient
-from hyperhive.core.settings import Settings
 from tests.support.cli import cli, cli_json
 from tests.support.daemon import DaemonProcess
 
 
 @pytest.fixture
-async def daemon(settings: Settings) -> AsyncIterator[DaemonProcess]:
-    settings.state_dir.mkdir(parents=True)
-    (settings.state_dir / "hyperhive.toml").write_text('driver = "scripted"\n')
-    d = DaemonProcess(settings, swarm=True)
-    await d.start()
-    cli_json(settings, "spawn", "alice")
-    yield d
-    client = await HiveClient.connect(settings.host_socket)
-    for name in ("alice", "manager"):
-        await client.call("lifecycle.kill", name=name)
-    await client.close()
-    d.stop()
+async def scripted_swarm(scripted_swarm: DaemonProcess) -> DaemonProcess:
+    """The shared scripted swarm with alice spawned from the CLI."""
+    cli_json(scripted_swarm.settings, "spawn", "alice")
+    return scripted_swarm
 
 
 async def test_notes_files_and_diff_show_what_an_agent_keeps_and_runs(
-    daemon: DaemonProcess,
+    scripted_swarm: DaemonProcess,
 ) -> None:
-    s = daemon.settings
+    s = scripted_swarm.settings
     (s.agent_state_dir("alice") / "notes.md").write_text("# alice's notes\n")
     assert cli(s, "notes", "alice").stdout == "# alice's notes\n"
     assert {"agent.toml", "prompt.md"} <= set(cli_json(s, "files", "alice"))
     assert "+++ b/agent.toml" in cli(s, "diff", "alice", "main").stdout
 
 
-async def test_turn_steering_and_reading_the_inbox(daemon: DaemonProcess) -> None:
-    s = daemon.settings
+async def test_turn_steering_and_reading_the_inbox(scripted_swarm: DaemonProcess) -> None:
+    s = scripted_swarm.settings
     idle = cli(s, "cancel-turn", "alice")
     assert idle.returncode == 1 and "alice" in idle.stderr
     assert cli(s, "new-session", "alice").returncode == 0

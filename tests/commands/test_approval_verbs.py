@@ -2,34 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
-import pytest
-
 from hyperhive.core.client import HiveClient
-from hyperhive.core.settings import Settings
 from tests.support.cli import cli, cli_json
 from tests.support.daemon import DaemonProcess
 from tests.support.swarm import commit_file
 
 
-@pytest.fixture
-async def daemon(settings: Settings) -> AsyncIterator[DaemonProcess]:
-    settings.state_dir.mkdir(parents=True)
-    (settings.state_dir / "hyperhive.toml").write_text('driver = "scripted"\n')
-    d = DaemonProcess(settings, swarm=True)
-    await d.start()
-    yield d
-    client = await HiveClient.connect(settings.host_socket)
-    for agent in (await client.call("agents.list"))["agents"]:
-        if agent["state"] == "running":
-            await client.call("lifecycle.kill", name=agent["name"])
-    await client.close()
-    d.stop()
-
-
-async def test_an_operator_reviews_approves_and_denies_from_the_cli(daemon: DaemonProcess) -> None:
-    s = daemon.settings
+async def test_an_operator_reviews_approves_and_denies_from_the_cli(
+    scripted_swarm: DaemonProcess,
+) -> None:
+    s = scripted_swarm.settings
     spawned = cli_json(s, "spawn", "alice")
     assert spawned["agent"]["state"] == "running"
 
@@ -61,8 +43,8 @@ async def test_an_operator_reviews_approves_and_denies_from_the_cli(daemon: Daem
     assert again.returncode == 1 and "is deployed, not pending" in again.stderr
 
 
-async def test_destroy_kept_and_purge_from_the_cli(daemon: DaemonProcess) -> None:
-    s = daemon.settings
+async def test_destroy_kept_and_purge_from_the_cli(scripted_swarm: DaemonProcess) -> None:
+    s = scripted_swarm.settings
     cli_json(s, "spawn", "bob")
     cli_json(s, "destroy", "bob")
     assert [k["name"] for k in cli_json(s, "kept")] == ["bob"]
@@ -73,8 +55,8 @@ async def test_destroy_kept_and_purge_from_the_cli(daemon: DaemonProcess) -> Non
     assert refused.stderr.strip() == "hyperhive destroy: the manager cannot be destroyed"
 
 
-async def test_exec_runs_in_the_agents_environment(daemon: DaemonProcess) -> None:
-    s = daemon.settings
+async def test_exec_runs_in_the_agents_environment(scripted_swarm: DaemonProcess) -> None:
+    s = scripted_swarm.settings
     cli_json(s, "spawn", "carol")
     done = cli(s, "exec", "carol", "--", "sh", "-c", "echo $HYPERHIVE_AGENT")
     assert done.stdout.strip() == "carol"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import AsyncIterator
 
 import pytest
 
@@ -12,27 +11,8 @@ from hyperhive.commands.questions import choose
 from hyperhive.commands.stats import parse_since
 from hyperhive.core.client import HiveClient
 from hyperhive.core.errors import InvalidInput
-from hyperhive.core.hive import Hive
-from hyperhive.core.settings import Settings
 from tests.support.cli import cli, cli_json
 from tests.support.daemon import DaemonProcess
-
-
-@pytest.fixture
-async def daemon(settings: Settings) -> AsyncIterator[DaemonProcess]:
-    async with Hive.open(settings, serve=False) as hive:
-        await hive.create_agent("alice")
-    d = DaemonProcess(settings)
-    await d.start()
-    yield d
-    d.stop()
-
-
-@pytest.fixture
-async def alice(daemon: DaemonProcess) -> AsyncIterator[HiveClient]:
-    client = await HiveClient.connect(daemon.settings.agent_socket("alice"))
-    yield client
-    await client.close()
 
 
 def test_text_equal_to_an_option_selects_it_and_any_other_text_is_free_text() -> None:

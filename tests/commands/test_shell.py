@@ -3,40 +3,29 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import AsyncIterator
 
 import pytest
 
 from hyperhive.core.client import HiveClient
-from hyperhive.core.settings import Settings
 from tests.support.daemon import DaemonProcess
 from tests.support.tmux import Tmux
 
 
 @pytest.fixture
-async def daemon(settings: Settings) -> AsyncIterator[DaemonProcess]:
-    settings.state_dir.mkdir(parents=True)
-    (settings.state_dir / "hyperhive.toml").write_text('driver = "scripted"\n')
-    d = DaemonProcess(settings, swarm=True)
-    await d.start()
-    client = await HiveClient.connect(settings.host_socket)
+async def scripted_swarm(scripted_swarm: DaemonProcess) -> DaemonProcess:
+    """The shared scripted swarm with alice spawned."""
+    client = await HiveClient.connect(scripted_swarm.settings.host_socket)
     try:
         await client.call("lifecycle.spawn", name="alice")
-        yield d
     finally:
-        for name in ("alice", "manager"):
-            try:
-                await client.call("lifecycle.kill", name=name)
-            except Exception:  # noqa: BLE001 - best-effort cleanup
-                pass
         await client.close()
-        d.stop()
+    return scripted_swarm
 
 
 async def test_shell_types_into_the_agents_container_and_shows_the_output(
-    daemon: DaemonProcess,
+    scripted_swarm: DaemonProcess,
 ) -> None:
-    s = daemon.settings
+    s = scripted_swarm.settings
     term = Tmux(
         [
             sys.executable,

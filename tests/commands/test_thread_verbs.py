@@ -11,29 +11,17 @@ from collections.abc import AsyncIterator
 import pytest
 
 from hyperhive.core.client import HiveClient
-from hyperhive.core.hive import Hive
 from hyperhive.core.settings import Settings, cli_argv
 from tests.support.cli import cli, cli_json
-from tests.support.daemon import DaemonProcess
+from tests.support.daemon import DaemonProcess, daemon_with_agents
 from tests.support.swarm import commit_file
 
 
 @pytest.fixture
 async def daemon(settings: Settings) -> AsyncIterator[DaemonProcess]:
-    async with Hive.open(settings, serve=False) as hive:
-        await hive.create_agent("alice")
-        await hive.create_agent("bob")
-    d = DaemonProcess(settings)
-    await d.start()
-    yield d
-    d.stop()
-
-
-@pytest.fixture
-async def alice(daemon: DaemonProcess) -> AsyncIterator[HiveClient]:
-    client = await HiveClient.connect(daemon.settings.agent_socket("alice"))
-    yield client
-    await client.close()
+    """The shared daemon, with bob created beside alice."""
+    async with daemon_with_agents(settings, "alice", "bob") as process:
+        yield process
 
 
 async def test_the_operator_lists_and_cancels_reminders_from_the_cli(
@@ -113,23 +101,10 @@ async def test_model_sets_shows_and_clears_an_override(daemon: DaemonProcess) ->
     assert bad.returncode == 1 and "not both" in bad.stderr
 
 
-@pytest.fixture
-async def swarm(settings: Settings) -> AsyncIterator[DaemonProcess]:
-    settings.state_dir.mkdir(parents=True)
-    (settings.state_dir / "hyperhive.toml").write_text('driver = "scripted"\n')
-    d = DaemonProcess(settings, swarm=True)
-    await d.start()
-    yield d
-    client = await HiveClient.connect(settings.host_socket)
-    for agent in (await client.call("agents.list"))["agents"]:
-        if agent["state"] == "running":
-            await client.call("lifecycle.kill", name=agent["name"])
-    await client.close()
-    d.stop()
-
-
-async def test_kept_state_lists_its_size_and_whether_creds_exist(swarm: DaemonProcess) -> None:
-    s = swarm.settings
+async def test_kept_state_lists_its_size_and_whether_creds_exist(
+    scripted_swarm: DaemonProcess,
+) -> None:
+    s = scripted_swarm.settings
     cli_json(s, "spawn", "bob")
     cli_json(s, "spawn", "carol")
     (s.agent_state_dir("bob") / "data.bin").write_bytes(b"x" * 100_000)
@@ -146,8 +121,8 @@ async def test_kept_state_lists_its_size_and_whether_creds_exist(swarm: DaemonPr
     assert kept["bob"]["destroyed_at"] <= time.time()
 
 
-async def test_approvals_show_why_from_the_commit_message(swarm: DaemonProcess) -> None:
-    s = swarm.settings
+async def test_approvals_show_why_from_the_commit_message(scripted_swarm: DaemonProcess) -> None:
+    s = scripted_swarm.settings
     cli_json(s, "spawn", "alice")
     repo = s.proposed_dir("alice")
     one = commit_file(repo, "prompt.md", "one\n", message="Shorter prompt\n\nIt rambles.")

@@ -3,35 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import pytest
 
 from hyperhive.core.client import HiveClient
 from hyperhive.core.errors import Conflict, ContainerError, InvalidInput, NotFound, Refused
 from hyperhive.core.hive import Hive
-from hyperhive.core.settings import Settings
-from tests.support.swarm import commit_file, git, open_swarm
-
-
-@pytest.fixture
-async def swarm(settings: Settings) -> AsyncIterator[Hive]:
-    async with open_swarm(settings) as hive:
-        yield hive
-
-
-@pytest.fixture
-async def op(swarm: Hive) -> AsyncIterator[HiveClient]:
-    client = await HiveClient.connect(swarm.settings.host_socket)
-    yield client
-    await client.close()
-
-
-@pytest.fixture
-async def manager(swarm: Hive) -> AsyncIterator[HiveClient]:
-    client = await HiveClient.connect(swarm.settings.agent_socket("manager"))
-    yield client
-    await client.close()
+from tests.support.swarm import commit_file, git
 
 
 async def spawn(op: HiveClient, manager: HiveClient, name: str) -> dict:  # type: ignore[type-arg]

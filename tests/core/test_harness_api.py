@@ -13,14 +13,7 @@ from hyperhive.core.hive import Hive
 from hyperhive.core.models import AgentState
 from hyperhive.core.store import turn_events as q
 from tests.conftest import agent_client
-
-
-async def next_named(client: HiveClient, name: str) -> dict:
-    async with asyncio.timeout(5):
-        while True:
-            event = await client.next_event()
-            if event["event"] == name:
-                return event["data"]
+from tests.support.waiting import next_named
 
 
 async def test_turn_events_are_stored_published_and_paged(hive: Hive, host: HiveClient) -> None:

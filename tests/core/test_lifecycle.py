@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-from collections.abc import AsyncIterator
+from dataclasses import replace
 
 import pytest
 
@@ -14,28 +14,14 @@ from hyperhive.core.errors import InvalidInput, NotFound, Refused
 from hyperhive.core.hive import Hive
 from hyperhive.core.models import AgentState
 from hyperhive.core.settings import Settings
-from tests.support.swarm import open_swarm, wait_for
+from tests.support.swarm import open_swarm, received
+from tests.support.waiting import wait_for
 
 
 @pytest.fixture
-async def swarm(settings: Settings) -> AsyncIterator[Hive]:
-    from dataclasses import replace
-
-    fast = replace(settings, crash_poll_seconds=0.2)
-    async with open_swarm(fast) as hive:
-        yield hive
-
-
-@pytest.fixture
-async def op(swarm: Hive) -> AsyncIterator[HiveClient]:
-    client = await HiveClient.connect(swarm.settings.host_socket)
-    yield client
-    await client.close()
-
-
-def received(hive: Hive, name: str) -> list[str]:
-    log = hive.settings.agent_state_dir(name) / "received.log"
-    return log.read_text().splitlines() if log.exists() else []
+def settings(settings: Settings) -> Settings:
+    """The shared settings with a fast crash poll."""
+    return replace(settings, crash_poll_seconds=0.2)
 
 
 def pid_of(hive: Hive, name: str) -> int:

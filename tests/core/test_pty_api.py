@@ -4,24 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import base64
-from collections.abc import AsyncIterator
 
 import pytest
 
 from hyperhive.core.client import HiveClient
 from hyperhive.core.errors import NotFound
 from hyperhive.core.hive import Hive
-from hyperhive.core.settings import Settings
-from tests.support.swarm import open_swarm
 
 
 @pytest.fixture
-async def swarm(settings: Settings) -> AsyncIterator[Hive]:
-    async with open_swarm(settings) as hive:
-        op = await HiveClient.connect(settings.host_socket)
-        await op.call("lifecycle.spawn", name="alice")
-        await op.close()
-        yield hive
+async def swarm(swarm: Hive, op: HiveClient) -> Hive:
+    """The shared swarm with alice spawned."""
+    await op.call("lifecycle.spawn", name="alice")
+    return swarm
 
 
 async def output_of(client: HiveClient, sid: str, until: bytes) -> bytes:

@@ -13,6 +13,7 @@ import pytest
 from hyperhive.core.errors import InvalidInput
 from hyperhive.core.settings import Settings
 from hyperhive.core.ssh import SshFrontDoor, parse_authorized_keys, parse_listen
+from tests.support.ssh import keygen
 
 pytestmark = pytest.mark.skipif(
     shutil.which("ssh") is None or shutil.which("ssh-keygen") is None,
@@ -20,12 +21,6 @@ pytestmark = pytest.mark.skipif(
 )
 
 PROBE = ["sh", "-c", 'echo "who=$HYPERHIVE_WHO role=$HYPERHIVE_ROLE term=$TERM"; stty size']
-
-
-def keygen(path: Path) -> str:
-    """Make a key pair at ``path``; return the public key's ``<type> <base64>``."""
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(path)], check=True)
-    return " ".join(path.with_name(path.name + ".pub").read_text().split()[:2])
 
 
 @pytest.fixture

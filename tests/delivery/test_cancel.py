@@ -4,20 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import Callable
-from typing import Any
 
 from hyperhive.core.client import HiveClient
 from hyperhive.core.hive import Hive
 from hyperhive.core.protocol import CANCEL
 from tests.conftest import agent_client
 from tests.delivery.wire import RawLine
-
-
-async def until(predicate: Callable[[], Any], timeout: float = 5.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not predicate():
-            await asyncio.sleep(0.01)
+from tests.support.waiting import wait_for
 
 
 async def test_a_cancelled_call_cancels_its_long_poll_and_the_next_message_waits(
@@ -25,9 +18,9 @@ async def test_a_cancelled_call_cancels_its_long_poll_and_the_next_message_waits
 ) -> None:
     client = await agent_client(hive, "alice")
     poll = asyncio.create_task(client.call("messages.recv", wait_seconds=20))
-    await until(lambda: hive.broker.waiters("alice") == 1)
+    await wait_for(lambda: hive.broker.waiters("alice") == 1)
     poll.cancel()
-    await until(lambda: hive.broker.waiters("alice") == 0)
+    await wait_for(lambda: hive.broker.waiters("alice") == 0)
     await hive.broker.send("operator", "alice", "after the cancel")
     assert hive.broker.depth("alice") == 1 and hive.broker.inflight("alice") == 0
     # the same connection, and a new one, both get it
@@ -40,9 +33,9 @@ async def test_a_cancelled_call_cancels_its_long_poll_and_the_next_message_waits
 async def test_a_closed_connection_cancels_its_long_polls(hive: Hive) -> None:
     client = await agent_client(hive, "alice")
     polls = [asyncio.create_task(client.call("messages.recv", wait_seconds=20)) for _ in range(3)]
-    await until(lambda: hive.broker.waiters("alice") == 3)
+    await wait_for(lambda: hive.broker.waiters("alice") == 3)
     await client.close()
-    await until(lambda: hive.broker.waiters("alice") == 0)
+    await wait_for(lambda: hive.broker.waiters("alice") == 0)
     await asyncio.gather(*polls, return_exceptions=True)
     await hive.broker.send("operator", "alice", "for the next session")
     other = await agent_client(hive, "alice")
@@ -103,11 +96,11 @@ async def test_a_reply_that_cannot_be_written_puts_the_messages_back(hive: Hive)
     raw = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     raw.connect(str(hive.settings.agent_socket("alice")))
     raw.sendall(b'{"id": 1, "method": "messages.recv", "params": {"wait_seconds": 20}}\n')
-    await until(lambda: hive.broker.waiters("alice") == 1)
+    await wait_for(lambda: hive.broker.waiters("alice") == 1)
     raw.shutdown(socket.SHUT_RD)  # the caller can no longer read a reply (but stays)
     await hive.broker.send("operator", "alice", "to nobody")
-    await until(lambda: hive.broker.waiters("alice") == 0)
-    await until(lambda: hive.broker.depth("alice") == 1)
+    await wait_for(lambda: hive.broker.waiters("alice") == 0)
+    await wait_for(lambda: hive.broker.depth("alice") == 1)
     assert hive.broker.inflight("alice") == 0
     raw.close()
     client = await HiveClient.connect(hive.settings.agent_socket("alice"))

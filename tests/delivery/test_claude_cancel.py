@@ -14,7 +14,8 @@ import pytest
 
 from hyperhive.core.client import HiveClient
 from hyperhive.core.hive import Hive
-from tests.agent.test_harness import claude_harness, next_named
+from tests.support.harness import claude_harness
+from tests.support.waiting import next_named
 
 
 @pytest.mark.claude

@@ -7,13 +7,12 @@ SDK serves it to Claude Code), whose one daemon connection outlives every MCP se
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import signal
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -28,14 +27,9 @@ from hyperhive.agent.mcp_server import build_server
 from hyperhive.core.hive import Hive
 from hyperhive.core.models import AgentState
 from tests.delivery.mcp_client import server_params
+from tests.support.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-async def until(predicate: Callable[[], Any], timeout: float = 10.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not predicate():
-            await asyncio.sleep(0.02)
 
 
 class Paths:
@@ -113,7 +107,7 @@ async def test_a_cancelled_recv_leaves_the_next_message_for_a_new_session(
                 # the client gives up after 1 s and sends notifications/cancelled
                 await session.call_tool("recv", {"wait_seconds": 20}, read_timeout_seconds=1)
             # the session goes on; the daemon stopped waiting for the cancelled call
-            await until(lambda: alice.broker.waiters("alice") == 0)
+            await wait_for(lambda: alice.broker.waiters("alice") == 0)
             await alice.broker.send("operator", "alice", "after the cancel")
             assert alice.broker.depth("alice") == 1
         connection = paths.link._client if paths.link else None
@@ -134,10 +128,10 @@ async def test_a_killed_client_leaves_the_next_message_for_a_new_session(
             stdout=subprocess.PIPE,
         )
         try:
-            await until(lambda: alice.broker.waiters("alice") == 1, timeout=30)
+            await wait_for(lambda: alice.broker.waiters("alice") == 1, timeout=30)
             client.send_signal(signal.SIGKILL)
             client.wait()
-            await until(lambda: alice.broker.waiters("alice") == 0)
+            await wait_for(lambda: alice.broker.waiters("alice") == 0)
             await alice.broker.send("operator", "alice", "after the kill")
             assert alice.broker.depth("alice") == 1
             await next_session_gets(paths, "after the kill")

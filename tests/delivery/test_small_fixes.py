@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -16,10 +15,11 @@ from hyperhive.core.client import HiveClient
 from hyperhive.core.errors import Conflict, Refused
 from hyperhive.core.hive import Hive
 from hyperhive.core.settings import Settings
-from tests.agent.test_harness import agent_env, next_named, prepare, running
-from tests.agent.test_mcp_server import session_on
 from tests.conftest import agent_client
-from tests.support.swarm import commit_file, open_swarm
+from tests.support.harness import agent_env, prepare, running
+from tests.support.mcp import session_on
+from tests.support.swarm import commit_file
+from tests.support.waiting import next_named
 
 # --- mark_read ---------------------------------------------------------------------------
 
@@ -50,12 +50,6 @@ async def test_a_viewer_cannot_mark_messages_read(hive: Hive, host: HiveClient) 
 
 
 # --- duplicate approvals -----------------------------------------------------------------
-
-
-@pytest.fixture
-async def swarm(settings: Settings) -> AsyncIterator[Hive]:
-    async with open_swarm(settings) as hive:
-        yield hive
 
 
 async def test_a_second_pending_approval_for_the_same_commit_is_refused_with_the_first_id(

@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import shutil
-import socket
-import subprocess
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +16,7 @@ from hyperhive.core.client import HiveClient
 from hyperhive.core.errors import HyperhiveError
 from hyperhive.core.settings import Settings
 from tests.support.daemon import DaemonProcess
+from tests.support.ssh import free_port, keygen, listening
 from tests.support.tmux import Tmux
 
 pytestmark = pytest.mark.skipif(
@@ -35,32 +34,6 @@ class Door:
     host: HiveClient
     port: int
     keys: Path
-
-
-def keygen(path: Path) -> str:
-    """Make a key pair at ``path``; return the public key's ``<type> <base64>``."""
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(path)], check=True)
-    return " ".join(path.with_name(path.name + ".pub").read_text().split()[:2])
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-async def listening(port: int, timeout: float = 20.0) -> None:
-    async with asyncio.timeout(timeout):
-        while True:
-            try:
-                _, writer = await asyncio.open_connection("127.0.0.1", port)
-            except OSError:
-                await asyncio.sleep(0.05)
-                continue
-            writer.close()
-            with contextlib.suppress(OSError):
-                await writer.wait_closed()
-            return
 
 
 @pytest.fixture

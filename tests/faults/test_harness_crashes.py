@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from dataclasses import replace
 
 import pytest
@@ -10,19 +9,21 @@ import pytest
 from hyperhive.core.client import HiveClient
 from hyperhive.core.hive import Hive
 from hyperhive.core.settings import Settings
-from tests.support.swarm import open_swarm, wait_for
+from tests.support.swarm import received
+from tests.support.waiting import wait_for
 
 
 @pytest.fixture
-async def swarm(settings: Settings) -> AsyncIterator[Hive]:
-    async with open_swarm(replace(settings, crash_poll_seconds=0.2)) as hive:
-        hive.every(hive.settings.crash_poll_seconds, hive.lifecycle.check_once, "crash watcher")
-        yield hive
+def settings(settings: Settings) -> Settings:
+    """The shared settings with a fast crash poll."""
+    return replace(settings, crash_poll_seconds=0.2)
 
 
-def received(hive: Hive, name: str) -> list[str]:
-    log = hive.settings.agent_state_dir(name) / "received.log"
-    return log.read_text().splitlines() if log.exists() else []
+@pytest.fixture
+async def swarm(swarm: Hive) -> Hive:
+    """The shared swarm with its crash watcher running."""
+    swarm.every(swarm.settings.crash_poll_seconds, swarm.lifecycle.check_once, "crash watcher")
+    return swarm
 
 
 async def test_a_harness_killed_mid_turn_gets_its_message_again_marked_redelivered(

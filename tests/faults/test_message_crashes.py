@@ -10,22 +10,17 @@ import pytest
 
 from hyperhive.core.client import HiveClient
 from hyperhive.core.errors import DaemonUnavailable
-from hyperhive.core.hive import Hive
 from hyperhive.core.settings import Settings
-from tests.support.daemon import DaemonProcess
+from tests.support.daemon import DaemonProcess, daemon_with_agents
 
 AGENTS = [f"a{i}" for i in range(8)]
 
 
 @pytest.fixture
 async def daemon(settings: Settings) -> AsyncIterator[DaemonProcess]:
-    async with Hive.open(settings, serve=False) as hive:
-        for name in AGENTS:
-            await hive.create_agent(name)
-    d = DaemonProcess(settings)
-    await d.start()
-    yield d
-    d.stop()
+    """The shared daemon, with the eight agents created instead of alice."""
+    async with daemon_with_agents(settings, *AGENTS) as process:
+        yield process
 
 
 async def drain(settings: Settings, name: str) -> list[dict[str, object]]:

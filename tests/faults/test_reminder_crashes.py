@@ -4,26 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
-
-import pytest
 
 from hyperhive.core.client import HiveClient
-from hyperhive.core.hive import Hive
 from hyperhive.core.settings import Settings
 from tests.support.daemon import DaemonProcess
 
 COUNT = 100  # limits.reminder_max_pending
-
-
-@pytest.fixture
-async def daemon(settings: Settings) -> AsyncIterator[DaemonProcess]:
-    async with Hive.open(settings, serve=False) as hive:
-        await hive.create_agent("alice")
-    d = DaemonProcess(settings)
-    await d.start()
-    yield d
-    d.stop()
 
 
 async def test_kill_9_while_reminders_fire_delivers_each_exactly_once(

@@ -10,24 +10,15 @@ from collections.abc import AsyncIterator
 import pytest
 
 from hyperhive.core.client import HiveClient
-from hyperhive.core.hive import Hive
 from hyperhive.core.settings import Settings
-from tests.support.daemon import DaemonProcess
-
-
-async def _create_agents(settings: Settings, *names: str) -> None:
-    async with Hive.open(settings, serve=False) as hive:
-        for name in names:
-            await hive.create_agent(name)
+from tests.support.daemon import DaemonProcess, daemon_with_agents
 
 
 @pytest.fixture
 async def daemon(settings: Settings) -> AsyncIterator[DaemonProcess]:
-    await _create_agents(settings, "alice", "bob")
-    d = DaemonProcess(settings)
-    await d.start()
-    yield d
-    d.stop()
+    """The shared daemon, with bob created beside alice."""
+    async with daemon_with_agents(settings, "alice", "bob") as process:
+        yield process
 
 
 async def test_every_acknowledged_message_survives_kill_9_of_the_daemon(

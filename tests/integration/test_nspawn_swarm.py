@@ -14,7 +14,7 @@ from hyperhive.core.client import HiveClient
 from hyperhive.core.hive import Hive
 from hyperhive.core.models import AgentState
 from hyperhive.core.settings import Settings
-from tests.support.swarm import wait_for
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.root
 

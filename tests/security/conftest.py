@@ -15,7 +15,7 @@ from hyperhive.core.models import AgentState
 from hyperhive.core.names import MANAGER
 from hyperhive.core.runner import Completed
 from hyperhive.core.settings import Settings
-from tests.support.swarm import wait_for
+from tests.support.waiting import wait_for
 
 
 @pytest.fixture
@@ -65,3 +65,12 @@ async def acked(hive: Hive, name: str, body: str = "ping") -> None:
     await wait_for(
         lambda: hive.broker.depth(name) == 0 and hive.broker.inflight(name) == 0, timeout=60
     )
+
+
+async def spawned(hive: Hive, name: str) -> str:
+    """Spawn ``name`` from its default config (request + approve); return the applied sha."""
+    approval = await hive.approvals.request_spawn(name, by="operator")
+    await hive.approvals.approve(approval.id, by="operator", wait=True)
+    agent = hive.agents.get(name)
+    assert agent.applied_sha is not None
+    return agent.applied_sha

@@ -16,8 +16,7 @@ from hyperhive.core.client import HiveClient
 from hyperhive.core.errors import Refused
 from hyperhive.core.hive import Hive
 from hyperhive.core.settings import Settings
-from tests.security.conftest import acked, inside
-from tests.security.test_manager_reach import spawned
+from tests.security.conftest import acked, inside, spawned
 
 
 @pytest.mark.root

@@ -22,8 +22,8 @@ from hyperhive.core.errors import RepoError
 from hyperhive.core.hive import Hive
 from hyperhive.core.models import Role
 from hyperhive.core.policy import SendPolicies
-from hyperhive.core.settings import Settings
-from tests.support.swarm import commit_file, open_swarm, wait_for
+from tests.support.swarm import commit_file
+from tests.support.waiting import wait_for
 
 
 class RawSocket:
@@ -49,12 +49,6 @@ class RawSocket:
     async def close(self) -> None:
         self.writer.close()
         await self.writer.wait_closed()
-
-
-@pytest.fixture
-async def swarm(settings: Settings) -> AsyncIterator[Hive]:
-    async with open_swarm(settings) as hive:
-        yield hive
 
 
 async def _deploy(hive: Hive, op: HiveClient, manager: HiveClient, name: str, allow: str) -> None:

@@ -11,7 +11,6 @@ import os
 import sqlite3
 import stat
 import sys
-from collections.abc import AsyncIterator
 
 import pytest
 
@@ -23,7 +22,6 @@ from hyperhive.core.pty import PtySession, read_chunk
 from hyperhive.core.settings import Settings, cli_argv
 from tests.support.cli import cli, cli_json
 from tests.support.daemon import DaemonProcess
-from tests.support.swarm import open_swarm
 
 
 async def cancel_questions(settings: Settings, count: int) -> None:
@@ -93,12 +91,10 @@ async def test_an_untouched_log_starts_clean_and_verifies(settings: Settings) ->
 
 
 @pytest.fixture
-async def swarm(settings: Settings) -> AsyncIterator[Hive]:
-    async with open_swarm(settings) as hive:
-        op = await HiveClient.connect(settings.host_socket)
-        await op.call("lifecycle.spawn", name="alice")
-        await op.close()
-        yield hive
+async def swarm(swarm: Hive, op: HiveClient) -> Hive:
+    """The shared swarm with alice spawned."""
+    await op.call("lifecycle.spawn", name="alice")
+    return swarm
 
 
 async def test_a_caller_whose_identity_holds_a_lone_surrogate_is_still_audited(

@@ -11,9 +11,8 @@ from hyperhive.core.hive import Hive
 from hyperhive.core.models import AgentState
 from hyperhive.core.names import MANAGER
 from hyperhive.core.settings import Settings
-from tests.security.conftest import inside
-from tests.security.test_manager_reach import spawned
-from tests.support.swarm import wait_for
+from tests.security.conftest import inside, spawned
+from tests.support.waiting import wait_for
 
 EXPECTED = f"manager <manager@{socket.gethostname()}.hyperhive>"
 

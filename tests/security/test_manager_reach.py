@@ -17,7 +17,7 @@ from hyperhive.core.client import HiveClient
 from hyperhive.core.errors import HyperhiveError
 from hyperhive.core.hive import Hive
 from hyperhive.core.names import MANAGER
-from tests.security.conftest import acked, inside
+from tests.security.conftest import acked, inside, spawned
 
 pytestmark = pytest.mark.root
 
@@ -152,12 +152,3 @@ async def test_a_hostile_proposed_repo_is_refused_without_hanging_the_daemon(
         assert (await manager.call("agent.whoami"))["name"] == MANAGER
     finally:
         await manager.close()
-
-
-async def spawned(hive: Hive, name: str) -> str:
-    """Spawn ``name`` from its default config (request + approve); return the applied sha."""
-    approval = await hive.approvals.request_spawn(name, by="operator")
-    await hive.approvals.approve(approval.id, by="operator", wait=True)
-    agent = hive.agents.get(name)
-    assert agent.applied_sha is not None
-    return agent.applied_sha

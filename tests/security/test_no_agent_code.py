@@ -22,8 +22,7 @@ from hyperhive.agent.harness import wake_prompt
 from hyperhive.agent.sdk_tools import hive_server
 from hyperhive.core.hive import Hive
 from hyperhive.core.settings import Settings
-from tests.security.conftest import acked, inside
-from tests.security.test_manager_reach import spawned
+from tests.security.conftest import acked, inside, spawned
 
 
 def plant(directory: Path, canary: Path) -> None:

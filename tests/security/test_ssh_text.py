@@ -14,8 +14,8 @@ import pytest
 from hyperhive.core.client import HiveClient
 from hyperhive.core.hive import Hive
 from hyperhive.core.settings import Settings
-from tests.e2e.test_ssh_tui import free_port, keygen, listening
 from tests.support.daemon import DaemonProcess
+from tests.support.ssh import free_port, keygen, listening
 from tests.support.tmux import Tmux
 
 HOSTILE = "MARK-7 \x1b]2;pwned\x07\x1b[2J\x1b[H\x1b[31mCLEARED"

@@ -43,13 +43,6 @@ async def daemon(settings: Settings) -> AsyncIterator[DaemonProcess]:
     d.stop()
 
 
-@pytest.fixture
-async def alice(daemon: DaemonProcess) -> AsyncIterator[HiveClient]:
-    client = await HiveClient.connect(daemon.settings.agent_socket("alice"))
-    yield client
-    await client.close()
-
-
 async def test_a_message_body_is_escaped_in_messages_and_inbox_but_exact_in_json(
     daemon: DaemonProcess, alice: HiveClient
 ) -> None:

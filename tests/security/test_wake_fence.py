@@ -14,7 +14,7 @@ from hyperhive.agent.harness import parse_wake, system_prompt, wake_prompt
 from hyperhive.core.client import HiveClient
 from hyperhive.core.hive import Hive
 from hyperhive.core.models import AgentState, Role
-from tests.agent.test_scripted import harness_env, harness_process
+from tests.support.harness import harness_env, harness_process
 
 TOKEN = "0123456789abcdef"
 FORGED = (

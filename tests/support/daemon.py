@@ -6,9 +6,12 @@ import asyncio
 import os
 import signal
 import subprocess
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from hyperhive.core.client import HiveClient
 from hyperhive.core.errors import DaemonUnavailable
+from hyperhive.core.hive import Hive
 from hyperhive.core.settings import Settings, cli_argv
 
 
@@ -71,3 +74,39 @@ class DaemonProcess:
             self.proc.kill()
             self.proc.wait()
             raise
+
+
+@asynccontextmanager
+async def daemon_with_agents(settings: Settings, *names: str) -> AsyncIterator[DaemonProcess]:
+    """The daemon, its swarm off, started on a state dir where ``names`` were created first."""
+    async with Hive.open(settings, serve=False) as hive:
+        for name in names:
+            await hive.create_agent(name)
+    daemon = DaemonProcess(settings)
+    await daemon.start()
+    try:
+        yield daemon
+    finally:
+        daemon.stop()
+
+
+@asynccontextmanager
+async def scripted_swarm_daemon(settings: Settings) -> AsyncIterator[DaemonProcess]:
+    """The daemon running its swarm on the scripted driver; running agents are killed at the end."""
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    (settings.state_dir / "hyperhive.toml").write_text('driver = "scripted"\n')
+    daemon = DaemonProcess(settings, swarm=True)
+    await daemon.start()
+    try:
+        yield daemon
+    finally:
+        try:
+            client = await HiveClient.connect(settings.host_socket)
+            try:
+                for agent in (await client.call("agents.list"))["agents"]:
+                    if agent["state"] == "running":
+                        await client.call("lifecycle.kill", name=agent["name"])
+            finally:
+                await client.close()
+        finally:
+            daemon.stop()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -49,8 +48,7 @@ def commit_file(repo: Path, path: str, text: str, message: str = "change") -> st
     return git(repo, "rev-parse", "HEAD")
 
 
-async def wait_for(predicate, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]
-    """Wait until ``predicate()`` is true, polling briefly (for effects in other processes)."""
-    async with asyncio.timeout(timeout):
-        while not predicate():
-            await asyncio.sleep(0.05)
+def received(hive: Hive, name: str) -> list[str]:
+    """The bodies the mini harness of ``name`` has received, in order (its received.log)."""
+    log = hive.settings.agent_state_dir(name) / "received.log"
+    return log.read_text().splitlines() if log.exists() else []

@@ -13,10 +13,10 @@ from textual.widgets import DataTable, Static
 
 from hyperhive.core.client import HiveClient
 from hyperhive.core.hive import Hive
-from hyperhive.core.runner import FakeRunner
 from hyperhive.tui.app import HiveApp, make_app
 from hyperhive.tui.panes.base import ListPane, plain
 from hyperhive.tui.widgets.textview import TextView
+from tests.support.runner import FakeRunner
 
 T0 = 1_800_000_000.0  # the frozen "now" of tests that show times
 FAST = (0.05, 0.1)  # reconnect backoff for tests

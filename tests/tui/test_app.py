@@ -7,7 +7,6 @@ from textual.widgets import OptionList, Static
 from hyperhive.core.hive import Hive
 from hyperhive.core.models import AgentState
 from hyperhive.core.protocol import Caller, Scope
-from hyperhive.core.runner import FakeRunner
 from hyperhive.tui.palette import commands
 from hyperhive.tui.panes.approvals import ApprovalsPane
 from hyperhive.tui.panes.compose import ComposeBox
@@ -17,6 +16,7 @@ from hyperhive.tui.screens.help import HelpScreen
 from hyperhive.tui.screens.modals import ConfirmScreen
 from hyperhive.tui.widgets.status import StatusLine
 from tests.conftest import agent_client
+from tests.support.runner import FakeRunner
 from tests.tui.conftest import app_for, column, connected, on_screen, rows, shown, until
 
 

@@ -3,29 +3,24 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import pytest
 
 from hyperhive.core.client import HiveClient
 from hyperhive.core.errors import NotFound, Refused
 from hyperhive.core.hive import Hive
-from hyperhive.core.settings import Settings
 from hyperhive.tui.panes.swarm import SwarmPane
 from hyperhive.tui.pty_transport import DaemonPtyTransport
 from hyperhive.tui.screens.terminal import TerminalScreen
 from hyperhive.tui.widgets.terminal import TerminalWidget
-from tests.support.swarm import open_swarm
 from tests.tui.conftest import app_for, connected, factory_for, on_screen, until
 
 
 @pytest.fixture
-async def swarm(settings: Settings) -> AsyncIterator[Hive]:
-    async with open_swarm(settings) as hive:
-        host = await HiveClient.connect(settings.host_socket)
-        await host.call("lifecycle.spawn", name="alpha")
-        await host.close()
-        yield hive
+async def swarm(swarm: Hive, op: HiveClient) -> Hive:
+    """The shared swarm with alpha spawned."""
+    await op.call("lifecycle.spawn", name="alpha")
+    return swarm
 
 
 async def read_until(transport: DaemonPtyTransport, needle: bytes) -> bytes:

@@ -17,6 +17,7 @@ def build_registry(hive: Hive) -> Registry:
         approvals,
         audit,
         harness,
+        hosts,
         lifecycle,
         messages,
         pty,
@@ -39,6 +40,7 @@ def build_registry(hive: Hive) -> Registry:
         stats,
         pty,
         threads,
+        hosts,
     ):
         module.register(registry, hive)
     return registry

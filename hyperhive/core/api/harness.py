@@ -90,7 +90,8 @@ def register(reg: Registry, hive: Hive) -> None:
         if agent.state not in UP_STATES:
             return {"state": agent.state.value, "applied": False}
         if agent.state is not wanted or agent.state_reason != reason:
-            agent = await hive.agents.set_state(caller.name, wanted, reason)
+            before, agent = agent, await hive.agents.set_state(caller.name, wanted, reason)
+            await hive.notices.login_changed(before, agent)  # tells the manager of a login
         return {"state": agent.state.value, "applied": True}
 
     @reg.method("harness.control", Scope.AGENT, wait_seconds=p(float, default=0.0))

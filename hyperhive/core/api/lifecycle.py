@@ -7,6 +7,15 @@ from typing import TYPE_CHECKING, Any
 
 from hyperhive.core.errors import Refused
 from hyperhive.core.protocol import Caller, Registry, Scope, p
+from hyperhive.core.replies import (
+    AgentRow,
+    KeptReply,
+    KeptRow,
+    SpawnReply,
+    agent_record,
+    agent_row,
+    approval_row,
+)
 from hyperhive.core.safefs import dir_size, has_entries
 
 if TYPE_CHECKING:
@@ -16,37 +25,37 @@ if TYPE_CHECKING:
 def register(reg: Registry, hive: Hive) -> None:
     life = hive.lifecycle
 
-    def described(name: str) -> Any:
-        return hive.agents.describe(hive.agents.get(name))
+    def described(name: str) -> AgentRow:
+        return agent_row(hive.agents.describe(hive.agents.get(name)))
 
     @reg.method("lifecycle.spawn", Scope.HOST, decides=True, name=p(str))
-    async def spawn(caller: Caller, name: str) -> Any:
+    async def spawn(caller: Caller, name: str) -> SpawnReply:
         """Operator spawn: request and approve in one step; returns after the build."""
         approval = await hive.approvals.request_spawn(name, by=caller.actor)
         done = await hive.approvals.approve(approval.id, by=caller.actor, wait=True)
         if done.status.value != "deployed":
             raise Refused(f"spawn of {name!r} failed: {done.error or done.status.value}")
-        return {"approval": done.to_json(), "agent": described(name)}
+        return {"approval": approval_row(done.to_json()), "agent": described(name)}
 
     @reg.method("lifecycle.start", Scope.HOST, Scope.MANAGER, decides=True, name=p(str))
-    async def start(caller: Caller, name: str) -> Any:
+    async def start(caller: Caller, name: str) -> AgentRow:
         """Start a stopped or crashed agent."""
-        return hive.agents.describe(await life.start(name, by=caller.actor))
+        return agent_row(hive.agents.describe(await life.start(name, by=caller.actor)))
 
     @reg.method("lifecycle.kill", Scope.HOST, Scope.MANAGER, decides=True, name=p(str))
-    async def kill(caller: Caller, name: str) -> Any:
+    async def kill(caller: Caller, name: str) -> AgentRow:
         """Stop an agent gracefully; its messages wait for it."""
-        return hive.agents.describe(await life.kill(name, by=caller.actor))
+        return agent_row(hive.agents.describe(await life.kill(name, by=caller.actor)))
 
     @reg.method("lifecycle.restart", Scope.HOST, Scope.MANAGER, decides=True, name=p(str))
-    async def restart(caller: Caller, name: str) -> Any:
+    async def restart(caller: Caller, name: str) -> AgentRow:
         """Restart an agent's container."""
-        return hive.agents.describe(await life.restart(name, by=caller.actor))
+        return agent_row(hive.agents.describe(await life.restart(name, by=caller.actor)))
 
     @reg.method("lifecycle.update", Scope.HOST, Scope.MANAGER, decides=True, name=p(str))
-    async def update(caller: Caller, name: str) -> Any:
+    async def update(caller: Caller, name: str) -> AgentRow:
         """Rebuild an agent from its applied config (after needs_update)."""
-        return hive.agents.describe(await life.update(name, by=caller.actor))
+        return agent_row(hive.agents.describe(await life.update(name, by=caller.actor)))
 
     @reg.method(
         "lifecycle.destroy", Scope.HOST, decides=True, name=p(str), purge=p(bool, default=False)
@@ -69,14 +78,14 @@ def register(reg: Registry, hive: Hive) -> None:
         return {"returncode": done.returncode, "stdout": done.stdout, "stderr": done.stderr}
 
     @reg.method("kept.list", Scope.HOST)
-    async def kept(caller: Caller) -> Any:
+    async def kept(caller: Caller) -> KeptReply:
         """Tombstones: destroyed agents whose config, state and creds are kept."""
-        out = []
+        out: list[KeptRow] = []
         for agent in hive.agents.tombstones():
             size, creds = await asyncio.to_thread(kept_usage, hive, agent.name)
             out.append(
                 {
-                    **agent.to_json(),
+                    **agent_record(agent.to_json()),
                     "sha": await hive.repos.running_sha(agent.name),
                     "destroyed_at": agent.updated_at,
                     "size": size,

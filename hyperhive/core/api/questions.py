@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from hyperhive.core.protocol import Caller, Registry, Scope, p
+from hyperhive.core.replies import QuestionRow, QuestionsReply, question_row
 
 if TYPE_CHECKING:
     from hyperhive.core.hive import Hive
@@ -46,12 +47,12 @@ def register(reg: Registry, hive: Hive) -> None:
         status=p(str, None, default=None),
         limit=p(int, None, default=None),
     )
-    async def list_(caller: Caller, status: str | None, limit: int | None) -> Any:
+    async def list_(caller: Caller, status: str | None, limit: int | None) -> QuestionsReply:
         """Questions oldest first, optionally of one status; damaged rows carry ``broken``."""
         if limit is not None:
             limit = max(1, min(limit, 10_000))
         found = await questions.list(status, limit)
-        return {"questions": [f.to_json() for f in found]}
+        return {"questions": [question_row(f.to_json()) for f in found]}
 
     @reg.method(
         "questions.answer",
@@ -61,11 +62,13 @@ def register(reg: Registry, hive: Hive) -> None:
         options=p(list, None, default=None),
         text=p(str, None, default=None),
     )
-    async def answer(caller: Caller, id: int, options: list[Any] | None, text: str | None) -> Any:
+    async def answer(
+        caller: Caller, id: int, options: list[Any] | None, text: str | None
+    ) -> QuestionRow:
         """Answer a pending question with offered options and/or free text."""
-        return (await questions.answer(id, options, text, caller.actor)).to_json()
+        return question_row((await questions.answer(id, options, text, caller.actor)).to_json())
 
     @reg.method("questions.cancel", Scope.HOST, decides=True, id=p(int))
-    async def cancel(caller: Caller, id: int) -> Any:
+    async def cancel(caller: Caller, id: int) -> QuestionRow:
         """Withdraw a pending question; the asker is told it was cancelled."""
-        return (await questions.cancel(id, caller.actor)).to_json()
+        return question_row((await questions.cancel(id, caller.actor)).to_json())

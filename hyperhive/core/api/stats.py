@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from hyperhive.core.protocol import Caller, Registry, Scope, p
+from hyperhive.core.replies import SeriesReply, StatsKeysReply, last_value_row, series_reply
 
 if TYPE_CHECKING:
     from hyperhive.core.hive import Hive
@@ -46,12 +47,12 @@ def register(reg: Registry, hive: Hive) -> None:
         until: float | None,
         points: int,
         bucket_seconds: float | None,
-    ) -> Any:
+    ) -> SeriesReply:
         """One series in at most ``points`` buckets of count/sum/avg/min/max/p50/p95."""
         series = await stats.query(agent, key, since, until, bucket_seconds, points)
-        return series.to_json()
+        return series_reply(series.to_json())
 
     @reg.method("stats.keys", Scope.HOST, agent=p(str, None, default=None))
-    async def keys(caller: Caller, agent: str | None) -> Any:
+    async def keys(caller: Caller, agent: str | None) -> StatsKeysReply:
         """The series with data and their newest values (of one agent, or all; ``*`` = swarm)."""
-        return {"series": [v.to_json() for v in await stats.summary(agent)]}
+        return {"series": [last_value_row(v.to_json()) for v in await stats.summary(agent)]}

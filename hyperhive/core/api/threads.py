@@ -8,12 +8,21 @@ sees everything and cancels any reminder.
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from hyperhive.core.errors import InvalidInput, NotFound, Refused
 from hyperhive.core.models import ApprovalStatus
 from hyperhive.core.names import validate_agent_name
 from hyperhive.core.protocol import Caller, Registry, Scope, p
+from hyperhive.core.replies import (
+    LogsReply,
+    ReminderRow,
+    RemindersReply,
+    ThreadsReply,
+    approval_row,
+    reminder_row,
+    thread_question,
+)
 from hyperhive.core.safefs import read_chunk
 
 if TYPE_CHECKING:
@@ -45,12 +54,12 @@ def register(reg: Registry, hive: Hive) -> None:
         delay_seconds: float | None,
         at: float | None,
         file_path: str | None,
-    ) -> Any:
+    ) -> ReminderRow:
         """Schedule a durable self-wake: a message from ``system`` at the due time."""
         made = await reminders.create(
             caller.name, message, delay_seconds=delay_seconds, at=at, file_path=file_path
         )
-        return made.to_json()
+        return reminder_row(made.to_json())
 
     @reg.method(
         "reminders.list",
@@ -60,21 +69,25 @@ def register(reg: Registry, hive: Hive) -> None:
         status=p(str, None, default="pending"),
         limit=p(int, default=500),
     )
-    async def list_(caller: Caller, agent: str | None, status: str | None, limit: int) -> Any:
+    async def list_(
+        caller: Caller, agent: str | None, status: str | None, limit: int
+    ) -> RemindersReply:
         """Reminders (pending ones by default): an agent's own, or any for the operator."""
         mine = own(caller)
         if mine is not None and agent not in (None, mine):
             raise Refused("an agent lists only its own reminders")
         found = await reminders.list(agent=mine or agent, status=status, limit=limit)
-        return {"reminders": [r.to_json() for r in found]}
+        return {"reminders": [reminder_row(r.to_json()) for r in found]}
 
     @reg.method("reminders.cancel", Scope.AGENT, Scope.HOST, decides=True, id=p(int))
-    async def cancel(caller: Caller, id: int) -> Any:
+    async def cancel(caller: Caller, id: int) -> ReminderRow:
         """Cancel a pending reminder (an agent: only its own)."""
-        return (await reminders.cancel(id, by=caller.actor, owner=own(caller))).to_json()
+        return reminder_row(
+            (await reminders.cancel(id, by=caller.actor, owner=own(caller))).to_json()
+        )
 
     @reg.method("threads.get", Scope.AGENT, Scope.HOST, agent=p(str, None, default=None))
-    async def threads(caller: Caller, agent: str | None) -> Any:
+    async def threads(caller: Caller, agent: str | None) -> ThreadsReply:
         """Loose ends: open questions asked or to answer, pending approvals, reminders.
 
         An agent gets its own; the manager and the operator get the whole swarm's, or
@@ -93,15 +106,15 @@ def register(reg: Registry, hive: Hive) -> None:
         due = await reminders.list(agent=who, status="pending")
         out_q = []
         for q in questions:
-            row = q.to_json()
+            row = thread_question(q.to_json())
             if who is not None:
                 row["role"] = "asked" if q.asker == who else "to_answer"
             out_q.append(row)
         return {
             "agent": who,
             "questions": out_q,
-            "approvals": [a.to_json() for a in pending],
-            "reminders": [r.to_json() for r in due],
+            "approvals": [approval_row(a.to_json()) for a in pending],
+            "reminders": [reminder_row(r.to_json()) for r in due],
         }
 
     @reg.method(
@@ -112,7 +125,7 @@ def register(reg: Registry, hive: Hive) -> None:
         lines=p(int, default=100),
         offset=p(int, None, default=None),
     )
-    async def logs(caller: Caller, name: str | None, lines: int, offset: int | None) -> Any:
+    async def logs(caller: Caller, name: str | None, lines: int, offset: int | None) -> LogsReply:
         """The tail of an agent's harness log (``lines`` lines), or what follows ``offset``.
 
         An agent reads its own log; the manager and the operator any agent's. The log

@@ -99,6 +99,18 @@ def with_runtime(settings: Settings) -> tuple[Settings, str]:
     return replace(settings, runtime=name), why
 
 
+def build_inputs(runtime: Runtime) -> str:
+    """What a container's build depends on besides hyperhive's own version.
+
+    The runtime's name and, where the runtime has more (``build_inputs()``: the nixos
+    runtime's hyperhive flake reference), that too. A build records it beside the
+    version; a daemon that finds either changed flags the agent ``needs_update``.
+    """
+    more = getattr(runtime, "build_inputs", None)
+    extra = str(more()) if callable(more) else ""
+    return f"{runtime.name} {extra}" if extra else runtime.name
+
+
 def get_runtime(settings: Settings, runner: Runner | None = None) -> Runtime:
     """Build the runtime the settings name, importing only that one."""
     from hyperhive.core.runner import ProcessRunner

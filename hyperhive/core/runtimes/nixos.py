@@ -333,6 +333,10 @@ class NixosRuntime:
     def conf_path(self, agent: str) -> Path:
         return self._containers_dir / f"{container_name(agent)}.conf"
 
+    def build_inputs(self) -> str:
+        """The hyperhive flake the containers build from (a new one after an upgrade)."""
+        return self._flake or ""
+
     async def create(self, spec: AgentSpec) -> None:
         """Render the agent into the meta flake and build its container (or rebuild it)."""
         if self.conf_path(spec.name).exists():

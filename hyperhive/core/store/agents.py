@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from hyperhive.core.models import Agent, AgentState, Role
 
@@ -76,6 +77,38 @@ def update(db: sqlite3.Connection, name: str, now: float, **fields: object) -> A
         (*values, now, name),
     )
     return get(db, name)
+
+
+@dataclass(frozen=True)
+class Build:
+    """What an agent's container was last built with, and the rebuild reason last told."""
+
+    version: str | None = None  # hyperhive's version; None: never built (or before v5)
+    inputs: str | None = None  # the runtime's inputs (`runtimes.build_inputs`)
+    told: str = ""  # the needs_update reason the manager was told about ("": none)
+
+
+def builds(db: sqlite3.Connection) -> dict[str, Build]:
+    rows = db.execute("SELECT name, built_version, built_inputs, stale_told FROM agents")
+    return {
+        str(name): Build(
+            None if version is None else str(version),
+            None if inputs is None else str(inputs),
+            str(told),
+        )
+        for name, version, inputs, told in rows.fetchall()
+    }
+
+
+def set_build(db: sqlite3.Connection, name: str, version: str, inputs: str) -> None:
+    db.execute(
+        "UPDATE agents SET built_version = ?, built_inputs = ? WHERE name = ?",
+        (version, inputs, name),
+    )
+
+
+def set_told(db: sqlite3.Connection, name: str, told: str) -> None:
+    db.execute("UPDATE agents SET stale_told = ? WHERE name = ?", (told, name))
 
 
 def delete(db: sqlite3.Connection, name: str) -> None:

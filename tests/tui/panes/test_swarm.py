@@ -2,28 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 
 from hyperhive.core.client import HiveClient
 from hyperhive.core.hive import Hive
 from hyperhive.core.models import AgentState
-from hyperhive.core.settings import Settings
 from hyperhive.tui.panes.swarm import SwarmPane
 from hyperhive.tui.screens.agent import AgentScreen
 from hyperhive.tui.screens.modals import ConfirmScreen
-from tests.support.swarm import open_swarm
 from tests.tui.conftest import app_for, column, connected, on_screen, until
 
 
 @pytest.fixture
-async def swarm(settings: Settings) -> AsyncIterator[Hive]:
-    async with open_swarm(settings) as hive:
-        host = await HiveClient.connect(settings.host_socket)
-        await host.call("lifecycle.spawn", name="alpha")
-        await host.close()
-        yield hive
+async def swarm(swarm: Hive, op: HiveClient) -> Hive:
+    """The shared swarm with alpha spawned."""
+    await op.call("lifecycle.spawn", name="alpha")
+    return swarm
 
 
 async def cursor_on(pilot, pane: SwarmPane, name: str) -> None:  # type: ignore[no-untyped-def]
