@@ -38,10 +38,11 @@ from hyperhive.core.agent_config import default_files  # noqa: E402
 from hyperhive.core.client import HiveClient  # noqa: E402
 from hyperhive.core.errors import HyperhiveError  # noqa: E402
 from hyperhive.core.models import Role  # noqa: E402
+from hyperhive.core.names import MANAGER  # noqa: E402
 from hyperhive.core.runner import which  # noqa: E402
 from hyperhive.core.runtimes import get_runtime  # noqa: E402
 from hyperhive.core.runtimes.base import container_name  # noqa: E402
-from hyperhive.core.settings import MANAGER, Settings  # noqa: E402
+from hyperhive.core.settings import Settings  # noqa: E402
 from tests.support.daemon import DaemonProcess  # noqa: E402
 
 IDLE_SCRIPT = b'{"turns": []}\n'  # every message gets a turn that does nothing

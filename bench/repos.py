@@ -55,7 +55,7 @@ async def change_run(repos: Repos, settings: Settings, name: str, files: int) ->
     base = {f"dir{i % 8}/file{i}.txt": text(rnd, 40) for i in range(files)}
     base_sha = await repos.create(name, base)
     await repos.pin(name, base_sha, 1)
-    await repos.deploy(name, 1)
+    await repos.advance_applied(name, 1)
     root = settings.proposed_dir(name)
     for path, data in base.items():
         lines = data.splitlines(keepends=True)

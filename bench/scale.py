@@ -298,7 +298,8 @@ def remote_hop() -> list[Figure]:
 
 
 async def measure(args: argparse.Namespace, say: Any) -> list[Figure]:
-    from hyperhive.core.settings import MANAGER, Settings
+    from hyperhive.core.names import MANAGER
+    from hyperhive.core.settings import Settings
     from tests.support.daemon import DaemonProcess
 
     tmp = Path(tempfile.mkdtemp(prefix="hhs-", dir="/tmp"))

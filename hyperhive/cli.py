@@ -11,7 +11,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from hyperhive.commands import Context, all_verbs
+from hyperhive.commands import Context
+from hyperhive.commands.catalog import all_verbs
 from hyperhive.core.errors import HyperhiveError
 from hyperhive.core.safetext import terminal_safe
 

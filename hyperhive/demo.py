@@ -9,8 +9,9 @@ from pathlib import Path
 
 from hyperhive.core.agent_config import default_files
 from hyperhive.core.models import Role
+from hyperhive.core.names import MANAGER
 from hyperhive.core.repos import Repos
-from hyperhive.core.settings import MANAGER, Settings
+from hyperhive.core.settings import Settings
 
 DEMO_AGENTS: dict[str, Role] = {MANAGER: Role.MANAGER, "alice": Role.AGENT, "bob": Role.AGENT}
 

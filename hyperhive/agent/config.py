@@ -32,7 +32,8 @@ from hyperhive.core.agent_config import (
 )
 from hyperhive.core.errors import InvalidInput
 from hyperhive.core.models import Role
-from hyperhive.core.settings import MANAGER, Limits
+from hyperhive.core.names import MANAGER
+from hyperhive.core.settings import Limits
 
 logger = logging.getLogger(__name__)
 

@@ -36,7 +36,7 @@ from hyperhive.agent.wake import sender_class as sender_class
 from hyperhive.agent.wake import wake_prompt as wake_prompt
 from hyperhive.core.client import HiveClient
 from hyperhive.core.errors import DaemonUnavailable, HyperhiveError, Refused
-from hyperhive.core.settings import BROADCAST, MANAGER, OPERATOR
+from hyperhive.core.names import BROADCAST, MANAGER, OPERATOR
 
 logger = logging.getLogger(__name__)
 

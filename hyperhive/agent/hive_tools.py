@@ -19,7 +19,7 @@ from typing import Any
 from hyperhive.agent.config import read_send_allow
 from hyperhive.core.client import HiveClient
 from hyperhive.core.errors import DaemonUnavailable, HyperhiveError, ProtocolError, Refused
-from hyperhive.core.settings import BROADCAST, MANAGER, OPERATOR, SYSTEM
+from hyperhive.core.names import BROADCAST, MANAGER, sender_class
 
 BODY_BYTES = 4096  # what the send tool documents; the daemon enforces its own limit too
 RECV_WAIT_MAX = 180
@@ -99,13 +99,6 @@ def check_send_allowed(to: str, *, manager: bool, etc_dir: Path) -> None:
         f"you may not message {who} directly: your allow-list is {', '.join(allowed)}. "
         f"Route it through the manager: send(to='manager', body=...) saying who it is for."
     )
-
-
-def sender_class(sender: str) -> str:
-    """operator, manager, system or peer."""
-    if sender in (OPERATOR, MANAGER, SYSTEM):
-        return sender
-    return "peer"
 
 
 def format_message(m: dict[str, Any]) -> str:

@@ -38,7 +38,7 @@ from hyperhive.agent.hive_tools import (
 )
 from hyperhive.agent.tool_specs import AGENT_TOOLS, MANAGER_TOOLS, ToolSpec, run_tool, tools_for
 from hyperhive.core.errors import HyperhiveError
-from hyperhive.core.settings import MANAGER
+from hyperhive.core.names import MANAGER
 
 __all__ = [
     "AGENT_TOOLS",

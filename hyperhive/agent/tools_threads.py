@@ -19,8 +19,8 @@ from hyperhive.agent.hive_tools import (
     object_schema,
 )
 from hyperhive.core.errors import Refused
+from hyperhive.core.names import OPERATOR
 from hyperhive.core.safetext import fence, new_fence_token
-from hyperhive.core.settings import OPERATOR
 
 TTL_MAX = 6 * 3600
 DELAY_MAX = 90 * 86400

@@ -12,17 +12,12 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from hyperhive.core.names import sender_class as sender_class
 from hyperhive.core.safetext import fence, new_fence_token
-from hyperhive.core.settings import MANAGER, OPERATOR, SYSTEM
 
 _TRAILER = "\n\n--- hyperhive ---\n"
 _HEAD_RE = re.compile(r"You have a new message \(#(\d+)\) from ([a-z0-9-]+) \((\w+)\)[^\n]*\n")
 _FENCE_RE = re.compile(r"\n<<<body-([0-9a-f]{16})\n")
-
-
-def sender_class(sender: str) -> str:
-    """The class of a sender as the wake prompt names it: operator, manager, system, peer."""
-    return sender if sender in (OPERATOR, MANAGER, SYSTEM) else "peer"
 
 
 def wake_prompt(message: dict[str, Any], pending: int, *, token: str | None = None) -> str:

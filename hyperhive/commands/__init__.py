@@ -10,12 +10,12 @@ from __future__ import annotations
 import argparse
 import getpass
 import os
-import time
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from hyperhive.core.ages import ago as ago
 from hyperhive.core.client import HiveClient
 from hyperhive.core.safetext import terminal_safe
 from hyperhive.core.settings import Settings, load_settings
@@ -86,45 +86,6 @@ class Context:
             return await client.call(method, **params)
 
 
-def all_verbs() -> list[Verb]:
-    from hyperhive.commands import (
-        agent,
-        agentview,
-        approvals,
-        audit,
-        core,
-        hosts,
-        hostside,
-        lifecycle,
-        questions,
-        shell,
-        stats,
-        threads,
-        tui,
-        up,
-    )
-
-    verbs: list[Verb] = []
-    for module in (
-        core,
-        up,
-        approvals,
-        lifecycle,
-        shell,
-        agentview,
-        questions,
-        threads,
-        audit,
-        stats,
-        tui,
-        agent,
-        hosts,
-        hostside,
-    ):
-        verbs.extend(module.VERBS)
-    return verbs
-
-
 def table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> str:
     """A plain fixed-width table; every cell is one terminal-safe line (agent text is data)."""
     cells = [[str(h) for h in headers]] + [
@@ -133,14 +94,3 @@ def table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> str:
     widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cells]
     return "\n".join(lines)
-
-
-def ago(ts: float | None) -> str:
-    """A short relative time: 5s, 3m, 2h, 4d."""
-    if ts is None:
-        return "-"
-    d = max(0.0, time.time() - ts)
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if d >= size:
-            return f"{int(d // size)}{unit}"
-    return f"{int(d)}s"

@@ -30,9 +30,10 @@ from hyperhive.commands import Context, Output, Verb
 from hyperhive.core import safefs
 from hyperhive.core.errors import ContainerError, HyperhiveError, InvalidInput, Refused
 from hyperhive.core.models import Role
+from hyperhive.core.names import validate_agent_name
 from hyperhive.core.runtimes.base import AgentSpec, ContainerStatus
 from hyperhive.core.runtimes.supervisor import spec_from_json
-from hyperhive.core.settings import load_settings, validate_agent_name
+from hyperhive.core.settings import load_settings
 
 OPS = ("create", "start", "own-socket", "stop", "destroy", "status", "list", "exec", "pty")
 MAX_INPUT = 64 * 1024 * 1024  # the applied tree and etc files of one agent

@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from hyperhive.commands import Context, Output, Verb, ago, table
+from hyperhive.core.ages import until
 from hyperhive.core.errors import DaemonUnavailable, InvalidInput, NotFound, Refused
 from hyperhive.core.replies import (
     AgentsReply,
@@ -28,20 +28,10 @@ def _cell(text: object, width: int = 60) -> str:
     return flat if len(flat) <= width else flat[: width - 1] + "…"
 
 
-def _due(ts: float) -> str:
-    d = ts - time.time()
-    if d <= 0:
-        return "due"
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if d >= size:
-            return f"in {int(d // size)}{unit}"
-    return f"in {int(d)}s"
-
-
 def reminder_rows(reminders: Sequence[ReminderRow]) -> str:
     rows = []
     for r in reminders:
-        when = _due(r["due_at"]) if r["status"] == "pending" else ago(r.get("decided_at"))
+        when = until(r["due_at"]) if r["status"] == "pending" else ago(r.get("decided_at"))
         rows.append(
             (
                 r["id"],
@@ -88,7 +78,7 @@ def threads_text(got: ThreadsReply) -> str:
             _cell(q["asker"], 12),
             _cell(q["target"], 12),
             q.get("role", ""),
-            _due(q["deadline"]),
+            until(q["deadline"]),
             _cell(q["question"]),
         )
         for q in questions

@@ -17,7 +17,7 @@ from typing import Any
 from hyperhive.core.errors import ContainerError, InvalidInput
 from hyperhive.core.hosts.target import validate_host_name
 from hyperhive.core.models import Role
-from hyperhive.core.settings import BROADCAST, MANAGER, OPERATOR, validate_agent_name
+from hyperhive.core.names import BROADCAST, MANAGER, OPERATOR, validate_agent_name
 
 DRIVERS = ("claude", "scripted")
 DEFAULT_DRIVER = "claude"

@@ -9,7 +9,7 @@ from dataclasses import replace
 from hyperhive.core.errors import NotFound, Refused
 from hyperhive.core.events import EventBus
 from hyperhive.core.models import Agent, AgentState, Role
-from hyperhive.core.settings import MANAGER, validate_agent_name
+from hyperhive.core.names import MANAGER, validate_agent_name
 from hyperhive.core.store import Store
 from hyperhive.core.store import agents as q
 from hyperhive.core.store.agents import Build

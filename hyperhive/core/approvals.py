@@ -22,12 +22,13 @@ from typing import Any, Protocol
 
 from hyperhive.core.agent_config import default_files, parse_agent_toml
 from hyperhive.core.agents import AgentRegistry
+from hyperhive.core.audit import record_done
 from hyperhive.core.errors import Conflict, HyperhiveError, InvalidInput, NotFound, Refused
 from hyperhive.core.events import EventBus
 from hyperhive.core.models import AgentState, Approval, ApprovalKind, ApprovalStatus, Role
+from hyperhive.core.names import MANAGER, SYSTEM, validate_agent_name
 from hyperhive.core.notices import notice
 from hyperhive.core.repos import Repos
-from hyperhive.core.settings import MANAGER, SYSTEM, validate_agent_name
 from hyperhive.core.store import Store
 from hyperhive.core.store import approvals as q
 
@@ -355,7 +356,7 @@ class Approvals:
                 # bookkeeping, never build twice
                 recorded = (await self._repos.meta_agents()).get(name) or {}
                 if recorded.get("approval_id") != aid:
-                    await self._repos.deploy(name, aid)
+                    await self._repos.advance_applied(name, aid)
                 await self._agents.update(name, applied_sha=sha, stale=0)
                 done = await self._store.write(
                     lambda db: q.transition(
@@ -380,7 +381,7 @@ class Approvals:
             elif approval.kind is ApprovalKind.DESTROY:
                 await self.builder.destroy(name, by=approval.decided_by or "operator")
             if sha is not None:
-                await self._repos.deploy(name, aid)
+                await self._repos.advance_applied(name, aid)
                 if self._agents.find(name) is not None:
                     await self._agents.update(name, applied_sha=sha, stale=0)
             done = await self._store.write(
@@ -465,8 +466,7 @@ class Approvals:
     async def _record(
         self, actor: str, action: str, target: str, detail: dict[str, Any], result: str = "ok"
     ) -> None:
-        if self._audit is not None:
-            await self._audit(actor, f"approval.{action}", target, detail, result)
+        await record_done(self._audit, actor, f"approval.{action}", target, detail, result)
 
 
 def _ref(commit_ref: object) -> str:

@@ -24,16 +24,17 @@ import json
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from hyperhive.core.errors import InvalidInput
+from hyperhive.core.errors import HyperhiveError, InvalidInput
 from hyperhive.core.events import EventBus
+from hyperhive.core.models import AuditEntry
 from hyperhive.core.safetext import terminal_safe
 from hyperhive.core.store import Store
 from hyperhive.core.store import audit as q
-from hyperhive.core.store.audit import GENESIS, AuditEntry, row_hash
+from hyperhive.core.store.audit import GENESIS, row_hash
 
 __all__ = ["GENESIS", "AuditEntry", "AuditLog", "detail_json", "row_hash"]
 
@@ -251,3 +252,28 @@ class AuditLog:
             for problem in entry.detail.get("problems") or ["rows were lost"]:
                 problems.append(f"row #{entry.id} records that on a start {problem}")
         return not problems, problems
+
+
+Record = Callable[..., Awaitable[Any]]
+
+
+async def record_done(
+    record: Record | None,
+    actor: str,
+    action: str,
+    target: str,
+    detail: dict[str, Any],
+    result: str = "ok",
+) -> None:
+    """Audit an action that has already happened: a failed write is logged, never raised.
+
+    The one way services record their actions (``record`` is `AuditLog.record`, or None
+    where no audit log is wired): the action stands whether or not its row could be
+    written, so its caller still gets the answer that the action happened.
+    """
+    if record is None:
+        return
+    try:
+        await record(actor, action, target, detail, result)
+    except HyperhiveError as exc:
+        logger.error("audit record of %s on %r failed: %s", action, target, exc)

@@ -21,9 +21,10 @@ from typing import Any
 from hyperhive.core.errors import InvalidInput, NotFound, Refused
 from hyperhive.core.events import EventBus
 from hyperhive.core.models import Message
+from hyperhive.core.names import BROADCAST, OPERATOR, SYSTEM
 from hyperhive.core.policy import SendPolicies, exempt
 from hyperhive.core.quotas import Bucket, Watermark
-from hyperhive.core.settings import BROADCAST, OPERATOR, SYSTEM, Limits
+from hyperhive.core.settings import Limits
 from hyperhive.core.store import Store
 from hyperhive.core.store import messages as q
 

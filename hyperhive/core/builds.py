@@ -21,11 +21,11 @@ from hyperhive.core.agents import AgentRegistry
 from hyperhive.core.errors import HyperhiveError
 from hyperhive.core.events import EventBus
 from hyperhive.core.models import Agent
+from hyperhive.core.names import SYSTEM
 from hyperhive.core.notices import Notices, notice
 from hyperhive.core.repos import Repos
 from hyperhive.core.runtimes import build_inputs
 from hyperhive.core.runtimes.base import AgentSpec, Runtime
-from hyperhive.core.settings import SYSTEM
 from hyperhive.core.store.agents import Build
 
 logger = logging.getLogger(__name__)

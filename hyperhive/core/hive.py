@@ -13,6 +13,7 @@ from dataclasses import replace
 from typing import Any
 
 from hyperhive.core.agents import AgentRegistry
+from hyperhive.core.api import build_registry
 from hyperhive.core.approvals import Approvals
 from hyperhive.core.audit import AuditLog
 from hyperhive.core.broker import Broker
@@ -21,6 +22,7 @@ from hyperhive.core.events import EventBus
 from hyperhive.core.hosts import Hosts
 from hyperhive.core.lifecycle import Lifecycle
 from hyperhive.core.models import Agent, AgentState, Role
+from hyperhive.core.names import MANAGER
 from hyperhive.core.notices import Notices
 from hyperhive.core.overrides import Overrides
 from hyperhive.core.policy import SendPolicies
@@ -33,9 +35,11 @@ from hyperhive.core.runner import Runner
 from hyperhive.core.runtimes import AUTO, get_runtime, with_runtime
 from hyperhive.core.runtimes.base import Runtime
 from hyperhive.core.server import SocketServer
-from hyperhive.core.settings import MANAGER, Settings
+from hyperhive.core.settings import Settings
 from hyperhive.core.stats import Stats
 from hyperhive.core.store import Store
+from hyperhive.core.terminals import Terminals
+from hyperhive.core.turns import Turns
 
 logger = logging.getLogger(__name__)
 
@@ -103,6 +107,11 @@ class Hive:
         self.approvals.on_deployed = self.overrides.config_deployed
         self.reminders = Reminders(store, self.events, self.broker, settings.limits, self.audit)
         self.stats = Stats(store, self.events, settings.limits, self.agents, self.broker.depth)
+        self.turns = Turns(
+            store, self.events, self.agents, settings.limits, self.quotas, self.watermark
+        )
+        self.overrides.on_model = self.turns.set_model
+        self.terminals = Terminals(self.events, self.agents, self.audit, runtime, self.spawn_task)
         self.hosts = Hosts(settings, store, self.events, self.audit, self.agents)
         self.registry: Registry = Registry()
         self.server: SocketServer | None = None
@@ -151,8 +160,6 @@ class Hive:
             stack.push_async_callback(hive.hosts.close)
             hive.hosts.start()
             await hive.ensure_manager()
-            from hyperhive.core.api import build_registry
-
             hive.registry = build_registry(hive)
             if serve:
                 hive.server = SocketServer(
@@ -171,14 +178,22 @@ class Hive:
                     await hive.listen_agent(agent)
             stack.push_async_callback(hive._stop_tasks)
             stack.push_async_callback(hive.approvals.wait_builds)
-            hive.every(3600, hive.broker.sweep, "message retention sweep")
-            hive.every(Questions.SWEEP_SECONDS, hive.questions.expire_due, "question expiry")
-            hive.spawn_task(hive.reminders.run(), "reminder scheduler")
-            hive.every(Stats.SAMPLE_SECONDS, hive.stats.sample_swarm, "swarm stats sample")
-            hive.every(Stats.SWEEP_SECONDS, hive.stats.sweep, "stats retention sweep")
+            hive.start_jobs()
             if run_agents:
                 await hive.run_swarm()
             yield hive
+
+    def start_jobs(self) -> None:
+        """Every periodic job of the daemon, scheduled here and nowhere else."""
+        self.every(3600, self.broker.sweep, "message retention sweep")
+        self.every(3600, self.turns.sweep, "turn events retention sweep")
+        self.every(Questions.SWEEP_SECONDS, self.questions.expire_due, "question expiry")
+        self.spawn_task(self.reminders.run(), "reminder scheduler")
+        self.every(Stats.SAMPLE_SECONDS, self.stats.sample_swarm, "swarm stats sample")
+        self.every(Stats.SWEEP_SECONDS, self.stats.sweep, "stats retention sweep")
+        self.every(
+            86400, lambda: self.gc_tags(dry_run=False, by="system"), "daily tag gc", first=600
+        )
 
     async def run_swarm(self) -> None:
         """Build the manager if needed, adopt or start every agent, watch for crashes."""
@@ -285,6 +300,9 @@ class Hive:
                 by, "repos.gc_tags", "", {"deleted": sum(map(len, out.values()))}
             )
         return out
+
+    async def _daily_tag_gc(self) -> None:
+        await self.gc_tags(dry_run=False, by="system")
 
     async def _stop_tasks(self) -> None:
         for task in self._tasks:

@@ -34,23 +34,21 @@ from hyperhive.core.agent_config import (
     write_etc,
 )
 from hyperhive.core.agents import AgentRegistry
+from hyperhive.core.audit import record_done
 from hyperhive.core.broker import Broker
 from hyperhive.core.builds import Builds, short
 from hyperhive.core.errors import HyperhiveError, InvalidInput, NotFound, Refused
 from hyperhive.core.events import EventBus
-from hyperhive.core.models import Agent, AgentState, Role
+from hyperhive.core.models import UP_STATES, Agent, AgentState, Role
+from hyperhive.core.names import MANAGER, SYSTEM, validate_agent_name
 from hyperhive.core.notices import Notices, notice, who
 from hyperhive.core.repos import Repos
 from hyperhive.core.runner import Completed
 from hyperhive.core.runtimes.base import AgentSpec, ContainerState, Runtime
-from hyperhive.core.settings import MANAGER, SYSTEM, Settings, validate_agent_name
+from hyperhive.core.settings import Settings
 
 logger = logging.getLogger(__name__)
 
-# states in which the container is supposed to be running
-UP_STATES = frozenset(
-    {AgentState.RUNNING, AgentState.NEEDS_LOGIN, AgentState.DRIVER_MISSING, AgentState.RATE_LIMITED}
-)
 Audit = Callable[..., Awaitable[Any]]
 AGENT_TOML_MAX = 1024 * 1024
 
@@ -480,8 +478,4 @@ class Lifecycle:
     async def _record(
         self, actor: str, action: str, target: str, detail: dict[str, Any], result: str = "ok"
     ) -> None:
-        if self.audit is not None:
-            try:
-                await self.audit(actor, f"lifecycle.{action}", target, detail, result)
-            except HyperhiveError as exc:
-                logger.error("audit record failed: %s", exc)
+        await record_done(self.audit, actor, f"lifecycle.{action}", target, detail, result)

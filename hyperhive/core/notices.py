@@ -20,8 +20,8 @@ import logging
 from hyperhive.core.broker import Broker
 from hyperhive.core.errors import HyperhiveError
 from hyperhive.core.models import Agent, AgentState
+from hyperhive.core.names import MANAGER, OPERATOR, SYSTEM
 from hyperhive.core.safetext import fence, new_fence_token, terminal_safe
-from hyperhive.core.settings import MANAGER, OPERATOR, SYSTEM
 
 logger = logging.getLogger(__name__)
 

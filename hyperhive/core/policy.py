@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from hyperhive.core.agent_config import parse_agent_toml
 from hyperhive.core.errors import HyperhiveError, InvalidInput, NotFound, Refused
 from hyperhive.core.models import Role
-from hyperhive.core.settings import BROADCAST, MANAGER, OPERATOR, SYSTEM
+from hyperhive.core.names import BROADCAST, MANAGER, OPERATOR, SYSTEM
 
 logger = logging.getLogger(__name__)
 

@@ -26,7 +26,9 @@ class Scope(StrEnum):
     AGENT = "agent"  # every agent socket (the manager's too)
 
 
-class Role(StrEnum):
+class ConnectionRole(StrEnum):
+    """What a host.sock connection may do: an operator decides, a viewer only looks."""
+
     OPERATOR = "operator"
     VIEWER = "viewer"
 
@@ -38,7 +40,7 @@ class Caller:
     scope: Scope
     name: str  # agent name, "manager", or "operator"
     who: str = "operator"  # for the audit log: local user or SSH key name
-    role: Role = Role.OPERATOR
+    role: ConnectionRole = ConnectionRole.OPERATOR
     conn: int = 0  # the connection, for what belongs to it alone (terminal output)
 
     @property

@@ -21,11 +21,12 @@ from hyperhive.core.audit import AuditLog
 from hyperhive.core.broker import Broker
 from hyperhive.core.errors import HyperhiveError, InvalidInput, NotFound, Refused
 from hyperhive.core.events import EventBus
+from hyperhive.core.models import Question, QuestionStatus
+from hyperhive.core.names import MANAGER, OPERATOR, SYSTEM
 from hyperhive.core.safetext import fence, new_fence_token
-from hyperhive.core.settings import MANAGER, OPERATOR, SYSTEM, Limits
+from hyperhive.core.settings import Limits
 from hyperhive.core.store import Store
 from hyperhive.core.store import questions as q
-from hyperhive.core.store.questions import Question, QuestionStatus
 
 __all__ = ["Question", "QuestionStatus", "Questions", "answer_body"]
 

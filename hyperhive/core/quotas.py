@@ -19,7 +19,8 @@ from dataclasses import dataclass
 
 from hyperhive.core.errors import Refused
 from hyperhive.core.events import EventBus
-from hyperhive.core.settings import OPERATOR, SYSTEM, Limits
+from hyperhive.core.names import OPERATOR, SYSTEM
+from hyperhive.core.settings import Limits
 
 logger = logging.getLogger(__name__)
 

@@ -26,10 +26,11 @@ from hyperhive.core.audit import AuditLog
 from hyperhive.core.broker import Broker
 from hyperhive.core.errors import HyperhiveError, InvalidInput, NotFound, Refused
 from hyperhive.core.events import EventBus
-from hyperhive.core.settings import SYSTEM, Limits
+from hyperhive.core.models import Reminder, ReminderStatus
+from hyperhive.core.names import SYSTEM
+from hyperhive.core.settings import Limits
 from hyperhive.core.store import Store
 from hyperhive.core.store import reminders as q
-from hyperhive.core.store.reminders import Reminder, ReminderStatus
 
 __all__ = ["Reminder", "ReminderStatus", "Reminders", "reminder_body"]
 

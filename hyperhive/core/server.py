@@ -25,11 +25,11 @@ from hyperhive.core.protocol import (
     CANCEL,
     BadRequest,
     Caller,
+    ConnectionRole,
     Delivery,
     LineReader,
     LineTooLong,
     Registry,
-    Role,
     Scope,
     encode,
     parse_request,
@@ -212,7 +212,7 @@ class _Connection:
             where = {Scope.HOST: "host", Scope.MANAGER: "the manager", Scope.AGENT: "an agent"}
             raise ProtocolError(f"unknown method {name!r} on {where[self.caller.scope]} socket")
         kwargs = method.bind(params)
-        if method.decides and self.caller.role is Role.VIEWER:
+        if method.decides and self.caller.role is ConnectionRole.VIEWER:
             raise Refused(f"{name}: the viewer role can look but not decide")
         return await method.handler(self.caller, **kwargs)
 
@@ -239,12 +239,12 @@ class _Connection:
         role = params.get("role", self.caller.role.value)
         if not isinstance(who, str) or not who or len(who) > 64:
             raise ProtocolError(f"{HELLO}: 'who' must be a short string")
-        if role not in (Role.OPERATOR.value, Role.VIEWER.value):
+        if role not in (ConnectionRole.OPERATOR.value, ConnectionRole.VIEWER.value):
             raise ProtocolError(f"{HELLO}: 'role' must be operator or viewer")
-        if self.caller.role is Role.VIEWER and role == Role.OPERATOR.value:
+        if self.caller.role is ConnectionRole.VIEWER and role == ConnectionRole.OPERATOR.value:
             raise Refused(f"{HELLO}: a viewer cannot become an operator")
         who = terminal_safe(who, newlines=False)  # stored and shown: never a control code
-        self.caller = replace(self.caller, who=who, role=Role(role))
+        self.caller = replace(self.caller, who=who, role=ConnectionRole(role))
         return {"who": who, "role": role}
 
     async def _pump(self, sub: Subscription) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 import sys
 import tomllib
 from dataclasses import dataclass, field, fields, replace
@@ -11,39 +10,14 @@ from pathlib import Path
 from typing import Any
 
 from hyperhive.core.errors import InvalidInput
+from hyperhive.core.names import MANAGER
 
-MANAGER = "manager"
-OPERATOR = "operator"
-SYSTEM = "system"
-BROADCAST = "*"
-RESERVED_NAMES = frozenset({MANAGER, OPERATOR, SYSTEM, "hm1nd", "all"})
-NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,8}$")
 RUNTIMES = ("auto", "process", "nspawn", "nixos")  # auto: the strongest the host offers
-
-
-def validate_agent_name(name: object, *, allow_manager: bool = False) -> str:
-    """Return ``name`` if it is a valid agent name, else raise `InvalidInput`.
-
-    Names are ``^[a-z][a-z0-9-]{0,8}$`` because nixos-container caps container names at
-    11 characters and agents are ``h-<name>``.
-    """
-    if not isinstance(name, str):
-        raise InvalidInput(f"agent name must be a string, not {type(name).__name__}")
-    if allow_manager and name == MANAGER:
-        return name
-    if not NAME_RE.fullmatch(name):
-        raise InvalidInput(
-            f"invalid agent name {name!r}: use 1-9 characters, lowercase letters, digits "
-            "and '-', starting with a letter"
-        )
-    if name in RESERVED_NAMES:
-        raise InvalidInput(f"invalid agent name {name!r}: the name is reserved")
-    return name
 
 
 @dataclass(frozen=True)
 class Limits:
-    """Every limit of the system; defaults follow DESIGN.md "Limits"."""
+    """Every limit of the system; each is set in the `[limits]` table (docs/configuration.md)."""
 
     message_body_bytes: int = 4096
     recv_wait_seconds: float = 180.0

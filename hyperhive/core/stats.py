@@ -21,13 +21,12 @@ from typing import Any
 from hyperhive.core.agents import AgentRegistry
 from hyperhive.core.errors import InvalidInput
 from hyperhive.core.events import EventBus
-from hyperhive.core.models import AgentState
+from hyperhive.core.models import AgentState, LastValue, SeriesBucket
 from hyperhive.core.settings import Limits
 from hyperhive.core.store import Store
 from hyperhive.core.store import stats as q
-from hyperhive.core.store.stats import Bucket, LastValue
 
-__all__ = ["SWARM", "Bucket", "LastValue", "Series", "Stats", "plan"]
+__all__ = ["SWARM", "LastValue", "Series", "SeriesBucket", "Stats", "plan"]
 
 SWARM = "*"  # the agent name of swarm-wide series
 KEY_RE = re.compile(r"[a-z0-9_.:-]{1,64}")
@@ -55,7 +54,7 @@ class Series:
     start: float
     bucket_seconds: float
     resolution: str  # raw, 1m or 1h
-    buckets: tuple[Bucket, ...]
+    buckets: tuple[SeriesBucket, ...]
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from hyperhive.core.errors import HyperhiveError, NotFound
-from hyperhive.core.settings import validate_agent_name
+from hyperhive.core.names import validate_agent_name
 from hyperhive.tui.model import Change, HiveModel, Unavailable
 from hyperhive.tui.screens.modals import Answer, AnswerScreen, Confirmation, ConfirmScreen
 from hyperhive.tui.views import AgentView, ApprovalView, QuestionView

@@ -6,6 +6,7 @@ import time
 
 from rich.text import Text
 
+from hyperhive.core.ages import ago as ago
 from hyperhive.core.safetext import terminal_safe
 
 SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
@@ -22,17 +23,6 @@ STATE_STYLES = {
     "draft": "cyan",
     "destroyed": "dim",
 }
-
-
-def ago(ts: float | None, now: float) -> str:
-    """A short age: 5s, 3m, 2h, 4d; '-' for never."""
-    if ts is None:
-        return "-"
-    d = max(0.0, now - ts)
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if d >= size:
-            return f"{int(d // size)}{unit}"
-    return f"{int(d)}s"
 
 
 def countdown(deadline: float | None, now: float) -> str:

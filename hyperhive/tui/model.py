@@ -9,7 +9,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from hyperhive.core.settings import OPERATOR
+from hyperhive.core.names import OPERATOR
 from hyperhive.tui.views import (
     AgentView,
     ApprovalView,

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hyperhive.core.models import TRANSIENT_STATES
-from hyperhive.core.settings import OPERATOR
+from hyperhive.core.names import OPERATOR
 
 TRANSIENT = frozenset(s.value for s in TRANSIENT_STATES)
 CLOSED_QUESTION = frozenset({"answered", "cancelled", "expired"})

@@ -7,7 +7,7 @@ import sqlite3
 
 from hypothesis import strategies as st
 
-from hyperhive.core.settings import validate_agent_name
+from hyperhive.core.names import validate_agent_name
 from tests.support.daemon import DaemonProcess
 
 HOSTILE_STRINGS = [

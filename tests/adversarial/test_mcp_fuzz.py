@@ -28,7 +28,7 @@ from tests.support.daemon import DaemonProcess
 mcp_server = pytest.importorskip("hyperhive.agent.mcp_server")
 from mcp.client import Client  # noqa: E402
 
-from hyperhive.core.settings import validate_agent_name  # noqa: E402
+from hyperhive.core.names import validate_agent_name  # noqa: E402
 
 T = TypeVar("T")
 SCALE = 10 if os.environ.get("HYPOTHESIS_PROFILE") == "fuzz" else 1

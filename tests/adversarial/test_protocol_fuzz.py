@@ -19,8 +19,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hyperhive.core.errors import InvalidInput
+from hyperhive.core.names import validate_agent_name
 from hyperhive.core.protocol import Method, Param
-from hyperhive.core.settings import validate_agent_name
 from tests.adversarial.hostile import (
     HOSTILE_STRINGS,
     HUGE_INTS,

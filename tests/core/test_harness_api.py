@@ -11,7 +11,7 @@ from hyperhive.core.client import HiveClient
 from hyperhive.core.errors import InvalidInput, NotFound, Refused
 from hyperhive.core.hive import Hive
 from hyperhive.core.models import AgentState
-from hyperhive.core.store import events as q
+from hyperhive.core.store import turn_events as q
 from tests.conftest import agent_client
 from tests.support.waiting import next_named
 

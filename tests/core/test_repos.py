@@ -14,7 +14,7 @@ import pytest
 
 from hyperhive.core.errors import Conflict, InvalidInput, NotFound, Refused
 from hyperhive.core.repos import IDENTITY, Repos, Tag
-from hyperhive.core.repos_diff import unified_hunks
+from hyperhive.core.repos.diff import unified_hunks
 from hyperhive.core.settings import Settings
 
 Git = Callable[..., str]
@@ -202,10 +202,10 @@ async def test_deploy_moves_main_checks_out_the_tree_and_commits_to_meta(
     root = settings.proposed_dir("coder")
     one = commit(git, root, {"extra/tool.sh": b"#!/bin/sh\n"})
     await repos.pin("coder", one, 1)
-    assert await repos.deploy("coder", 1, at=NOW) == one
+    assert await repos.advance_applied("coder", 1, at=NOW) == one
     two = commit(git, root, {"agent.toml": b'model = "opus"\n'}, remove=("extra/tool.sh",))
     await repos.pin("coder", two, 2)
-    assert await repos.deploy("coder", 2, at=NOW + 60) == two
+    assert await repos.advance_applied("coder", 2, at=NOW + 60) == two
 
     applied = settings.applied_dir("coder")
     assert await repos.running_sha("coder") == two
@@ -238,7 +238,7 @@ async def test_meta_commits_record_files_a_runtime_keeps_in_the_meta_tree(
     settings.meta_dir.mkdir(parents=True)
     (settings.meta_dir / "flake.nix").write_text("{ }\n")
     (settings.meta_dir / ".scratch").write_text("hidden\n")
-    await repos.deploy("coder", 1)
+    await repos.advance_applied("coder", 1)
     files = git(settings.meta_dir, "ls-files").split()
     assert files == ["agents.json", "flake.nix"]
 
@@ -248,7 +248,7 @@ async def test_failed_leaves_main_unchanged_and_cannot_be_deployed(
 ) -> None:
     one = await repos.create("coder", TEMPLATE)
     await repos.pin("coder", one, 1)
-    await repos.deploy("coder", 1)
+    await repos.advance_applied("coder", 1)
     two = commit(git, settings.proposed_dir("coder"), {"agent.toml": b"broken\n"})
     await repos.pin("coder", two, 2)
     await repos.tag("coder", "approved", 2)
@@ -258,7 +258,7 @@ async def test_failed_leaves_main_unchanged_and_cannot_be_deployed(
     assert await repos.running_sha("coder") == one
     assert (settings.applied_dir("coder") / "agent.toml").read_bytes() == TEMPLATE["agent.toml"]
     with pytest.raises(Refused, match="failed"):
-        await repos.deploy("coder", 2)
+        await repos.advance_applied("coder", 2)
     assert await repos.running_sha("coder") == one
     assert len(await repos.meta_log()) == 1
 
@@ -272,7 +272,7 @@ async def test_retention_keeps_exactly_what_the_policy_says(
     for step in ("approved", "building"):
         for approval in (1, 2, 6):
             await repos.tag("coder", step, approval)
-    await repos.deploy("coder", 1)
+    await repos.advance_applied("coder", 1)
     await repos.tag("coder", "failed", 2, message="old", at=NOW - 31 * DAY)
     await repos.tag("coder", "failed", 3, message="recent", at=NOW - 29 * DAY)
     await repos.tag("coder", "denied", 4, message="old", at=NOW - 40 * DAY)
@@ -414,7 +414,7 @@ async def test_diff_vs_running_and_vs_last_approved(
     await repos.pin("coder", base, 1)
     assert "new file mode 100644" in await repos.diff_vs_running("coder", 1)
     await repos.tag("coder", "approved", 1)
-    await repos.deploy("coder", 1)
+    await repos.advance_applied("coder", 1)
     two = commit(git, root, {"prompt.md": b"Be kind.\n"})
     await repos.pin("coder", two, 2)
     await repos.tag("coder", "approved", 2)
@@ -459,7 +459,7 @@ async def test_remove_purges_both_repos_and_the_meta_entry(
 ) -> None:
     sha = await repos.create("coder", TEMPLATE)
     await repos.pin("coder", sha, 1)
-    await repos.deploy("coder", 1)
+    await repos.advance_applied("coder", 1)
     await repos.remove("coder")
     assert not await repos.exists("coder")
     assert not settings.proposed_dir("coder").exists()

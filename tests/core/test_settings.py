@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from hyperhive.core.errors import InvalidInput
-from hyperhive.core.settings import load_settings, validate_agent_name
+from hyperhive.core.names import validate_agent_name
+from hyperhive.core.settings import load_settings
 
 
 def test_env_overrides_choose_the_state_and_run_dirs(tmp_path: Path) -> None:

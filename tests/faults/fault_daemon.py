@@ -24,10 +24,11 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from hyperhive.core import hive as hive_module  # noqa: E402
-from hyperhive.core import repos_meta, repos_tags  # noqa: E402
 from hyperhive.core.agents import AgentRegistry  # noqa: E402
 from hyperhive.core.lifecycle import Lifecycle  # noqa: E402
 from hyperhive.core.repos import Repos  # noqa: E402
+from hyperhive.core.repos import meta as repos_meta  # noqa: E402
+from hyperhive.core.repos import tags as repos_tags  # noqa: E402
 from tests.support.swarm import MINI_HARNESS  # noqa: E402
 
 CRASH_EXIT = 137
@@ -95,7 +96,7 @@ def install_crash_point(point: str, agent: str) -> None:
 
         repos_meta.meta_commit = meta_commit
     elif point == "after-repos-deploy":  # tags, main and meta done; the rows are not
-        _wrap_async(Repos, "deploy", "after", named)
+        _wrap_async(Repos, "advance_applied", "after", named)
     elif point == "after-applied-sha":  # the agent row has the sha; the approval does not
         _wrap_async(
             AgentRegistry,

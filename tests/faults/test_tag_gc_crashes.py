@@ -33,7 +33,7 @@ async def make_tags(settings: Settings) -> tuple[set[str], set[str]]:
         head = await hive.repos.proposed_head("alice")
         assert head is not None
         sha = await hive.repos.pin("alice", head, 1)  # tags proposal/1
-        await hive.repos.deploy("alice", 1)
+        await hive.repos.advance_applied("alice", 1)
         tags = [
             Tag.make(kind, i, sha)
             for i in range(2, DEPLOYED + 1)

@@ -12,8 +12,9 @@ import pytest
 
 from hyperhive.core.hive import Hive
 from hyperhive.core.models import AgentState
+from hyperhive.core.names import MANAGER
 from hyperhive.core.runner import Completed
-from hyperhive.core.settings import MANAGER, Settings
+from hyperhive.core.settings import Settings
 from tests.support.waiting import wait_for
 
 

@@ -9,7 +9,8 @@ import pytest
 
 from hyperhive.core.hive import Hive
 from hyperhive.core.models import AgentState
-from hyperhive.core.settings import MANAGER, Settings
+from hyperhive.core.names import MANAGER
+from hyperhive.core.settings import Settings
 from tests.security.conftest import inside, spawned
 from tests.support.waiting import wait_for
 

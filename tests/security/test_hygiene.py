@@ -10,7 +10,8 @@ import pytest
 from hyperhive.core.client import HiveClient
 from hyperhive.core.errors import HyperhiveError
 from hyperhive.core.hive import Hive
-from hyperhive.core.settings import MANAGER, Settings
+from hyperhive.core.names import MANAGER
+from hyperhive.core.settings import Settings
 
 
 def mode(path: Path) -> int:

@@ -16,7 +16,7 @@ import pytest
 from hyperhive.core.client import HiveClient
 from hyperhive.core.errors import HyperhiveError
 from hyperhive.core.hive import Hive
-from hyperhive.core.settings import MANAGER
+from hyperhive.core.names import MANAGER
 from tests.security.conftest import acked, inside, spawned
 
 pytestmark = pytest.mark.root

@@ -32,25 +32,9 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any, Protocol
 
-
-class ExitClass(StrEnum):
-    """How a turn ended, as far as the harness needs to know."""
-
-    OK = "ok"
-    COMPACT_RETRY = "compact_retry"
-    FAILED = "failed"
-    RATE_LIMITED = "rate_limited"
-    NEEDS_LOGIN = "needs_login"
-    CANCELLED = "cancelled"
-    DRIVER_MISSING = "driver_missing"
-
-    @property
-    def succeeded(self) -> bool:
-        """True when the turn ran to its end (the wake message was handled)."""
-        return self in (ExitClass.OK, ExitClass.COMPACT_RETRY)
+from hyperhive.core.models import ExitClass
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from hyperhive import __version__
 from hyperhive.core import safefs
 from hyperhive.core.errors import NotFound
+from hyperhive.core.names import validate_agent_name
 from hyperhive.core.protocol import Caller, Registry, Scope, p
 from hyperhive.core.replies import (
     AgentsReply,
@@ -21,7 +22,6 @@ from hyperhive.core.replies import (
     database_use,
 )
 from hyperhive.core.runtimes import isolated
-from hyperhive.core.settings import validate_agent_name
 
 if TYPE_CHECKING:
     from hyperhive.core.hive import Hive

@@ -6,8 +6,8 @@ import functools
 from typing import TYPE_CHECKING, Any
 
 from hyperhive.core.errors import InvalidInput
+from hyperhive.core.names import OPERATOR
 from hyperhive.core.protocol import Caller, Delivery, Registry, Scope, p
-from hyperhive.core.settings import OPERATOR
 
 if TYPE_CHECKING:
     from hyperhive.core.hive import Hive

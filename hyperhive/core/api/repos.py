@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from hyperhive.core.names import validate_agent_name
 from hyperhive.core.protocol import Caller, Registry, Scope, p
-from hyperhive.core.settings import validate_agent_name
 
 if TYPE_CHECKING:
     from hyperhive.core.hive import Hive
@@ -63,5 +63,3 @@ def register(reg: Registry, hive: Hive) -> None:
     async def gc_tags(caller: Caller, dry_run: bool) -> Any:
         """Apply tag retention to every agent's applied repo."""
         return {"deleted": await hive.gc_tags(dry_run=dry_run, by=caller.actor)}
-
-    hive.every(86400, lambda: hive.gc_tags(dry_run=False, by="system"), "daily tag gc", first=600)

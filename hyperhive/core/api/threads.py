@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from hyperhive.core.errors import InvalidInput, NotFound, Refused
 from hyperhive.core.models import ApprovalStatus
+from hyperhive.core.names import validate_agent_name
 from hyperhive.core.protocol import Caller, Registry, Scope, p
 from hyperhive.core.replies import (
     LogFollowReply,
@@ -28,7 +29,6 @@ from hyperhive.core.replies import (
     thread_question,
 )
 from hyperhive.core.safefs import read_chunk
-from hyperhive.core.settings import validate_agent_name
 
 if TYPE_CHECKING:
     from pathlib import Path

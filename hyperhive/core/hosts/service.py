@@ -20,10 +20,11 @@ from hyperhive.core.events import EventBus
 from hyperhive.core.hosts.keys import client_key, fingerprint, fingerprint_of, pin_line, public_line
 from hyperhive.core.hosts.link import Backoff, HostLink, LinkOptions, LinkState
 from hyperhive.core.hosts.target import LOCAL, parse_url, validate_host_name
-from hyperhive.core.settings import SYSTEM, Settings
+from hyperhive.core.models import HostRecord
+from hyperhive.core.names import SYSTEM
+from hyperhive.core.settings import Settings
 from hyperhive.core.store import Store
 from hyperhive.core.store import hosts as q
-from hyperhive.core.store.hosts import HostRecord
 
 logger = logging.getLogger(__name__)
 

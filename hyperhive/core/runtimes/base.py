@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Protocol
 
 from hyperhive.core.models import Role
+from hyperhive.core.names import MANAGER
 from hyperhive.core.runner import Completed
-from hyperhive.core.settings import MANAGER
 
 
 class ContainerState(StrEnum):
@@ -28,7 +28,7 @@ def container_name(agent: str) -> str:
 class AgentSpec:
     """Everything a runtime needs to build and run one agent's container.
 
-    Host paths; each runtime decides where they appear inside (DESIGN.md "Runtimes").
+    Host paths; each runtime decides where they appear inside (docs/runtimes.md).
     """
 
     name: str

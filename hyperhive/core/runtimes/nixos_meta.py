@@ -14,9 +14,9 @@ from pathlib import Path
 from hyperhive.core.agent_config import default_files, parse_agent_toml
 from hyperhive.core.errors import CommandError, ContainerError, InvalidInput
 from hyperhive.core.models import Role
+from hyperhive.core.names import MANAGER, NAME_RE
 from hyperhive.core.runner import Runner
 from hyperhive.core.runtimes.base import container_name
-from hyperhive.core.settings import MANAGER, NAME_RE
 
 NIX_FLAGS = ("--extra-experimental-features", "nix-command flakes")
 LOCK_FILE = "flake.lock"

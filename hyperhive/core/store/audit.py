@@ -6,41 +6,12 @@ import hashlib
 import json
 import sqlite3
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
+
+from hyperhive.core.models import AuditEntry
 
 GENESIS = "0" * 64  # the prev_hash of the first row
 MAX_PROBLEMS = 100
-
-
-@dataclass(frozen=True)
-class AuditEntry:
-    """One audit row. ``detail`` is decoded from ``detail_json`` (``broken`` if it failed)."""
-
-    id: int
-    ts: float
-    actor: str
-    action: str
-    target: str
-    detail: dict[str, Any]
-    result: str
-    prev_hash: str
-    hash: str
-    broken: str = ""
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "ts": self.ts,
-            "actor": self.actor,
-            "action": self.action,
-            "target": self.target,
-            "detail": self.detail,
-            "result": self.result,
-            "prev_hash": self.prev_hash,
-            "hash": self.hash,
-            "broken": self.broken,
-        }
 
 
 _COLUMNS = "id, ts, actor, action, target, detail_json, result, prev_hash, hash"

@@ -3,32 +3,9 @@
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import dataclass
 from typing import Any
 
-
-@dataclass(frozen=True)
-class HostRecord:
-    """One registered host. ``host_key`` is the pinned OpenSSH public key line
-    (``ssh-ed25519 AAAA…``); the host ``local`` has an empty url and key."""
-
-    name: str
-    url: str
-    host_key: str
-    drained: bool
-    added_at: float
-    added_by: str
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "url": self.url,
-            "host_key": self.host_key,
-            "drained": self.drained,
-            "added_at": self.added_at,
-            "added_by": self.added_by,
-        }
-
+from hyperhive.core.models import HostRecord
 
 _COLUMNS = "name, url, host_key, drained, added_at, added_by"
 

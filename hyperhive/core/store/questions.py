@@ -5,64 +5,12 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Sequence
-from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any
 
 from hyperhive.core.errors import Refused
-
-
-class QuestionStatus(StrEnum):
-    PENDING = "pending"
-    ANSWERED = "answered"
-    CANCELLED = "cancelled"
-    EXPIRED = "expired"
-
+from hyperhive.core.models import Question, QuestionStatus
 
 STATUSES = tuple(s.value for s in QuestionStatus)
-
-
-@dataclass(frozen=True)
-class Question:
-    """One operator question. ``broken`` names the columns that did not decode, if any."""
-
-    id: int
-    asker: str
-    target: str
-    question: str
-    options: tuple[str, ...]
-    multi: bool
-    deadline: float
-    status: str  # a QuestionStatus, or the raw text of a corrupt row
-    answer_options: tuple[str, ...]
-    answer_text: str | None
-    answerer: str | None
-    created_at: float
-    answered_at: float | None
-    broken: str = ""
-
-    @property
-    def pending(self) -> bool:
-        return self.status == QuestionStatus.PENDING
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "asker": self.asker,
-            "target": self.target,
-            "question": self.question,
-            "options": list(self.options),
-            "multi": self.multi,
-            "deadline": self.deadline,
-            "status": str(self.status),
-            "answer": None
-            if not self.answer_options and self.answer_text is None
-            else {"options": list(self.answer_options), "text": self.answer_text},
-            "answerer": self.answerer,
-            "created_at": self.created_at,
-            "answered_at": self.answered_at,
-            "broken": self.broken,
-        }
 
 
 _COLUMNS = (

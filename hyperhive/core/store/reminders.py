@@ -4,53 +4,12 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
-from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any
 
 from hyperhive.core.errors import Refused
-
-
-class ReminderStatus(StrEnum):
-    PENDING = "pending"
-    FIRED = "fired"
-    CANCELLED = "cancelled"
-    DROPPED = "dropped"  # its agent was gone when it came due
-
+from hyperhive.core.models import Reminder, ReminderStatus
 
 STATUSES = tuple(s.value for s in ReminderStatus)
-
-
-@dataclass(frozen=True)
-class Reminder:
-    id: int
-    agent: str
-    body: str
-    file_path: str | None
-    due_at: float
-    status: str
-    created_at: float
-    decided_at: float | None
-    decided_by: str | None
-    message_id: int | None
-
-    @property
-    def pending(self) -> bool:
-        return self.status == ReminderStatus.PENDING
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "agent": self.agent,
-            "body": self.body,
-            "file_path": self.file_path,
-            "due_at": self.due_at,
-            "status": str(self.status),
-            "created_at": self.created_at,
-            "decided_at": self.decided_at,
-            "decided_by": self.decided_by,
-            "message_id": self.message_id,
-        }
 
 
 _COLUMNS = (

@@ -11,52 +11,11 @@ from __future__ import annotations
 import random
 import sqlite3
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from typing import Any
+
+from hyperhive.core.models import LastValue, SeriesBucket
 
 RESOLUTIONS = (60, 3600)  # seconds per rollup row
 MAX_LEVEL = 20
-
-
-@dataclass(frozen=True)
-class Bucket:
-    """Aggregates of one time bucket starting at ``t``; p50/p95 are ``exact`` or sampled."""
-
-    t: float
-    count: int
-    sum: float
-    avg: float
-    min: float
-    max: float
-    p50: float
-    p95: float
-    exact: bool = True
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "t": self.t,
-            "count": self.count,
-            "sum": self.sum,
-            "avg": self.avg,
-            "min": self.min,
-            "max": self.max,
-            "p50": self.p50,
-            "p95": self.p95,
-            "exact": self.exact,
-        }
-
-
-@dataclass(frozen=True)
-class LastValue:
-    """The newest sample of one series."""
-
-    agent: str
-    key: str
-    ts: float
-    value: float
-
-    def to_json(self) -> dict[str, Any]:
-        return {"agent": self.agent, "key": self.key, "ts": self.ts, "value": self.value}
 
 
 def level(rng: random.Random | None = None) -> int:
@@ -139,7 +98,7 @@ def _rank(ordered: Sequence[float], q: float) -> float:
 
 def raw_buckets(
     db: sqlite3.Connection, agent: str, key: str, start: float, end: float, width: float
-) -> list[Bucket]:
+) -> list[SeriesBucket]:
     """Every aggregate computed exactly from the raw samples in ``[start, end)``."""
     groups: dict[int, list[float]] = {}
     for ts, value in _samples(db, agent, key, 0, start, end):
@@ -149,7 +108,7 @@ def raw_buckets(
         values = sorted(groups[b])
         total = sum(values)
         out.append(
-            Bucket(
+            SeriesBucket(
                 start + b * width,
                 len(values),
                 total,
@@ -172,7 +131,7 @@ def rollup_buckets(
     end: int,
     width: int,
     sample_target: int,
-) -> list[Bucket]:
+) -> list[SeriesBucket]:
     """Buckets of ``width`` (a multiple of ``period``) from the rollups of ``period``.
 
     Percentiles come from a uniform sample of about ``sample_target`` to twice that many
@@ -211,7 +170,7 @@ def rollup_buckets(
         p50 = _rank(sample, 0.5) if sample else float(total) / n
         p95 = _rank(sample, 0.95) if sample else float(hi_v)
         out.append(
-            Bucket(
+            SeriesBucket(
                 float(start + int(b) * width),
                 int(n),
                 float(total),

@@ -13,7 +13,7 @@ from textual.suggester import Suggester
 from textual.widget import Widget
 from textual.widgets import Input, Static
 
-from hyperhive.core.settings import MANAGER
+from hyperhive.core.names import MANAGER
 from hyperhive.tui.format import safe
 
 ALIASES = {"hm1nd": MANAGER}  # the manager's container name also reaches the manager

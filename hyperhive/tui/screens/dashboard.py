@@ -10,7 +10,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Container
 from textual.widgets import Collapsible, DataTable
 
-from hyperhive.core.settings import OPERATOR
+from hyperhive.core.names import OPERATOR
 from hyperhive.tui.context import Ctx
 from hyperhive.tui.format import clock
 from hyperhive.tui.model import Change, Unavailable

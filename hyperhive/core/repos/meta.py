@@ -14,7 +14,7 @@ from dulwich.index import Index, index_entry_from_stat
 from dulwich.objects import Blob, Commit, ObjectID, Tree
 from dulwich.repo import Repo
 
-from hyperhive.core.repos_git import (
+from hyperhive.core.repos.git import (
     commit_files,
     load,
     main_id,

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-from hyperhive.core.repos_compaction import GIT_SPACE, compact
-from hyperhive.core.repos_myers import changed_lines
+from hyperhive.core.repos.diff.compaction import GIT_SPACE, compact
+from hyperhive.core.repos.diff.myers import changed_lines
 
 CONTEXT = 3
 BINARY_SNIFF_BYTES = 8000  # git looks for a NUL in this many leading bytes

@@ -18,7 +18,7 @@ from dulwich.refs import Ref, write_packed_refs
 from dulwich.repo import Repo
 
 from hyperhive.core.errors import Conflict, NotFound
-from hyperhive.core.repos_git import IDENTITY, TAGS, open_repo, peel_commit, repo_exists, resolve
+from hyperhive.core.repos.git import IDENTITY, TAGS, open_repo, peel_commit, repo_exists, resolve
 
 TAG_KINDS = ("proposal", "approved", "building", "deployed", "failed", "denied")
 ANNOTATED_KINDS = frozenset({"failed", "denied"})

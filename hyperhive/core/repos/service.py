@@ -1,4 +1,4 @@
-"""Config as git: the `Repos` facade and its pin/deploy steps; the git work is in `repos_*`."""
+"""Config as git: the `Repos` service and its pin/deploy steps; the git work is in its siblings."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from dulwich.objects import Blob, Commit
 from dulwich.refs import Ref
 from dulwich.repo import Repo
 
-from hyperhive.core import repos_meta, repos_tags, repos_tree, safefs
+from hyperhive.core import safefs
 from hyperhive.core.errors import (
     Conflict,
     HyperhiveError,
@@ -26,7 +26,11 @@ from hyperhive.core.errors import (
     Refused,
     RepoError,
 )
-from hyperhive.core.repos_git import (
+from hyperhive.core.names import validate_agent_name
+from hyperhive.core.repos import meta as repos_meta
+from hyperhive.core.repos import tags as repos_tags
+from hyperhive.core.repos import tree as repos_tree
+from hyperhive.core.repos.git import (
     GIT_ERRORS,
     MAIN,
     RAISE,
@@ -44,13 +48,9 @@ from hyperhive.core.repos_git import (
     resolve_prefix,
     safe_path,
 )
-from hyperhive.core.repos_git import IDENTITY as IDENTITY
-from hyperhive.core.repos_meta import META_FILE as META_FILE
-from hyperhive.core.repos_meta import MetaEntry
-from hyperhive.core.repos_tags import ANNOTATED_KINDS as ANNOTATED_KINDS
-from hyperhive.core.repos_tags import TAG_KINDS, Tag
-from hyperhive.core.repos_tags import TERMINAL_KINDS as TERMINAL_KINDS
-from hyperhive.core.settings import Settings, validate_agent_name
+from hyperhive.core.repos.meta import MetaEntry
+from hyperhive.core.repos.tags import TAG_KINDS, Tag
+from hyperhive.core.settings import Settings
 
 _COMMIT_REF = re.compile(r"[0-9a-fA-F]{7,40}")
 T = TypeVar("T")
@@ -203,7 +203,7 @@ class Repos:
         args = (kind, approval_id, sha, message or "", time.time() if at is None else at)
         return await self._run(self._lock(name), repos_tags.create_tag, self._applied(name), *args)
 
-    async def deploy(self, name: str, approval_id: int, *, at: float | None = None) -> str:
+    async def advance_applied(self, name: str, approval_id: int, *, at: float | None = None) -> str:
         """Tag ``deployed/<id>``, move applied ``main`` there, commit to the meta repo.
 
         Raises:

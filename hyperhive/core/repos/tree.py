@@ -13,9 +13,9 @@ from dulwich.index import Index, index_entry_from_stat
 from dulwich.objects import Blob, Commit, ObjectID, ShaFile, Tree
 from dulwich.repo import Repo
 
-from hyperhive.core import repos_diff
 from hyperhive.core.errors import InvalidInput, NotFound, Refused
-from hyperhive.core.repos_git import FILE_MODES, load, open_repo, resolve, safe_name, write_atomic
+from hyperhive.core.repos.diff import FileChange, render_diff
+from hyperhive.core.repos.git import FILE_MODES, load, open_repo, resolve, safe_name, write_atomic
 
 
 def tree_at(repo: Repo, ref: str) -> tuple[ObjectID, ObjectID]:
@@ -160,7 +160,7 @@ def diff(repo: Repo, base: str | None, target: str) -> str:
         entry = new or old
         path = entry.path if entry else b""
         changes.append(
-            repos_diff.FileChange(
+            FileChange(
                 path=path,
                 old_mode=old.mode if old else None,
                 new_mode=new.mode if new else None,
@@ -170,4 +170,4 @@ def diff(repo: Repo, base: str | None, target: str) -> str:
                 new_data=load(repo, new.sha, Blob).data if new else b"",
             )
         )
-    return repos_diff.render(changes, _abbreviator(repo)).decode("utf-8", "replace")
+    return render_diff(changes, _abbreviator(repo)).decode("utf-8", "replace")

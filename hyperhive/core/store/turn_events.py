@@ -1,36 +1,15 @@
-"""Queries on the events table: per-agent harness events (turn start/end, tool use, text)."""
+"""Queries on the turn events table: per-agent harness events (turn start/end, tool use, text)."""
 
 from __future__ import annotations
 
 import json
 import sqlite3
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
+from hyperhive.core.models import TurnEvent
+
 _COLUMNS = "id, agent, ts, turn, kind, data_json"
-
-
-@dataclass(frozen=True)
-class TurnEvent:
-    """One stored harness event; ``data`` is the event dict the harness sent."""
-
-    id: int
-    agent: str
-    ts: float
-    turn: int | None
-    kind: str
-    data: dict[str, Any]
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "agent": self.agent,
-            "ts": self.ts,
-            "turn": self.turn,
-            "kind": self.kind,
-            "data": self.data,
-        }
 
 
 def _event(row: Sequence[Any]) -> TurnEvent:
