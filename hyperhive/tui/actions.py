@@ -8,16 +8,19 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from hyperhive.core.errors import HyperhiveError, NotFound
 from hyperhive.core.names import validate_agent_name
 from hyperhive.tui.model import Change, HiveModel, Unavailable
 from hyperhive.tui.screens.modals import Answer, AnswerScreen, Confirmation, ConfirmScreen
+from hyperhive.tui.screens.prompt import PromptScreen
 from hyperhive.tui.views import AgentView, ApprovalView, QuestionView
 
 if TYPE_CHECKING:
     from textual.app import App
+    from textual.screen import Screen
 
     from hyperhive.tui.bridge import Calls
     from hyperhive.tui.context import Ctx
@@ -63,6 +66,16 @@ def applies(agent: AgentView | None, verb: str) -> bool:
     return not agent.transient
 
 
+@dataclass(frozen=True)
+class Pages:
+    """How to make the pages an action opens: given by the app, so that actions never
+    import the screens (which import actions for their keys)."""
+
+    agent: Callable[[Ctx, str], Screen[Any]]
+    approval: Callable[[Ctx, int], Screen[Any]]
+    terminal: Callable[[Ctx, str], Screen[Any]]
+
+
 class Operations:
     """Operator actions on behalf of whichever screen asked (or the command palette)."""
 
@@ -71,9 +84,11 @@ class Operations:
         app: App[Any],
         model: HiveModel,
         calls: Calls,
+        pages: Pages,
         changed: Callable[[Change], None] = lambda change: None,
     ) -> None:
         self._app = app
+        self._pages = pages
         self._model = model
         self._calls = calls
         self._changed = changed
@@ -83,25 +98,19 @@ class Operations:
 
     # --- navigation ----------------------------------------------------------------
     def open_agent(self, name: str) -> None:
-        from hyperhive.tui.screens.agent import AgentScreen
-
         assert self.ctx is not None
-        self._app.push_screen(AgentScreen(self.ctx, name))
+        self._app.push_screen(self._pages.agent(self.ctx, name))
 
     def open_approval(self, approval_id: int) -> None:
-        from hyperhive.tui.screens.approval import ApprovalScreen
-
         assert self.ctx is not None
-        self._app.push_screen(ApprovalScreen(self.ctx, approval_id))
+        self._app.push_screen(self._pages.approval(self.ctx, approval_id))
 
     def open_terminal(self, name: str) -> None:
         """A shell in the agent's container, over the daemon's PTY service (operators only)."""
-        from hyperhive.tui.screens.terminal import TerminalScreen
-
         if self._refuse_viewer():
             return
         assert self.ctx is not None
-        self._app.push_screen(TerminalScreen(self.ctx, name))
+        self._app.push_screen(self._pages.terminal(self.ctx, name))
 
     def compose(self, to: str | None = None) -> None:
         """Go to the dashboard's compose box, addressed to ``to``."""
@@ -202,7 +211,6 @@ class Operations:
         """Ask for a name, checked like the CLI's, and file a spawn request (an approval)."""
         if self._refuse_viewer():
             return
-        from hyperhive.tui.screens.prompt import PromptScreen
 
         def done(name: str | None) -> None:
             if name:

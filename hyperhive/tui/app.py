@@ -15,13 +15,15 @@ from textual.css.query import NoMatches
 from textual.theme import Theme
 
 from hyperhive.core.runner import Runner
-from hyperhive.tui.actions import Operations
+from hyperhive.tui.actions import Operations, Pages
 from hyperhive.tui.bridge import DEFAULT_BACKOFF, Bridge, ClientFactory
 from hyperhive.tui.context import Ctx
 from hyperhive.tui.messages import Connected, ConnectionLost, EventsArrived
 from hyperhive.tui.model import Change, HiveModel
 from hyperhive.tui.notify import Notifier
 from hyperhive.tui.palette import HiveCommands
+from hyperhive.tui.screens.agent import AgentScreen
+from hyperhive.tui.screens.approval import ApprovalScreen
 from hyperhive.tui.screens.audit import AuditScreen
 from hyperhive.tui.screens.base import HiveScreen
 from hyperhive.tui.screens.dashboard import DashboardScreen
@@ -30,6 +32,7 @@ from hyperhive.tui.screens.hosts import HostsScreen
 from hyperhive.tui.screens.modals import Confirmation, ConfirmScreen
 from hyperhive.tui.screens.repos import ReposScreen
 from hyperhive.tui.screens.stats import StatsScreen
+from hyperhive.tui.screens.terminal import TerminalScreen
 from hyperhive.tui.widgets.terminal import TerminalWidget
 
 # colours from the xterm-256 palette: exact in 256 colours, mapped cleanly down to 16
@@ -63,6 +66,7 @@ class HiveApp(App[None]):
     CSS_PATH = "hyperhive.tcss"
     TITLE = "hyperhive"
     DEFAULT_MODE = "dashboard"  # start on it: no blank default screen to build first
+    mode_names: ClassVar[tuple[str, ...]] = tuple(MODES)  # what the palette offers
     COMMANDS: ClassVar[set[type[Provider] | Callable[[], type[Provider]]]] = {HiveCommands}
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+q", "request_quit", "quit", show=False, priority=True),
@@ -93,7 +97,8 @@ class HiveApp(App[None]):
         if role:
             self.model.role = role
         self.bridge = Bridge(self, client_factory, who=who, role=role, backoff=backoff)
-        self.ops = Operations(self, self.model, self.bridge, self._route)
+        pages = Pages(agent=AgentScreen, approval=ApprovalScreen, terminal=TerminalScreen)
+        self.ops = Operations(self, self.model, self.bridge, pages, self._route)
         self.ctx = Ctx(self.model, self.bridge, client_factory, clock, self.ops)
         self.ops.ctx = self.ctx
         self.notifier = Notifier(self, runner=runner, desktop=desktop_notify)

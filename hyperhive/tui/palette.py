@@ -6,10 +6,10 @@ text: nothing here is ever parsed as markup.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from rich.text import Text
 from textual.command import DiscoveryHit, Hit, Hits, Provider
@@ -18,7 +18,27 @@ from hyperhive.tui.actions import LIFECYCLE
 from hyperhive.tui.format import safe
 
 if TYPE_CHECKING:
-    from hyperhive.tui.app import HiveApp
+    from hyperhive.tui.actions import Operations
+    from hyperhive.tui.model import HiveModel
+
+
+class PaletteHost(Protocol):
+    """What the palette needs of the app (the app imports the palette, never back)."""
+
+    @property
+    def model(self) -> HiveModel: ...
+
+    @property
+    def ops(self) -> Operations: ...
+
+    @property
+    def mode_names(self) -> Sequence[str]: ...
+
+    def action_help(self) -> object: ...
+
+    def action_request_quit(self) -> object: ...
+
+    def run_action(self, action: str) -> Awaitable[bool]: ...
 
 
 @dataclass(frozen=True)
@@ -43,11 +63,8 @@ class HiveCommands(Provider):
     """Offers `commands(app)`; titles are matched fuzzily, shown as plain text."""
 
     @property
-    def _app(self) -> HiveApp:
-        from hyperhive.tui.app import HiveApp
-
-        assert isinstance(self.app, HiveApp)
-        return self.app
+    def _app(self) -> PaletteHost:
+        return cast("PaletteHost", self.app)
 
     async def discover(self) -> Hits:
         for c in sorted(commands(self._app), key=lambda c: c.title):
@@ -63,15 +80,13 @@ class HiveCommands(Provider):
                 yield Hit(score, _prompt(c.title, c.help, offsets), c.run, text=c.title)
 
 
-def commands(app: HiveApp) -> Iterable[Command]:
+def commands(app: PaletteHost) -> Iterable[Command]:
     """Every action that applies now, by name ("Restart alpha", "Approve #12 ...")."""
-    from hyperhive.tui.app import MODES
-
     m, ops = app.model, app.ops
     decide = not m.viewer
     yield Command("Help", "every key and convention", app.action_help)
     yield Command("Quit", "leave the TUI", app.action_request_quit)
-    for mode in MODES:
+    for mode in app.mode_names:
         go = partial(app.run_action, f"mode('{mode}')")
         yield Command(f"Go to {mode}", f"switch to the {mode} screen", go)
     if decide:
