@@ -446,7 +446,8 @@ async def measure(args: argparse.Namespace, say: Any) -> list[Figure]:
         Figure(f"TUI first paint, {len(who)} agents (median)", paint, "ms", "≤ 1500 ms",
                None, paint <= 1500),
     ]  # fmt: skip
-    return figures + remote_hop()
+    # remote_hop runs its own event loop: in a thread of its own, not inside this one
+    return figures + await asyncio.to_thread(remote_hop)
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
