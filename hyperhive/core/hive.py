@@ -19,7 +19,7 @@ from hyperhive.core.audit import AuditLog
 from hyperhive.core.broker import Broker
 from hyperhive.core.errors import HyperhiveError, NotFound
 from hyperhive.core.events import EventBus
-from hyperhive.core.hosts import Hosts
+from hyperhive.core.hosts.service import Hosts
 from hyperhive.core.lifecycle import Lifecycle
 from hyperhive.core.models import Agent, AgentState, Role
 from hyperhive.core.names import MANAGER

@@ -10,7 +10,7 @@ import pytest
 from hyperhive import __version__
 from hyperhive.core.errors import NotFound, Refused
 from hyperhive.core.hive import Hive
-from hyperhive.core.hosts import HostLink, LinkOptions, LinkState
+from hyperhive.core.hosts.link import HostLink, LinkOptions, LinkState
 from tests.hosts.conftest import next_event
 from tests.support.netns import SshHost
 

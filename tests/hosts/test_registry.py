@@ -9,7 +9,7 @@ import pytest
 
 from hyperhive.core.errors import HyperhiveError, Refused
 from hyperhive.core.hive import Hive
-from hyperhive.core.hosts import HostUnavailable, LinkState
+from hyperhive.core.hosts.link import HostUnavailable, LinkState
 from hyperhive.core.settings import Settings
 from hyperhive.core.store import hosts as q
 from tests.conftest import agent_client

@@ -7,7 +7,7 @@ import pytest
 from hyperhive.core.agent_config import parse_agent_toml
 from hyperhive.core.errors import InvalidInput
 from hyperhive.core.hive import Hive
-from hyperhive.core.hosts import LinkState
+from hyperhive.core.hosts.link import LinkState
 from hyperhive.core.lifecycle import place_agent
 from tests.hosts.remote_support import wait_for
 from tests.support.netns import SshHost

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from hyperhive.core.errors import InvalidInput
-from hyperhive.core.hosts import SshTarget, parse_url, validate_host_name
+from hyperhive.core.hosts.target import SshTarget, parse_url, validate_host_name
 
 
 @pytest.mark.parametrize(

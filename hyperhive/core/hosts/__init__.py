@@ -4,21 +4,7 @@
 - `keys`: the daemon's client key (``<state>/ssh/hosts_client_ed25519``) and fingerprints.
 - `link`: `HostLink`, one kept-open connection per host (the contract remote runtimes use).
 - `service`: `Hosts`, the registry the `Hive` owns (add, list, drain, remove).
+
+Import from the modules: this package re-exports nothing, so that validating an
+``agent.toml`` (`target`) never loads the SSH stack into an agent's harness.
 """
-
-from hyperhive.core.hosts.link import Backoff, HostLink, HostUnavailable, LinkOptions, LinkState
-from hyperhive.core.hosts.service import Hosts
-from hyperhive.core.hosts.target import LOCAL, SshTarget, parse_url, validate_host_name
-
-__all__ = [
-    "LOCAL",
-    "Backoff",
-    "HostLink",
-    "HostUnavailable",
-    "Hosts",
-    "LinkOptions",
-    "LinkState",
-    "SshTarget",
-    "parse_url",
-    "validate_host_name",
-]
