@@ -7,7 +7,6 @@ daemon's protocol as the operator, the manager and an agent's harness.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
 from dataclasses import replace
 
 import pytest
@@ -18,26 +17,6 @@ from hyperhive.core.models import AgentState
 from hyperhive.core.settings import Limits, Settings
 from tests.support.swarm import commit_file, open_swarm
 from tests.support.waiting import wait_for
-
-
-@pytest.fixture
-async def swarm(settings: Settings) -> AsyncIterator[Hive]:
-    async with open_swarm(settings) as hive:
-        yield hive
-
-
-@pytest.fixture
-async def op(swarm: Hive) -> AsyncIterator[HiveClient]:
-    client = await HiveClient.connect(swarm.settings.host_socket)
-    yield client
-    await client.close()
-
-
-@pytest.fixture
-async def manager(swarm: Hive) -> AsyncIterator[HiveClient]:
-    client = await HiveClient.connect(swarm.settings.agent_socket("manager"))
-    yield client
-    await client.close()
 
 
 async def told(hive: Hive, name: str) -> list[str]:
