@@ -12,6 +12,7 @@ ARCHITECTURE = ROOT / "docs" / "architecture.md"
 
 # Circles the lead removes later; any other circle is new and fails the test.
 
+
 def import_cycles(graph: grimp.ImportGraph) -> set[frozenset[str]]:
     """Every strongly connected set of two or more modules (Tarjan's algorithm, iterative)."""
     index: dict[str, int] = {}
