@@ -34,6 +34,7 @@ from hyperhive.core.repos import Repos
 from hyperhive.core.runner import Runner
 from hyperhive.core.runtimes import AUTO, get_runtime, with_runtime
 from hyperhive.core.runtimes.base import Runtime
+from hyperhive.core.runtimes.routed import HostRouter
 from hyperhive.core.server import SocketServer
 from hyperhive.core.settings import Settings
 from hyperhive.core.stats import Stats
@@ -68,8 +69,11 @@ class Hive:
             watermark=self.watermark,
         )
         self.agents.extras["inbox"] = self.broker.depth
-        self.runtime = runtime
         self.audit = AuditLog(store, self.events)
+        self.hosts = Hosts(settings, store, self.events, self.audit, self.agents)
+        self.agents.extras["host"] = self.hosts.host_of
+        # every agent's calls go to the runtime of the host it was placed on
+        self.runtime: Runtime = HostRouter(runtime, self.hosts)
         self.notices = Notices(self.broker)
         self.approvals = Approvals(
             store,
@@ -84,13 +88,14 @@ class Hive:
             settings,
             self.agents,
             self.repos,
-            runtime,
+            self.runtime,
             self.broker,
             self.events,
             listen=self.listen_agent,
             unlisten=self.unlisten_agent,
             audit=self.audit.record,
             notices=self.notices,
+            hosts=self.hosts,
         )
         self.approvals.builder = self.lifecycle
         self.questions = Questions(
@@ -111,8 +116,9 @@ class Hive:
             store, self.events, self.agents, settings.limits, self.quotas, self.watermark
         )
         self.overrides.on_model = self.turns.set_model
-        self.terminals = Terminals(self.events, self.agents, self.audit, runtime, self.spawn_task)
-        self.hosts = Hosts(settings, store, self.events, self.audit, self.agents)
+        self.terminals = Terminals(
+            self.events, self.agents, self.audit, self.runtime, self.spawn_task
+        )
         self.registry: Registry = Registry()
         self.server: SocketServer | None = None
         self._tasks: list[asyncio.Task[None]] = []

@@ -23,7 +23,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hyperhive.core import safefs
 from hyperhive.core.agent_config import (
@@ -46,6 +46,9 @@ from hyperhive.core.repos import Repos
 from hyperhive.core.runner import Completed
 from hyperhive.core.runtimes.base import AgentSpec, ContainerState, Runtime
 from hyperhive.core.settings import Settings
+
+if TYPE_CHECKING:
+    from hyperhive.core.hosts.service import Hosts
 
 logger = logging.getLogger(__name__)
 
@@ -99,6 +102,7 @@ class Lifecycle:
     # None: the runtime runs the harness; tests may run something smaller
     command: tuple[str, ...] | None = None
     notices: Notices | None = None  # None: a Notices of its own on the broker
+    hosts: Hosts | None = None  # None: every agent runs on this machine
     _locks: dict[str, asyncio.Lock] = field(default_factory=dict)
     _crashes: dict[str, _Crashes] = field(default_factory=dict)
 
@@ -242,7 +246,9 @@ class Lifecycle:
             name, transient, "spawn" if spawn else "update", SYSTEM
         ) as agent:
             self._make_dirs(name)
-            await self._export(name, sha)
+            config = await self._export(name, sha)
+            if spawn and self.hosts is not None:
+                await self.hosts.place(name, await place_agent(self.hosts, config.host))
             await self._rebuild(agent, restart=spawn or agent.state in UP_STATES)
         if not spawn:
             text = f"You were redeployed at config {short(sha)}: your new config is live."
@@ -385,6 +391,8 @@ class Lifecycle:
             safefs.remove(self.settings.agents_root, name)
             if agent is not None:
                 await self.agents.delete(name)
+            if self.hosts is not None:
+                await self.hosts.unplace(name)
         await self._record(by, "purge", name, {})
 
     async def exec(self, name: object, argv: Sequence[str], *, by: str) -> Completed:

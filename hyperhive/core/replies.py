@@ -36,6 +36,7 @@ class AgentRow(AgentRecord):
     """A live agent with its live extras (``agents.list``)."""
 
     built_version: str | None  # the hyperhive that built its container (None: not recorded)
+    host: str  # the host it runs on (`local`: the daemon's machine)
     inbox: int
     model_override: str | None
 

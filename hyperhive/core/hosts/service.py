@@ -60,7 +60,8 @@ class Hosts:
         self._agents = agents
         self.options = options or LinkOptions(python=os.environ.get(PYTHON_ENV, "python3"))
         self.backoff = Backoff()
-        self.placement: Callable[[], Mapping[str, str]] = self._all_local
+        self.placement: Callable[[], Mapping[str, str]] = self._live_placement
+        self._placed: dict[str, str] = {}  # agent -> its host (absent: local)
         self._records: dict[str, HostRecord] = {}
         self._links: dict[str, HostLink] = {}
         self._free: dict[str, int | None] = {}
@@ -74,6 +75,7 @@ class Hosts:
         the row of ``local``)."""
         self._records = {h.name: h for h in await self._store.read(q.all_hosts)}
         self._records.setdefault(LOCAL, HostRecord(LOCAL, "", "", False, time.time(), SYSTEM))
+        self._placed = await self._store.read(q.placements)
 
     def start(self) -> None:
         """Open a link to every remote host (they connect in the background)."""
@@ -260,8 +262,31 @@ class Hosts:
         link = self._links.get(name)
         return link is not None and link.state is LinkState.REACHABLE
 
-    def _all_local(self) -> dict[str, str]:
-        return {a.name: LOCAL for a in self._agents.live()}
+    def _live_placement(self) -> dict[str, str]:
+        return {a.name: self._placed.get(a.name, LOCAL) for a in self._agents.live()}
+
+    # -- placement ------------------------------------------------------------
+
+    def host_of(self, agent: str) -> str:
+        """The host ``agent`` runs on (``local`` unless it was placed elsewhere)."""
+        return self._placed.get(agent, LOCAL)
+
+    async def place(self, agent: str, host: str) -> None:
+        """Record that ``agent`` runs on ``host`` (at its spawn)."""
+        self._get(host)
+        if self._placed.get(agent, LOCAL) == host:
+            return
+        await self._store.write(q.place, agent, host, time.time())
+        self._placed[agent] = host
+        self._events.publish("host.changed", self.describe(host))
+
+    async def unplace(self, agent: str) -> None:
+        """Forget where ``agent`` ran (it was purged)."""
+        host = self._placed.pop(agent, None)
+        if host is not None:
+            await self._store.write(q.unplace, agent)
+            if host in self._records:
+                self._events.publish("host.changed", self.describe(host))
 
     def _client_key(self) -> asyncssh.SSHKey:
         if self._key is None:

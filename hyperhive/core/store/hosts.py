@@ -32,3 +32,20 @@ def set_drained(db: sqlite3.Connection, name: str, drained: bool) -> bool:
 
 def delete(db: sqlite3.Connection, name: str) -> bool:
     return db.execute("DELETE FROM hosts WHERE name = ?", (name,)).rowcount == 1
+
+
+def placements(db: sqlite3.Connection) -> dict[str, str]:
+    """Agent -> the host it was placed on (agents without a row run on ``local``)."""
+    return {str(a): str(h) for a, h in db.execute("SELECT agent, host FROM agent_hosts")}
+
+
+def place(db: sqlite3.Connection, agent: str, host: str, at: float) -> None:
+    db.execute(
+        "INSERT INTO agent_hosts (agent, host, placed_at) VALUES (?, ?, ?) "
+        "ON CONFLICT (agent) DO UPDATE SET host = excluded.host, placed_at = excluded.placed_at",
+        (agent, host, at),
+    )
+
+
+def unplace(db: sqlite3.Connection, agent: str) -> None:
+    db.execute("DELETE FROM agent_hosts WHERE agent = ?", (agent,))

@@ -1,0 +1,76 @@
+"""The daemon places agents on remote hosts and drives them there through approvals.
+
+A real `Hive` (its approvals, repos, lifecycle and agent sockets), one test host (an sshd
+in a network namespace) registered with ``host add``, real nspawn on that host.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+
+from hyperhive.core.errors import Refused
+from hyperhive.core.hive import Hive
+from hyperhive.core.hosts.link import LinkState
+from hyperhive.core.hosts.target import LOCAL
+from hyperhive.core.models import AgentState
+from hyperhive.core.runner import which
+from hyperhive.core.runtimes.base import ContainerState
+from hyperhive.core.runtimes.routed import HostRouter
+from tests.hosts.remote_support import AGENT, PY, new_state_dir, read_json, wait_for
+from tests.support.netns import SshHost
+from tests.support.swarm import commit_file
+
+pytestmark = pytest.mark.skipif(
+    os.geteuid() != 0 or which("systemd-nspawn") is None,
+    reason="remote agents run in nspawn containers: root and systemd-nspawn",
+)
+
+
+async def test_an_approved_spawn_runs_on_the_remote_host_and_a_deploy_reaches_it(
+    hive: Hive, ssh_host: SshHost
+) -> None:
+    state = new_state_dir()
+    router = hive.runtime
+    assert isinstance(router, HostRouter)
+    router.host_state_dir = str(state)
+    hive.lifecycle.command = (PY, "-c", AGENT)
+    try:
+        ssh_host.authorize(hive.hosts.client_public_key())
+        await hive.hosts.add("one", ssh_host.url, by="local:op")
+        assert await hive.hosts.link("one").settled(30) is LinkState.REACHABLE
+        # local drained: the only placeable host is "one"
+        await hive.hosts.set_drained(LOCAL, True, by="local:op")
+
+        spawn = await hive.approvals.request_spawn("alpha", by="local:op")
+        done = await hive.approvals.approve(spawn.id, by="local:op", wait=True)
+        assert done.status.value == "deployed", done
+        assert hive.hosts.host_of("alpha") == "one"
+        assert hive.hosts.agents_on("one") == ["alpha"]
+        assert (await hive.runtime.status("alpha")).state is ContainerState.RUNNING
+        # it runs in the container on "one", and the daemon knows it by its socket there
+        me = await wait_for(
+            lambda: read_json(state / "agents" / "alpha" / "state" / "whoami.json"),
+            what="alpha never said who it is",
+        )
+        assert me == {"name": "alpha"}
+        assert hive.agents.get("alpha").state is AgentState.RUNNING
+        with pytest.raises(Refused, match="still runs 1 agent"):
+            await hive.hosts.remove("one", by="local:op")
+
+        # a config change, approved, is deployed to the host's applied tree
+        sha = commit_file(hive.settings.proposed_dir("alpha"), "prompt.md", "be terse\n")
+        apply = await hive.approvals.request_apply_commit("alpha", sha[:12], by="local:op")
+        done = await hive.approvals.approve(apply.id, by="local:op", wait=True)
+        assert done.status.value == "deployed", done
+        remote_applied = state / "agents" / "alpha" / "applied" / "prompt.md"
+        assert remote_applied.read_text() == "be terse\n"
+        assert (await hive.runtime.status("alpha")).state is ContainerState.RUNNING
+
+        await hive.lifecycle.destroy("alpha", by="local:op", purge=True)
+        assert hive.hosts.agents_on("one") == []
+        assert hive.hosts.host_of("alpha") == LOCAL
+    finally:
+        shutil.rmtree(state, ignore_errors=True)
