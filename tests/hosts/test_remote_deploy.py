@@ -49,6 +49,7 @@ async def test_an_approved_spawn_runs_on_the_remote_host_and_a_deploy_reaches_it
         assert done.status.value == "deployed", done
         assert hive.hosts.host_of("alpha") == "one"
         assert hive.hosts.agents_on("one") == ["alpha"]
+        assert hive.agents.describe(hive.agents.get("alpha"))["host"] == "one"
         assert (await hive.runtime.status("alpha")).state is ContainerState.RUNNING
         # it runs in the container on "one", and the daemon knows it by its socket there
         me = await wait_for(
