@@ -61,7 +61,7 @@ async def agents(ctx: Context) -> Output:
         (
             a["name"],
             a["role"],
-            a["state"]
+            (a["state"] if a["host_state"] == "reachable" else f"unreachable ({a['host']})")
             + (" (stale)" if a.get("stale") else "")
             + (f": {a['state_reason'][:60]}" if a.get("state_reason") else ""),
             a.get("inbox", 0),

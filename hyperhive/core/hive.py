@@ -72,6 +72,7 @@ class Hive:
         self.audit = AuditLog(store, self.events)
         self.hosts = Hosts(settings, store, self.events, self.audit, self.agents)
         self.agents.extras["host"] = self.hosts.host_of
+        self.agents.extras["host_state"] = self.hosts.host_state
         # every agent's calls go to the runtime of the host it was placed on
         self.runtime: Runtime = HostRouter(runtime, self.hosts)
         self.notices = Notices(self.broker)

@@ -37,6 +37,7 @@ class AgentRow(AgentRecord):
 
     built_version: str | None  # the hyperhive that built its container (None: not recorded)
     host: str  # the host it runs on (`local`: the daemon's machine)
+    host_state: str  # `reachable`, or why its host is not (`unreachable`, `incompatible`)
     inbox: int
     model_override: str | None
 

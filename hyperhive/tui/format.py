@@ -22,6 +22,7 @@ STATE_STYLES = {
     "driver_missing": "red",
     "draft": "cyan",
     "destroyed": "dim",
+    "unreachable": "magenta",  # its host's link is down: last state unknown, not crashed
 }
 
 

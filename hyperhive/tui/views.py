@@ -75,7 +75,7 @@ class AgentView:
         return cls(
             name=as_str(d.get("name"), "?"),
             role=as_str(d.get("role"), "agent"),
-            state=as_str(d.get("state"), "unknown"),
+            state=unreachable_or(d, as_str(d.get("state"), "unknown")),
             inbox=as_int(d.get("inbox")),
             last_turn_at=as_float(d.get("last_turn_at")),
             stale=bool(d.get("stale")),
@@ -84,6 +84,12 @@ class AgentView:
             applied_sha=sha if isinstance(sha, str) else None,
             runtime=as_str(d.get("runtime")),
         )
+
+
+def unreachable_or(d: Mapping[str, Any], state: str) -> str:
+    """An agent whose host cannot be reached shows ``unreachable``, not its stale state."""
+    host_state = d.get("host_state")
+    return "unreachable" if host_state not in (None, "reachable") else state
 
 
 @dataclass(frozen=True)

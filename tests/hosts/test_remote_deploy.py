@@ -13,13 +13,21 @@ import pytest
 
 from hyperhive.core.errors import Refused
 from hyperhive.core.hive import Hive
-from hyperhive.core.hosts.link import LinkState
+from hyperhive.core.hosts.link import Backoff, LinkState
 from hyperhive.core.hosts.target import LOCAL
 from hyperhive.core.models import AgentState
 from hyperhive.core.runner import which
 from hyperhive.core.runtimes.base import ContainerState
 from hyperhive.core.runtimes.routed import HostRouter
-from tests.hosts.remote_support import AGENT, PY, new_state_dir, read_json, wait_for
+from tests.hosts.conftest import next_event
+from tests.hosts.remote_support import (
+    AGENT,
+    PY,
+    kill_sshd_only,
+    new_state_dir,
+    read_json,
+    wait_for,
+)
 from tests.support.netns import SshHost
 from tests.support.swarm import commit_file
 
@@ -29,7 +37,7 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-async def test_an_approved_spawn_runs_on_the_remote_host_and_a_deploy_reaches_it(
+async def test_an_approved_spawn_runs_on_the_remote_host_a_deploy_reaches_it_and_an_outage_shows(
     hive: Hive, ssh_host: SshHost
 ) -> None:
     state = new_state_dir()
@@ -38,6 +46,7 @@ async def test_an_approved_spawn_runs_on_the_remote_host_and_a_deploy_reaches_it
     router.host_state_dir = str(state)
     hive.lifecycle.command = (PY, "-c", AGENT)
     try:
+        hive.hosts.backoff = Backoff(first=0.2, cap=0.5)
         ssh_host.authorize(hive.hosts.client_public_key())
         await hive.hosts.add("one", ssh_host.url, by="local:op")
         assert await hive.hosts.link("one").settled(30) is LinkState.REACHABLE
@@ -68,6 +77,21 @@ async def test_an_approved_spawn_runs_on_the_remote_host_and_a_deploy_reaches_it
         assert done.status.value == "deployed", done
         remote_applied = state / "agents" / "alpha" / "applied" / "prompt.md"
         assert remote_applied.read_text() == "be terse\n"
+        assert (await hive.runtime.status("alpha")).state is ContainerState.RUNNING
+
+        # its host goes down: the agent shows unreachable (an event), is never marked
+        # crashed nor restarted, and is back as it was when the host returns
+        sub = hive.events.subscribe(["agent.changed"])
+        kill_sshd_only(ssh_host)
+        down = await next_event(sub, "agent.changed", lambda d: d["name"] == "alpha", 30)
+        assert down.data["host_state"] == "unreachable"
+        await hive.lifecycle.check_once()
+        assert hive.agents.get("alpha").state is AgentState.RUNNING
+        ssh_host.start()
+        up = await next_event(
+            sub, "agent.changed", lambda d: d["name"] == "alpha" and d["host_state"] == "reachable"
+        )
+        assert up.data["state"] == "running"
         assert (await hive.runtime.status("alpha")).state is ContainerState.RUNNING
 
         await hive.lifecycle.destroy("alpha", by="local:op", purge=True)

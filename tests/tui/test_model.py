@@ -135,3 +135,11 @@ def test_the_approval_queue_history_records_each_change_of_length() -> None:
     )
     model.record_queue(12.0)
     assert model.queue_history == [(10.0, 1.0), (12.0, 0.0)]
+
+
+def test_an_agent_whose_host_is_unreachable_shows_unreachable_not_its_last_state() -> None:
+    row = {"name": "alpha", "role": "agent", "state": "running", "host": "one"}
+    model = loaded(agents={"agents": [{**row, "host_state": "unreachable"}]})
+    assert model.agents["alpha"].state == "unreachable"
+    model = loaded(agents={"agents": [{**row, "host_state": "reachable"}]})
+    assert model.agents["alpha"].state == "running"

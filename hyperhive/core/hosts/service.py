@@ -316,6 +316,19 @@ class Hosts:
                 f"host.{link.state.value}", {"name": link.name, "reason": link.reason}
             )
         self._events.publish("host.changed", self.describe(link.name))
+        for name in self.agents_on(link.name):  # their `host_state` changed with it
+            agent = self._agents.find(name)
+            if agent is not None:
+                self._events.publish("agent.changed", self._agents.describe(agent))
+
+    def host_state(self, agent: str) -> str:
+        """``reachable``, or the state of the link to ``agent``'s host when it is not
+        (``unreachable``: its agents' last known state stands, nothing is restarted)."""
+        host = self.host_of(agent)
+        link = self._links.get(host)
+        if host == LOCAL or link is None:
+            return "reachable" if host == LOCAL else "unreachable"
+        return "reachable" if link.state is LinkState.REACHABLE else link.state.value
 
     async def _key_refused(self, link: HostLink, offered: str) -> None:
         detail = {"url": link.target.url, "offered": offered, "pinned": fingerprint(link.pinned)}
