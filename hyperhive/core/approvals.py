@@ -74,6 +74,8 @@ class Approvals:
         self.builder: Builder | None = None
         # told the agent's name once a new config of it is deployed (clears overrides)
         self.on_deployed: Callable[[str], Awaitable[None]] | None = None
+        # the host an agent runs on, for the meta record (set by the Hive)
+        self.host_of: Callable[[str], str] = lambda name: "local"
         self._builds: set[asyncio.Task[None]] = set()
         self._requesting = asyncio.Lock()  # a duplicate check and its insert are one step
 
@@ -381,7 +383,7 @@ class Approvals:
             elif approval.kind is ApprovalKind.DESTROY:
                 await self.builder.destroy(name, by=approval.decided_by or "operator")
             if sha is not None:
-                await self._repos.advance_applied(name, aid)
+                await self._repos.advance_applied(name, aid, host=self.host_of(name))
                 if self._agents.find(name) is not None:
                     await self._agents.update(name, applied_sha=sha, stale=0)
             done = await self._store.write(

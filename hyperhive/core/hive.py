@@ -99,6 +99,7 @@ class Hive:
             hosts=self.hosts,
         )
         self.approvals.builder = self.lifecycle
+        self.approvals.host_of = self.hosts.host_of
         self.questions = Questions(
             store,
             self.events,

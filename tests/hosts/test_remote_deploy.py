@@ -75,6 +75,8 @@ async def test_an_approved_spawn_runs_on_the_remote_host_a_deploy_reaches_it_and
         apply = await hive.approvals.request_apply_commit("alpha", sha[:12], by="local:op")
         done = await hive.approvals.approve(apply.id, by="local:op", wait=True)
         assert done.status.value == "deployed", done
+        # meta records which host runs which sha
+        assert (await hive.repos.meta_agents())["alpha"]["host"] == "one"
         remote_applied = state / "agents" / "alpha" / "applied" / "prompt.md"
         assert remote_applied.read_text() == "be terse\n"
         assert (await hive.runtime.status("alpha")).state is ContainerState.RUNNING

@@ -203,8 +203,11 @@ class Repos:
         args = (kind, approval_id, sha, message or "", time.time() if at is None else at)
         return await self._run(self._lock(name), repos_tags.create_tag, self._applied(name), *args)
 
-    async def advance_applied(self, name: str, approval_id: int, *, at: float | None = None) -> str:
-        """Tag ``deployed/<id>``, move applied ``main`` there, commit to the meta repo.
+    async def advance_applied(
+        self, name: str, approval_id: int, *, at: float | None = None, host: str | None = None
+    ) -> str:
+        """Tag ``deployed/<id>``, move applied ``main`` there, commit to the meta repo
+        (whose entry names the ``host`` the agent runs on when it is not ``local``).
 
         Raises:
             NotFound: the approval has no pinned commit.
@@ -213,7 +216,9 @@ class Repos:
         check_id(approval_id)
         when = time.time() if at is None else at
         sha = await self._run(self._lock(name), _deploy, self._applied(name), approval_id)
-        entry = {"sha": sha, "approval_id": approval_id, "deployed_at": int(when)}
+        entry: dict[str, Any] = {"sha": sha, "approval_id": approval_id, "deployed_at": int(when)}
+        if host not in (None, "local"):
+            entry["host"] = host
         await self._run(
             self._meta_lock, repos_meta.meta_commit, self._settings.meta_dir, name, entry, when
         )
