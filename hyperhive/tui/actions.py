@@ -232,6 +232,15 @@ class Operations:
         )
 
     # --- decisions -----------------------------------------------------------------
+    def on_approval(self, approval: ApprovalView, action: str) -> None:
+        """A row action on an approval, from any pane that lists them."""
+        if action == "open":
+            self.open_approval(approval.id)
+        elif action == "approve":
+            self.approve(approval)
+        elif action == "deny":
+            self.deny(approval)
+
     def approve(self, approval: ApprovalView, *, unseen: int | None = None) -> None:
         """Confirm, then approve; ``unseen``: lines of its diff never shown in full (None:
         the diff was not opened at all)."""

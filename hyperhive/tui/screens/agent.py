@@ -219,12 +219,7 @@ class AgentScreen(HiveScreen):
         elif isinstance(pane, ApprovalsPane):
             approval = pane.approval(key)
             if approval is not None:
-                if action == "open":
-                    ops.open_approval(approval.id)
-                elif action == "approve":
-                    ops.approve(approval)
-                elif action == "deny":
-                    ops.deny(approval)
+                ops.on_approval(approval, action)
         elif isinstance(pane, RemindersPane):
             reminder = pane.reminder(key)
             if reminder is not None and action == "cancel":

@@ -219,14 +219,8 @@ class DashboardScreen(HiveScreen):
                 (ops.cancel_question if action == "cancel" else ops.answer)(question)
         elif isinstance(pane, ApprovalsPane):
             approval = pane.approval(key)
-            if approval is None:
-                return
-            if action == "open":
-                ops.open_approval(approval.id)
-            elif action == "approve":
-                ops.approve(approval)
-            elif action == "deny":
-                ops.deny(approval)
+            if approval is not None:
+                ops.on_approval(approval, action)
         elif isinstance(pane, MessageList):
             message = pane.message(key)
             if message is not None:
