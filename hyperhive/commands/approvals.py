@@ -15,6 +15,7 @@ def _approval_rows(approvals: list[ApprovalRow]) -> str:
             a["id"],
             a["kind"],
             a["agent"],
+            a.get("host") or "-",
             a["status"],
             (a.get("fetched_sha") or "-")[:12],
             a["requested_by"],
@@ -24,7 +25,7 @@ def _approval_rows(approvals: list[ApprovalRow]) -> str:
         )
         for a in approvals
     ]
-    return table(rows, ["ID", "KIND", "AGENT", "STATUS", "SHA", "BY", "AGE", "WHY", "NOTE"])
+    return table(rows, ["ID", "KIND", "AGENT", "HOST", "STATUS", "SHA", "BY", "AGE", "WHY", "NOTE"])
 
 
 def _subject(message: object, width: int = 50) -> str:

@@ -87,7 +87,7 @@ class AgentConfig:
     notes_compact_bytes: int | None = None  # None: the host's limits.notes_compact_bytes
     git_name: str | None = None  # None: the agent's name
     git_email: str | None = None  # None: <name>@<host>.hyperhive
-    host: str | None = None  # None: the daemon places it (core/lifecycle.py `place_agent`)
+    host: str | None = None  # None: the daemon places it (`Hosts.pick`)
 
 
 # --- parsing -------------------------------------------------------------------------

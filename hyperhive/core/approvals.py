@@ -18,7 +18,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol
+from typing import Any, NoReturn, Protocol
 
 from hyperhive.core.agent_config import default_files, parse_agent_toml
 from hyperhive.core.agents import AgentRegistry
@@ -41,7 +41,8 @@ Audit = Callable[..., Awaitable[Any]]
 class Builder(Protocol):
     """What an approved change is built with (the lifecycle)."""
 
-    async def deploy(self, name: str, sha: str, *, spawn: bool) -> None: ...
+    async def deploy(self, name: str, sha: str, *, spawn: bool, host: str | None = None) -> None:
+        """Build ``name`` at ``sha``; a spawn runs on ``host`` (the approved one) when set."""
 
     async def create_draft(self, name: str) -> None: ...
 
@@ -74,8 +75,10 @@ class Approvals:
         self.builder: Builder | None = None
         # told the agent's name once a new config of it is deployed (clears overrides)
         self.on_deployed: Callable[[str], Awaitable[None]] | None = None
-        # the host an agent runs on, for the meta record (set by the Hive)
+        # the host an agent runs on, and the host a new agent would go to (`Hosts.pick`);
+        # both set by the Hive
         self.host_of: Callable[[str], str] = lambda name: "local"
+        self.pick_host: Callable[[str | None], Awaitable[str]] = _local
         self._builds: set[asyncio.Task[None]] = set()
         self._requesting = asyncio.Lock()  # a duplicate check and its insert are one step
 
@@ -213,16 +216,26 @@ class Approvals:
                 await self._store.write(q.delete, approval.id)
                 raise exc
             message, author = await self._repos.commit_info(name, sha)
-            problem = await self._invalid_config(name, sha)
-            if problem is not None:
+            try:
+                host, picked = await self._planned_host(kind, name, sha)
+            except HyperhiveError as exc:
+                problem = f"agent.toml at {sha[:12]}: {exc.message}"
                 await self._refuse_at_submit(approval, sha, message, author, by, problem)
-            pinned: Approval | None = await self._store.write(
-                lambda db: q.set_pin(
-                    db, approval.id, sha, self._clock(), message=message, author=author
-                )
-            )
+            now = self._clock()
+
+            def pin(db: Any) -> Approval | None:
+                q.set_pin(db, approval.id, sha, now, message=message, author=author)
+                return q.set_host(db, approval.id, host, picked, now)
+
+            pinned: Approval | None = await self._store.write(pin)
             approval = pinned or approval
             await self._repos.tag(name, "proposal", approval.id, sha=sha)
+        elif kind is ApprovalKind.DESTROY:
+            where, now = self.host_of(name), self._clock()
+            placed: Approval | None = await self._store.write(
+                lambda db: q.set_host(db, approval.id, where, False, now)
+            )
+            approval = placed or approval
         await self._record(
             by,
             f"request.{kind.value}",
@@ -232,19 +245,33 @@ class Approvals:
         self._events.publish("approval.created", approval.to_json())
         return approval
 
-    async def _invalid_config(self, name: str, sha: str) -> str | None:
-        """Why the ``agent.toml`` at ``sha`` would fail the build, or None if it is fine."""
+    async def _planned_host(self, kind: ApprovalKind, name: str, sha: str) -> tuple[str, bool]:
+        """Where the agent will run if ``sha`` is approved, and whether the daemon chose it.
+
+        A spawn goes to its ``agent.toml`` ``host`` (which must be registered), else to the
+        daemon's pick now; a config change keeps the agent where it runs: one that names
+        another host is refused (agents do not move between hosts).
+
+        Raises:
+            InvalidInput: the ``agent.toml`` at ``sha`` would fail the build (the reason).
+        """
         try:
-            parse_agent_toml(await self._repos.read_file(name, sha, "agent.toml"))
+            wanted = parse_agent_toml(await self._repos.read_file(name, sha, "agent.toml")).host
         except NotFound:
-            return None  # no agent.toml: the defaults apply
-        except InvalidInput as exc:
-            return f"agent.toml at {sha[:12]}: {exc.message}"
-        return None
+            wanted = None  # no agent.toml: the defaults apply
+        if kind is ApprovalKind.APPLY_COMMIT:
+            current = self.host_of(name)
+            if wanted is not None and wanted != current:
+                raise InvalidInput(
+                    f"host = {wanted!r}, but {name} runs on {current!r}: an agent does not "
+                    "move between hosts (destroy it and spawn it again there)"
+                )
+            return current, False
+        return await self.pick_host(wanted), wanted is None
 
     async def _refuse_at_submit(
         self, approval: Approval, sha: str, message: str, author: str, by: str, problem: str
-    ) -> None:
+    ) -> NoReturn:
         """Close a request whose config cannot build: recorded as failed, never queued."""
         now = self._clock()
 
@@ -358,7 +385,7 @@ class Approvals:
                 # bookkeeping, never build twice
                 recorded = (await self._repos.meta_agents()).get(name) or {}
                 if recorded.get("approval_id") != aid:
-                    await self._repos.advance_applied(name, aid)
+                    await self._repos.advance_applied(name, aid, host=self.host_of(name))
                 await self._agents.update(name, applied_sha=sha, stale=0)
                 done = await self._store.write(
                     lambda db: q.transition(
@@ -374,7 +401,8 @@ class Approvals:
                 await self._repos.tag(name, "building", aid)
             if approval.kind in (ApprovalKind.SPAWN, ApprovalKind.SPAWN_COMMIT):
                 assert sha is not None
-                await self.builder.deploy(name, sha, spawn=True)
+                await self.builder.deploy(name, sha, spawn=True, host=approval.host)
+                await self._landed(approval)
             elif approval.kind is ApprovalKind.APPLY_COMMIT:
                 assert sha is not None
                 await self.builder.deploy(name, sha, spawn=False)
@@ -402,6 +430,17 @@ class Approvals:
         if done is not None:
             self._changed(done)
             await self._tell_manager(done)
+
+    async def _landed(self, approval: Approval) -> None:
+        """Record the host a spawn landed on when it is not the one the approval showed."""
+        host = self.host_of(approval.agent)
+        if host == approval.host:
+            return
+        now = self._clock()
+        picked = approval.host_picked
+        moved = await self._store.write(lambda db: q.set_host(db, approval.id, host, picked, now))
+        if moved is not None:
+            self._changed(moved)
 
     async def _deployed_in_repo(self, name: str, approval_id: int) -> bool:
         if not self._repos.applied_exists(name):
@@ -469,6 +508,11 @@ class Approvals:
         self, actor: str, action: str, target: str, detail: dict[str, Any], result: str = "ok"
     ) -> None:
         await record_done(self._audit, actor, f"approval.{action}", target, detail, result)
+
+
+async def _local(wanted: str | None) -> str:
+    """Where new agents go without a host registry: the one ``local`` machine."""
+    return wanted or "local"
 
 
 def _ref(commit_ref: object) -> str:

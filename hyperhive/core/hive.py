@@ -100,6 +100,7 @@ class Hive:
         )
         self.approvals.builder = self.lifecycle
         self.approvals.host_of = self.hosts.host_of
+        self.approvals.pick_host = self.hosts.pick
         self.questions = Questions(
             store,
             self.events,

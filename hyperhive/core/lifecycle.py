@@ -56,28 +56,6 @@ Audit = Callable[..., Awaitable[Any]]
 AGENT_TOML_MAX = 1024 * 1024
 
 
-async def place_agent(hosts: Any, wanted: str | None) -> str:
-    """The host a new agent runs on (``hosts`` is the daemon's `Hosts`).
-
-    Its ``agent.toml`` ``host`` when set (a registered host, drained or not: the operator
-    asked for it); else the reachable, non-drained host with the most free memory,
-    ``local`` included (and preferred on a tie, or when no host reports its memory).
-    With every host drained or unreachable, the daemon's own machine.
-    """
-    from hyperhive.core.hosts.target import LOCAL
-
-    if wanted is not None:
-        if wanted not in hosts.names():
-            raise InvalidInput(f"agent.toml names host {wanted!r}, which is not registered")
-        return wanted
-    usable = set(hosts.placeable())
-    views = [v for v in await hosts.list() if v["name"] in usable]
-    if not views:
-        return LOCAL
-    best = max(views, key=lambda v: (v.get("free_memory") or 0, v["name"] == LOCAL))
-    return str(best["name"])
-
-
 @dataclass
 class _Crashes:
     count: int = 0
@@ -228,11 +206,13 @@ class Lifecycle:
         await self.agents.set_state(name, state, reason)
 
     # --- builds (called by approvals) ----------------------------------------------
-    async def deploy(self, name: str, sha: str, *, spawn: bool) -> None:
+    async def deploy(self, name: str, sha: str, *, spawn: bool, host: str | None = None) -> None:
         """Build ``name`` from the applied tree at ``sha`` and (re)start it.
 
-        An agent that existed before is told it was redeployed (the manager hears of the
-        deploy through the approval's notice).
+        A spawn runs on its ``agent.toml`` host, else on ``host`` (the one its approval
+        showed) while that host still takes agents, else on the daemon's pick now
+        (`Hosts.pick`). An agent that existed before is told it was redeployed (the
+        manager hears of the deploy through the approval's notice).
         """
         if spawn:
             found = self.agents.find(name)
@@ -248,7 +228,7 @@ class Lifecycle:
             self._make_dirs(name)
             config = await self._export(name, sha)
             if spawn and self.hosts is not None:
-                await self.hosts.place(name, await place_agent(self.hosts, config.host))
+                await self.hosts.place(name, await self.hosts.pick(config.host, prefer=host))
             await self._rebuild(agent, restart=spawn or agent.state in UP_STATES)
         if not spawn:
             text = f"You were redeployed at config {short(sha)}: your new config is live."

@@ -177,6 +177,10 @@ class Approval:
     decided_at: float | None
     message: str = ""  # the pinned commit's message: why the change is asked for
     author: str = ""  # the pinned commit's author
+    # the host the agent runs on, or will: a spawn whose agent.toml names none shows the
+    # daemon's pick at request time (``host_picked``), and the build records where it landed
+    host: str | None = None
+    host_picked: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return _as_dict(self)

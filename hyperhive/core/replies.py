@@ -122,6 +122,8 @@ class ApprovalRow(TypedDict):
     decided_at: float | None
     message: str
     author: str
+    host: str | None
+    host_picked: bool
 
 
 class ApprovalDiffs(TypedDict):

@@ -141,10 +141,22 @@ class ApprovalView:
     note: str = ""
     error: str = ""
     created_at: float | None = None
+    host: str = ""  # where the agent runs or will run ("" for a draft)
+    host_picked: bool = False  # the daemon chose it (agent.toml names no host)
 
     @property
     def pending(self) -> bool:
         return self.status == "pending"
+
+    @property
+    def where(self) -> str:
+        """The host, said the way the operator reads it ("" when there is none)."""
+        if not self.host:
+            return ""
+        if self.host_picked:
+            chosen = "chosen at request" if self.pending else "chosen by the daemon"
+            return f"{self.host} ({chosen})"
+        return self.host
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> ApprovalView:
@@ -160,6 +172,8 @@ class ApprovalView:
             note=as_str(d.get("note")),
             error=as_str(d.get("error")),
             created_at=as_float(d.get("created_at")),
+            host=as_str(d.get("host")),
+            host_picked=d.get("host_picked") is True,
         )
 
 

@@ -212,7 +212,10 @@ async def test_deploy_moves_main_checks_out_the_tree_and_commits_to_meta(
     assert (applied / "agent.toml").read_bytes() == b'model = "opus"\n'
     assert not (applied / "extra").exists()
     assert git(applied, "status", "--porcelain") == ""
-    assert git(applied, "rev-parse", "main", "deployed/1", "deployed/2").split() == [two, one, two]
+    peeled = git(applied, "rev-parse", "main", "deployed/1^{commit}", "deployed/2^{commit}")
+    assert peeled.split() == [two, one, two]
+    # the deploy tag records the host the agent runs on
+    assert git(applied, "tag", "-l", "--format=%(contents)", "deployed/2").strip() == "host: local"
 
     log = await repos.meta_log()
     assert [(e.message, e.agent, e.approval_id, e.agent_sha) for e in log] == [

@@ -54,8 +54,11 @@ async def test_an_approved_spawn_runs_on_the_remote_host_a_deploy_reaches_it_and
         await hive.hosts.set_drained(LOCAL, True, by="local:op")
 
         spawn = await hive.approvals.request_spawn("alpha", by="local:op")
+        # the operator sees where it will run before approving
+        assert (spawn.host, spawn.host_picked) == ("one", True)
         done = await hive.approvals.approve(spawn.id, by="local:op", wait=True)
         assert done.status.value == "deployed", done
+        assert done.host == "one"
         assert hive.hosts.host_of("alpha") == "one"
         assert hive.hosts.agents_on("one") == ["alpha"]
         assert hive.agents.describe(hive.agents.get("alpha"))["host"] == "one"
@@ -73,9 +76,14 @@ async def test_an_approved_spawn_runs_on_the_remote_host_a_deploy_reaches_it_and
         # a config change, approved, is deployed to the host's applied tree
         sha = commit_file(hive.settings.proposed_dir("alpha"), "prompt.md", "be terse\n")
         apply = await hive.approvals.request_apply_commit("alpha", sha[:12], by="local:op")
+        assert (apply.host, apply.host_picked) == ("one", False)
         done = await hive.approvals.approve(apply.id, by="local:op", wait=True)
         assert done.status.value == "deployed", done
-        # meta records which host runs which sha
+        # the deploy tag and meta record which host runs which sha
+        assert {t.id: t.message for t in await hive.repos.tags("alpha", "deployed")} == {
+            spawn.id: "host: one",
+            apply.id: "host: one",
+        }
         assert (await hive.repos.meta_agents())["alpha"]["host"] == "one"
         remote_applied = state / "agents" / "alpha" / "applied" / "prompt.md"
         assert remote_applied.read_text() == "be terse\n"

@@ -5,10 +5,9 @@ from __future__ import annotations
 import pytest
 
 from hyperhive.core.agent_config import parse_agent_toml
-from hyperhive.core.errors import InvalidInput
+from hyperhive.core.errors import InvalidInput, Refused
 from hyperhive.core.hive import Hive
 from hyperhive.core.hosts.link import LinkState
-from hyperhive.core.lifecycle import place_agent
 from tests.hosts.remote_support import wait_for
 from tests.support.netns import SshHost
 
@@ -32,17 +31,19 @@ async def test_placement_follows_agent_toml_else_skips_drained_and_unreachable_h
         host.authorize(hive.hosts.client_public_key())
         await hive.hosts.add(name, host.url, by="local:op")
     # asked for: that host, even one not chosen by memory
-    assert await place_agent(hive.hosts, "beta") == "beta"
+    assert await hive.hosts.pick("beta") == "beta"
     with pytest.raises(InvalidInput, match="not registered"):
-        await place_agent(hive.hosts, "gamma")
+        await hive.hosts.pick("gamma")
     # unasked: the most free memory among the usable hosts, local included
     views = {v["name"]: v for v in await hive.hosts.list()}
-    assert await place_agent(hive.hosts, None) in views
+    assert await hive.hosts.pick(None) in views
     # a drained host and an unreachable one are never chosen
     await hive.hosts.set_drained("local", True, by="local:op")
     ssh_hosts[0].stop()
     await wait_for(lambda: hive.hosts.link("alpha").state is LinkState.UNREACHABLE)
     for _ in range(5):
-        assert await place_agent(hive.hosts, None) == "beta"
+        assert await hive.hosts.pick(None) == "beta"
     await hive.hosts.set_drained("beta", True, by="local:op")
-    assert await place_agent(hive.hosts, None) == "local"  # nowhere else: the daemon's own
+    with pytest.raises(Refused, match="no host can take a new agent"):
+        await hive.hosts.pick(None)  # every host drained or unreachable: nowhere to go
+    assert await hive.hosts.pick("beta") == "beta"  # asked for by name: drained or not

@@ -112,7 +112,8 @@ class Hosts:
         return [n for n in self.names() if not self._records[n].drained and self._usable(n)]
 
     async def roomiest(self) -> str:
-        """The placeable host with the most free memory now.
+        """The placeable host with the most free memory now (``local`` on a tie, or when no
+        host reports its memory).
 
         Raises:
             Refused: every host is drained, unreachable or incompatible.
@@ -121,7 +122,7 @@ class Hosts:
         if not names:
             raise Refused("no host can take a new agent: every host is drained or unreachable")
         await asyncio.gather(*(self._refresh_memory(n) for n in names))
-        return max((self._free.get(n) or -1, n) for n in names)[1]
+        return max((self._free.get(n) or -1, n == LOCAL, n) for n in names)[2]
 
     def describe(self, name: str) -> dict[str, Any]:
         """One host's view from what is known now (no I/O)."""
@@ -266,6 +267,27 @@ class Hosts:
         return {a.name: self._placed.get(a.name, LOCAL) for a in self._agents.live()}
 
     # -- placement ------------------------------------------------------------
+
+    async def pick(self, wanted: str | None, *, prefer: str | None = None) -> str:
+        """The host a new agent runs on.
+
+        ``wanted`` (its ``agent.toml`` ``host``) when set: a registered host, drained or
+        not (the operator asked for it). Else ``prefer`` (the host its approval showed)
+        while it takes agents; else the `roomiest` host.
+
+        Raises:
+            InvalidInput: ``wanted`` is not a registered host.
+            Refused: nothing was asked for and every host is drained or unreachable.
+        """
+        if wanted is not None:
+            if wanted not in self._records:
+                raise InvalidInput(
+                    f"host {wanted!r} is not registered (hyperhive host add {wanted} ssh://...)"
+                )
+            return wanted
+        if prefer is not None and prefer in self.placeable():
+            return prefer
+        return await self.roomiest()
 
     def host_of(self, agent: str) -> str:
         """The host ``agent`` runs on (``local`` unless it was placed elsewhere)."""

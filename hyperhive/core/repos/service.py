@@ -206,8 +206,9 @@ class Repos:
     async def advance_applied(
         self, name: str, approval_id: int, *, at: float | None = None, host: str | None = None
     ) -> str:
-        """Tag ``deployed/<id>``, move applied ``main`` there, commit to the meta repo
-        (whose entry names the ``host`` the agent runs on when it is not ``local``).
+        """Tag ``deployed/<id>`` (annotated ``host: <host>``, where the agent runs), move
+        applied ``main`` there, commit to the meta repo (whose entry names the ``host``
+        when it is not ``local``).
 
         Raises:
             NotFound: the approval has no pinned commit.
@@ -215,7 +216,9 @@ class Repos:
         """
         check_id(approval_id)
         when = time.time() if at is None else at
-        sha = await self._run(self._lock(name), _deploy, self._applied(name), approval_id)
+        sha = await self._run(
+            self._lock(name), _deploy, self._applied(name), approval_id, host or "local", when
+        )
         entry: dict[str, Any] = {"sha": sha, "approval_id": approval_id, "deployed_at": int(when)}
         if host not in (None, "local"):
             entry["host"] = host
@@ -368,7 +371,7 @@ def _pin(src: Repo, applied: Path, ref: str, approval_id: int) -> str:
     return sha.decode()
 
 
-def _deploy(applied: Path, approval_id: int) -> str:
+def _deploy(applied: Path, approval_id: int, host: str, when: float) -> str:
     with open_repo(applied) as repo:
         refs = repos_tags.tag_refs(repo)
         for kind in ("failed", "denied"):
@@ -376,7 +379,7 @@ def _deploy(applied: Path, approval_id: int) -> str:
                 raise Refused(f"approval {approval_id} is {kind}; it cannot be deployed")
         sha = repos_tags.approval_sha(repo, approval_id)
         if repos_tags.tag_ref("deployed", approval_id) not in refs:
-            repo.refs.add_if_new(repos_tags.tag_ref("deployed", approval_id), sha)
+            repos_tags.add_annotated(repo, "deployed", approval_id, sha, f"host: {host}", when)
         old = main_id(repo)
         if old != sha and not repo.refs.set_if_equals(MAIN, old, sha):
             raise Conflict("applied main moved during the deploy")

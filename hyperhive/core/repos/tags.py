@@ -135,10 +135,18 @@ def create_tag(
         if kind not in ANNOTATED_KINDS:
             repo.refs.add_if_new(ref, target)
             return Tag.make(kind, approval_id, target.decode())
-        obj = _tag_object(kind, approval_id, target, message, at)
-        repo.object_store.add_object(obj)
-        repo.refs.add_if_new(ref, obj.id)
-        return _read_tag(repo, ref, obj.id)
+        return add_annotated(repo, kind, approval_id, target, message, at)
+
+
+def add_annotated(
+    repo: Repo, kind: str, approval_id: int, sha: ObjectID, message: str, at: float
+) -> Tag:
+    """Add the annotated tag ``<kind>/<id>`` on commit ``sha`` (the caller checked it is new)."""
+    ref = tag_ref(kind, approval_id)
+    obj = _tag_object(kind, approval_id, sha, message, at)
+    repo.object_store.add_object(obj)
+    repo.refs.add_if_new(ref, obj.id)
+    return _read_tag(repo, ref, obj.id)
 
 
 def _read_tag(repo: Repo, ref: Ref, sha: ObjectID, peeled: ObjectID | None = None) -> Tag:

@@ -9,7 +9,7 @@ from hyperhive.core.models import Approval, ApprovalKind, ApprovalStatus
 
 _COLUMNS = (
     "id, kind, agent, commit_ref, fetched_sha, base_sha, status, requested_by, decided_by, "
-    "note, error, created_at, updated_at, decided_at, message, author"
+    "note, error, created_at, updated_at, decided_at, message, author, host, host_picked"
 )
 
 
@@ -17,6 +17,7 @@ def _approval(row: Sequence[object]) -> Approval:
     values = list(row)
     values[1] = ApprovalKind(str(values[1]))
     values[6] = ApprovalStatus(str(values[6]))
+    values[17] = bool(values[17])
     return Approval(*values)  # type: ignore[arg-type]
 
 
@@ -29,11 +30,12 @@ def insert(
     *,
     commit_ref: str | None = None,
     base_sha: str | None = None,
+    host: str | None = None,
 ) -> Approval:
     cur = db.execute(
         "INSERT INTO approvals (kind, agent, commit_ref, base_sha, status, requested_by,"
-        " created_at, updated_at) VALUES (?, ?, ?, ?, 'pending', ?, ?, ?)",
-        (kind.value, agent, commit_ref, base_sha, requested_by, now, now),
+        " created_at, updated_at, host) VALUES (?, ?, ?, ?, 'pending', ?, ?, ?, ?)",
+        (kind.value, agent, commit_ref, base_sha, requested_by, now, now, host),
     )
     approval = get(db, int(cur.lastrowid or 0))
     assert approval is not None
@@ -110,6 +112,17 @@ def set_pin(
         "UPDATE approvals SET fetched_sha = ?, updated_at = ?, message = ?, author = ? "
         "WHERE id = ?",
         (sha, now, message, author, approval_id),
+    )
+    return get(db, approval_id)
+
+
+def set_host(
+    db: sqlite3.Connection, approval_id: int, host: str | None, picked: bool, now: float
+) -> Approval | None:
+    """Record the host an approval's agent runs on (or will), and whether the daemon chose it."""
+    db.execute(
+        "UPDATE approvals SET host = ?, host_picked = ?, updated_at = ? WHERE id = ?",
+        (host, int(picked), now, approval_id),
     )
     return get(db, approval_id)
 

@@ -56,7 +56,7 @@ def _row(a: ApprovalView, now: float) -> Row:
     return (
         str(a.id),
         Text(a.kind, style="bold" if a.kind in ("spawn", "destroy") else ""),
-        a.agent,
+        a.agent if a.host in ("", "local") else f"{a.agent} @{a.host}",
         short(a.fetched_sha or a.commit_ref),
         a.requested_by or "-",
         ago(a.created_at, now),

@@ -100,6 +100,7 @@ class ApprovalScreen(HiveScreen):
                 "  ",
                 (safe(a.status, newlines=False), status_style.get(a.status, "")),
                 f"  sha {safe(short(a.fetched_sha or a.commit_ref, 12), newlines=False)}",
+                (f"  on host {safe(a.where, newlines=False)}" if a.where else "", "bold"),
                 f"  requested by {by} {ago(a.created_at, self.ctx.clock())} ago",
                 (f"\nerror: {safe(a.error)}" if a.error else "", "red"),
                 (f"\nnote: {safe(a.note)}" if a.note else "", "dim"),

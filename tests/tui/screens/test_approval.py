@@ -98,3 +98,15 @@ async def test_end_jumps_to_the_line_end_and_the_skipped_middle_still_counts_as_
         await pilot.press("home")
         await pilot.pause()
         assert on_screen_line(view, row).startswith("+allowed_bash")
+
+
+async def test_the_approval_screen_says_which_host_the_agent_will_run_on(hive: Hive) -> None:
+    approval_id = await request_spawn_with(hive, "delta", "")
+    app = app_for(hive)
+    async with app.run_test(size=(120, 24)) as pilot:
+        await connected(pilot)
+        app.ops.open_approval(approval_id)
+        screen = await on_screen(pilot, ApprovalScreen)
+        head = screen.query_one("#head", Static)
+        await until(pilot, lambda: "on host" in shown(head))
+        assert "on host local (chosen at request)" in shown(head)
