@@ -36,12 +36,16 @@ _KEY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
 
 
 def bundled_cli() -> str | None:
-    """The Claude Code binary shipped inside the ``claude-agent-sdk`` wheel, if any."""
-    try:
-        import claude_agent_sdk
-    except ImportError:
+    """The Claude Code binary shipped inside the ``claude-agent-sdk`` wheel, if any.
+
+    Found without importing the SDK (which imports ``mcp``: ~1 s an idle harness skips).
+    """
+    import importlib.util
+
+    spec = importlib.util.find_spec("claude_agent_sdk")
+    if spec is None or spec.origin is None:
         return None
-    path = Path(claude_agent_sdk.__file__).parent / "_bundled" / "claude"
+    path = Path(spec.origin).parent / "_bundled" / "claude"
     return str(path) if path.is_file() else None
 
 

@@ -319,7 +319,9 @@ class ScriptedDriver:
         if run.session is None and not isinstance(self.mcp, McpServer):
             from mcp.client import Client
 
-            run.session = await run.stack.enter_async_context(Client(self.mcp))
+            from hyperhive.agent.sdk_tools import served
+
+            run.session = await run.stack.enter_async_context(Client(served(self.mcp)))
         if run.session is None:
             from mcp.client.session import ClientSession
             from mcp.client.stdio import StdioServerParameters, stdio_client
