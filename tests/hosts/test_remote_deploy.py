@@ -6,6 +6,8 @@ in a network namespace) registered with ``host add``, real nspawn on that host.
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import os
 import shutil
 
@@ -88,6 +90,19 @@ async def test_an_approved_spawn_runs_on_the_remote_host_a_deploy_reaches_it_and
         remote_applied = state / "agents" / "alpha" / "applied" / "prompt.md"
         assert remote_applied.read_text() == "be terse\n"
         assert (await hive.runtime.status("alpha")).state is ContainerState.RUNNING
+
+        # the daemon's terminal (what the TUI and `hyperhive shell` use) reaches its container
+        screen = hive.events.subscribe(["pty.*"], owner=7)
+        term = await hive.terminals.open("alpha", "local:op", 7, 24, 80)
+        await hive.terminals.write(term.id, 7, b"echo hi-$((40+2)); hostname; exit\n")
+        seen = b""
+        async with asyncio.timeout(30):
+            async for event in screen:
+                if event.name == "pty.closed":
+                    break
+                seen += base64.b64decode(event.data["data_b64"])
+        assert b"hi-42" in seen and b"h-alpha" in seen, seen  # ran inside its container
+        hive.events.unsubscribe(screen)
 
         # its host goes down: the agent shows unreachable (an event), is never marked
         # crashed nor restarted, and is back as it was when the host returns
