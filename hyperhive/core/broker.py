@@ -30,6 +30,12 @@ from hyperhive.core.store import messages as q
 
 logger = logging.getLogger(__name__)
 
+# A broadcast wakes its recipients this many at a time, paced (`Broker._fan_out`), so that
+# the traffic arriving meanwhile is served between the slices (not after every copy).
+WAKE_SLICE = 16
+FAN_OUT_PACE = 0.002  # seconds between slices on an idle loop
+FAN_OUT_BACKOFF_MAX = 0.1  # the longest extra wait when the loop is behind
+
 
 @dataclass
 class _Inbox:
@@ -64,6 +70,7 @@ class Broker:
         self._inboxes: dict[str, _Inbox] = {}
         self._buckets: dict[str, Bucket] = {}
         self._next_id = 1
+        self._fanouts: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
         """Load every unacknowledged message into the in-memory inboxes."""
@@ -172,11 +179,49 @@ class Broker:
         await self._store.write(q.insert, batch)
         for m in batch:
             if m.recipient != OPERATOR:
-                inbox = self._inbox(m.recipient)
-                inbox.pending.append(m)
-                inbox.wake.set()
-            self._events.publish("message.sent", m.to_json())
+                self._inbox(m.recipient).pending.append(m)
+        if len(batch) <= WAKE_SLICE:
+            self._announce(batch)
+        else:
+            task = asyncio.create_task(self._fan_out(batch), name=f"fan-out of #{batch[0].id}")
+            self._fanouts.add(task)
+            task.add_done_callback(self._fanouts.discard)
         return batch
+
+    def _announce(self, batch: Sequence[Message]) -> None:
+        """Wake the recipients of ``batch`` (already in their inboxes) and publish it."""
+        for m in batch:
+            if m.recipient != OPERATOR:
+                self._inbox(m.recipient).wake.set()
+            self._events.publish("message.sent", m.to_json())
+
+    async def _fan_out(self, batch: Sequence[Message]) -> None:
+        """Announce a broadcast `WAKE_SLICE` copies at a time, paced by the event loop.
+
+        After each slice it waits `FAN_OUT_PACE`; when the loop comes back later than
+        that (it is busy serving the copies already woken and the traffic beside them),
+        it waits longer before the next slice, so a broadcast to many agents never
+        queues everyone else's messages behind it. Every copy is durable and in its
+        inbox before `send` returns (a ``recv`` that comes first takes it at once); only
+        waking the long polls is paced. A fan-out cut short (the daemon stopping) loses
+        nothing: the copies wait in their inboxes and rows.
+        """
+        loop = asyncio.get_running_loop()
+        for start in range(0, len(batch), WAKE_SLICE):
+            self._announce(batch[start : start + WAKE_SLICE])
+            if start + WAKE_SLICE >= len(batch):
+                break
+            asked = loop.time()
+            await asyncio.sleep(FAN_OUT_PACE)
+            late = loop.time() - asked - FAN_OUT_PACE
+            if late > FAN_OUT_PACE:
+                await asyncio.sleep(min(FAN_OUT_BACKOFF_MAX, late * 4))
+
+    async def stop(self) -> None:
+        """Cut every fan-out short (the daemon is stopping): its copies wait in their rows."""
+        for task in list(self._fanouts):
+            task.cancel()
+        await asyncio.gather(*list(self._fanouts), return_exceptions=True)
 
     async def send_if(
         self, sender: str, to: str, make: Callable[[Any, int], str | None]

@@ -163,6 +163,7 @@ class Hive:
                 logger.warning("removed a stale git lock left by a crash: %s", lock)
             await hive.agents.load()
             await hive.broker.start()
+            stack.push_async_callback(hive.broker.stop)
             await hive.audit.load()
             await hive.overrides.load()
             await hive.hosts.load()
