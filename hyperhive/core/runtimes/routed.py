@@ -34,6 +34,9 @@ class HostRouter:
         self.name = local.name
         self.host_state_dir = os.environ.get(STATE_ENV, DEFAULT_HOST_STATE)
         self._remote: dict[str, RemoteRuntime] = {}
+        # each host's runtime exists from its link's opening: its on_connect forwards and
+        # adopts the agents still running there (after a daemon restart too)
+        hosts.on_open.append(lambda link: self.for_host(link.name))
 
     def __getattr__(self, attr: str) -> Any:
         """What only the local runtime has (e.g. ``log_path``, a process's ``record``)."""
@@ -58,6 +61,10 @@ class HostRouter:
                 host_state_dir=self.host_state_dir,
                 python=self.hosts.options.python,
             )
+            runtime.adoptable = lambda: {
+                agent: str(self.hosts.settings.agent_socket(agent))
+                for agent in self.hosts.agents_on(host)
+            }
             self._remote[host] = runtime
         return runtime
 
