@@ -217,3 +217,21 @@ async def test_a_remote_agent_that_stopped_while_the_daemon_was_down_is_started_
     await all_arrive(host_state, [f"m{i}" for i in range(10)])
     alpha = next(a for a in (await call(settings, "agents.list"))["agents"] if a["name"] == "alpha")
     assert (alpha["state"], alpha["host"]) == ("running", "one")
+    # by the start-up reconcile, as a local agent is: not called crashed by the watcher
+    crashed = await call(settings, "audit.list", action="lifecycle.crashed", limit=20)
+    assert crashed["entries"] == [], crashed
+
+
+async def test_a_daemon_restarted_without_its_swarm_still_serves_its_running_remote_agent(
+    placed: tuple[RemoteDaemon, Path],
+) -> None:
+    # maintenance mode (`daemon --no-swarm`) starts no agent and runs no reconcile, yet
+    # serves every agent's socket: a remote one's too, forwarded as its host connects
+    daemon, host_state = placed
+    before = on_host(host_state, "status", "alpha")
+    daemon.kill9()
+    daemon.extra = ("--no-swarm",)
+    await daemon.start(timeout=60)
+    await send(daemon.settings, [f"m{i}" for i in range(10)])
+    await all_arrive(host_state, [f"m{i}" for i in range(10)])
+    assert on_host(host_state, "status", "alpha")["pid"] == before["pid"]
