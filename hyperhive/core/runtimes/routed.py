@@ -2,9 +2,11 @@
 runtime of the host its agent was placed on (`Hosts.host_of`).
 
 Agents on ``local`` use the daemon's own runtime (process, nspawn or nixos); agents on a
-remote host use one `RemoteRuntime` per host, made on first use over that host's
-`HostLink`. A host that is unreachable makes its agents' calls raise `HostUnavailable`,
-which the crash watcher and reconcile treat as "unknown, leave it" rather than crashed.
+remote host use one `RemoteRuntime` per host, made over that host's `HostLink` as the
+link opens, so that at every connect (a daemon restart's first one too) it forwards and
+adopts the agents placed there that still run. A host that is unreachable makes its
+agents' calls raise `HostUnavailable`, which the crash watcher and reconcile treat as
+"unknown, leave it" rather than crashed.
 """
 
 from __future__ import annotations
@@ -49,7 +51,7 @@ class HostRouter:
         return str(more()) if callable(more) else ""
 
     def for_host(self, host: str) -> Runtime:
-        """The runtime of ``host`` (one per remote host, made on first use)."""
+        """The runtime of ``host`` (one per remote host, made as its link opens)."""
         if host == LOCAL:
             return self.local
         runtime = self._remote.get(host)
