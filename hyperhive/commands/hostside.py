@@ -177,7 +177,11 @@ async def _run(ctx: Context) -> Output:
     runtime = NspawnRuntime(settings, ProcessRunner())
     op = args.op
     if op == "list":
-        return [status_json(s) for s in await runtime.list()], ""
+        return [
+            status_json(s)
+            | {"socket": str(host_paths(settings.state_dir, s.name)["socket_dir"] / "hive.sock")}
+            for s in await runtime.list()
+        ], ""
     if op in ("create", "start"):
         data, tar_bytes = read_request()
         spec = host_spec(settings.state_dir, data["spec"])

@@ -67,6 +67,12 @@ class Hosts:
         self._free: dict[str, int | None] = {}
         self._key: asyncssh.SSHKey | None = None
         self._broken: dict[str, str] = {}  # remote hosts without a link, and why
+        # called with each link as it opens (the router makes that host's runtime)
+        self.on_open: list[Callable[[HostLink], object]] = []
+
+    @property
+    def settings(self) -> Settings:
+        return self._settings
 
     # -- lifecycle ------------------------------------------------------------
 
@@ -327,6 +333,8 @@ class Hosts:
             on_key_refused=self._key_refused,
         )
         self._links[record.name] = link
+        for opened in self.on_open:
+            opened(link)
         link.start()
         return link
 

@@ -29,13 +29,13 @@ import shlex
 import tarfile
 import termios
 import tty
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 import asyncssh
 
 from hyperhive.core.errors import ContainerError, HyperhiveError, NotFound
-from hyperhive.core.hosts.link import HostUnavailable
+from hyperhive.core.hosts.link import HostUnavailable, LinkState
 from hyperhive.core.runner import Completed
 from hyperhive.core.runtimes.base import AgentSpec, ContainerState, ContainerStatus
 from hyperhive.core.runtimes.supervisor import spec_to_json
@@ -44,6 +44,7 @@ logger = logging.getLogger(__name__)
 
 MAX_TREE_BYTES = 64 * 1024 * 1024
 _OP_TIMEOUT = 120.0
+_FIRST_CONTACT = 45.0  # a link's first attempt: connect, log in, check the version
 _READ = 65536
 
 
@@ -51,6 +52,9 @@ class Link(Protocol):
     """What the remote runtime needs of a host connection (`HostLink` has it)."""
 
     name: str
+    state: LinkState
+
+    async def settled(self, timeout: float) -> LinkState: ...
 
     async def connection(self, wait: float = 0) -> asyncssh.SSHClientConnection: ...
 
@@ -114,6 +118,9 @@ class RemoteRuntime:
         # make it close the live listener and leave the agent a dead socket
         self._forwards: dict[str, tuple[asyncssh.SSHClientConnection, asyncssh.SSHListener]] = {}
         self._lock = asyncio.Lock()
+        # agent -> its socket on the daemon's machine, for every agent placed on this host
+        # (set by the router): what a new daemon adopts when it finds them running there
+        self.adoptable: Callable[[], Mapping[str, str]] = dict
         link.on_connect(self._reconnected)
         link.on_disconnect(self._disconnected)
 
@@ -143,6 +150,9 @@ class RemoteRuntime:
     ) -> Any:
         """Run one host-side operation; its JSON answer, or the host's error raised."""
         data = json.dumps(request or {}).encode() + b"\n" + payload
+        if self.link.state is LinkState.CONNECTING:
+            # a daemon just started: its first contact decides, not "unreachable" yet
+            await self.link.settled(_FIRST_CONTACT)
         try:
             rc, out, err = await self.link.run(self.argv(op, *args), input=data, timeout=timeout)
         except HyperhiveError as exc:
@@ -255,10 +265,23 @@ class RemoteRuntime:
         return tuple(sorted(self._forwards))
 
     async def _reconnected(self, link: object) -> None:
-        """After a reconnect: forward every known agent's socket again, adopt what runs."""
-        running: set[str] = set()
-        with contextlib.suppress(HyperhiveError):
-            running = {s.name for s in await self.list() if s.state is ContainerState.RUNNING}
+        """After a (re)connect: forward every known agent's socket again; adopt what runs.
+
+        An agent placed on this host that runs there but that this runtime never started
+        (the daemon was restarted meanwhile) is adopted: its socket there is forwarded to
+        its socket here again, so its harness reaches this daemon on the same path.
+        """
+        running: dict[str, str] = {}
+        try:
+            for entry in await self.call("list"):
+                if entry.get("state") == ContainerState.RUNNING.value and entry.get("socket"):
+                    running[str(entry["name"])] = str(entry["socket"])
+        except HyperhiveError as exc:
+            logger.warning("host %s: cannot list its agents: %s", self.host, exc)
+        for name, local in self.adoptable().items():
+            if name not in self._sockets and name in running:
+                self._sockets[name] = (running[name], local)
+                logger.info("host %s: adopted %s, still running there", self.host, name)
         for name in list(self._sockets):
             try:
                 await self._forward(name)

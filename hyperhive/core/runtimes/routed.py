@@ -2,9 +2,11 @@
 runtime of the host its agent was placed on (`Hosts.host_of`).
 
 Agents on ``local`` use the daemon's own runtime (process, nspawn or nixos); agents on a
-remote host use one `RemoteRuntime` per host, made on first use over that host's
-`HostLink`. A host that is unreachable makes its agents' calls raise `HostUnavailable`,
-which the crash watcher and reconcile treat as "unknown, leave it" rather than crashed.
+remote host use one `RemoteRuntime` per host, made over that host's `HostLink` as the
+link opens, so that at every connect (a daemon restart's first one too) it forwards and
+adopts the agents placed there that still run. A host that is unreachable makes its
+agents' calls raise `HostUnavailable`, which the crash watcher and reconcile treat as
+"unknown, leave it" rather than crashed.
 """
 
 from __future__ import annotations
@@ -34,6 +36,9 @@ class HostRouter:
         self.name = local.name
         self.host_state_dir = os.environ.get(STATE_ENV, DEFAULT_HOST_STATE)
         self._remote: dict[str, RemoteRuntime] = {}
+        # each host's runtime exists from its link's opening: its on_connect forwards and
+        # adopts the agents still running there (after a daemon restart too)
+        hosts.on_open.append(lambda link: self.for_host(link.name))
 
     def __getattr__(self, attr: str) -> Any:
         """What only the local runtime has (e.g. ``log_path``, a process's ``record``)."""
@@ -46,7 +51,7 @@ class HostRouter:
         return str(more()) if callable(more) else ""
 
     def for_host(self, host: str) -> Runtime:
-        """The runtime of ``host`` (one per remote host, made on first use)."""
+        """The runtime of ``host`` (one per remote host, made as its link opens)."""
         if host == LOCAL:
             return self.local
         runtime = self._remote.get(host)
@@ -58,6 +63,10 @@ class HostRouter:
                 host_state_dir=self.host_state_dir,
                 python=self.hosts.options.python,
             )
+            runtime.adoptable = lambda: {
+                agent: str(self.hosts.settings.agent_socket(agent))
+                for agent in self.hosts.agents_on(host)
+            }
             self._remote[host] = runtime
         return runtime
 
