@@ -18,7 +18,7 @@ Measured, in order:
    every id a send returned must be received exactly once;
 3. the real TUI (headless ``run_test``) against that daemon: start → the swarm pane
    holding every agent's row;
-4. the remote hop, from bench/remote_hop.py when that file exists.
+4. the remote hop and a remote agent's message, from bench/remote_hop.py (two netns hosts).
 
     python bench/scale.py [--agents 1000] [--rate 1000] [--seconds 20] [--json]
 """
@@ -28,9 +28,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import importlib
-import importlib.util
-import io
 import multiprocessing as mp
 import os
 import random
@@ -269,32 +266,19 @@ async def tui_first_paint(settings: Any, who: list[str]) -> float:
 
 
 def remote_hop() -> list[Figure]:
-    """The remote hop's figures from bench/remote_hop.py, or a row saying why there are none.
+    """The remote hop's figures (bench/remote_hop.py: two netns hosts), as rows of this table.
 
-    That bench (another branch's) is called the way bench/run_all.py calls any bench:
-    ``main(["--json"])`` returning ``{figure: {"value", "unit", "target", "met"}}``; a
-    bare number is taken as the extra latency in ms.
+    Its failure (no root, no systemd-nspawn) is a row saying why, not the end of the table.
     """
-    if importlib.util.find_spec("bench.remote_hop") is None:
-        return [Figure("remote hop: not measured: bench/remote_hop.py absent", float("nan"), "")]
+    from bench.remote_hop import remote_hop as measure_hop
+
     try:
-        module = importlib.import_module("bench.remote_hop")
-        with contextlib.redirect_stdout(io.StringIO()):
-            data = module.main(["--json"])
-    except Exception as exc:  # its failure is a row of this table, not the end of it
+        figures = asyncio.run(measure_hop())
+    except Exception as exc:
         return [Figure(f"remote hop: failed: {type(exc).__name__}: {exc}"[:120], float("nan"), "")]
-    if isinstance(data, int | float):
-        ms = float(data)
-        return [Figure("remote hop: extra latency", ms, "ms", "≤ 2 ms", None, ms <= 2)]
-    out = []
-    for name, f in (data or {}).items():
-        value = f.get("value") if isinstance(f, dict) else None
-        if isinstance(value, int | float):
-            out.append(
-                Figure(f"remote hop: {name}", float(value), f.get("unit", ""), f.get("target", ""),
-                       None, f.get("met"))
-            )  # fmt: skip
-    return out or [Figure("remote hop: bench/remote_hop.py returned no figures", float("nan"), "")]
+    return [
+        Figure(f"remote hop: {f.name}", f.value, f.unit, f.target, f.floor, f.met) for f in figures
+    ]
 
 
 async def measure(args: argparse.Namespace, say: Any) -> list[Figure]:
