@@ -6,8 +6,8 @@ and started again on the same state dir. The new daemon must reconnect the host 
 pinned key, find ``alpha``'s container still running there (the same one: no second copy,
 never marked crashed), forward its socket again so the harness in the container reaches
 the new daemon on the same path, and deliver every message sent before, across and
-after the restart. An agent whose container stopped while the daemon was down is started
-again at start-up, as a local one is.
+after the restart. An agent whose container stopped while the daemon was down is handled
+as a local one is: the crash watcher finds it exited, records it crashed, starts it again.
 """
 
 from __future__ import annotations
@@ -173,7 +173,7 @@ async def restart_adopts_and_delivers(daemon: RemoteDaemon, host_state: Path, ho
     alpha = next(a for a in (await call(settings, "agents.list"))["agents"] if a["name"] == "alpha")
     assert (alpha["state"], alpha["host"], alpha["host_state"]) == ("running", "one", "reachable")
     crashed = await call(settings, "audit.list", action="lifecycle.crashed", limit=20)
-    assert crashed["entries"] == [], crashed
+    assert [e["target"] for e in crashed["entries"]] == [], crashed
     # the host reconnected with the key pinned at `host add`
     hosts = {h["name"]: h for h in (await call(settings, "hosts.list"))["hosts"]}
     assert hosts["one"]["state"] == "reachable"
@@ -196,7 +196,7 @@ async def test_a_daemon_stopped_and_started_adopts_its_remote_agent_and_its_mess
     await restart_adopts_and_delivers(*placed, "sigterm")
 
 
-async def test_a_remote_agent_that_stopped_while_the_daemon_was_down_is_started_again(
+async def test_a_remote_agent_that_stopped_while_the_daemon_was_down_is_restarted_as_a_local_one(
     placed: tuple[RemoteDaemon, Path],
 ) -> None:
     daemon, host_state = placed
@@ -210,16 +210,17 @@ async def test_a_remote_agent_that_stopped_while_the_daemon_was_down_is_started_
 
     await daemon.start(timeout=60)
     await send(settings, [f"m{i}" for i in range(10)])
-    # started again at start-up, as a local agent is: a new container, the same identity
+    # the local rule: the crash watcher finds its container exited, says so, and starts it
+    # again (a new container, the same identity); its messages waited for it
     assert await wait_for(lambda: read_json(whoami), timeout=60) == {"name": "alpha"}
     now = on_host(host_state, "status", "alpha")
     assert now["state"] == "running" and now["pid"] != before["pid"]
     await all_arrive(host_state, [f"m{i}" for i in range(10)])
     alpha = next(a for a in (await call(settings, "agents.list"))["agents"] if a["name"] == "alpha")
     assert (alpha["state"], alpha["host"]) == ("running", "one")
-    # by the start-up reconcile, as a local agent is: not called crashed by the watcher
     crashed = await call(settings, "audit.list", action="lifecycle.crashed", limit=20)
-    assert crashed["entries"] == [], crashed
+    [entry] = [e for e in crashed["entries"] if e["target"] == "alpha"]
+    assert entry["detail"]["reason"].startswith("container exited")
 
 
 async def test_a_daemon_restarted_without_its_swarm_still_serves_its_running_remote_agent(

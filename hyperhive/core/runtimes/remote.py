@@ -35,7 +35,7 @@ from typing import Any, Protocol
 import asyncssh
 
 from hyperhive.core.errors import ContainerError, HyperhiveError, NotFound
-from hyperhive.core.hosts.link import HostUnavailable, LinkState
+from hyperhive.core.hosts.link import HostUnavailable
 from hyperhive.core.runner import Completed
 from hyperhive.core.runtimes.base import AgentSpec, ContainerState, ContainerStatus
 from hyperhive.core.runtimes.supervisor import spec_to_json
@@ -44,7 +44,6 @@ logger = logging.getLogger(__name__)
 
 MAX_TREE_BYTES = 64 * 1024 * 1024
 _OP_TIMEOUT = 120.0
-_FIRST_CONTACT = 45.0  # a link's first attempt: connect, log in, check the version
 _READ = 65536
 
 
@@ -52,9 +51,6 @@ class Link(Protocol):
     """What the remote runtime needs of a host connection (`HostLink` has it)."""
 
     name: str
-    state: LinkState
-
-    async def settled(self, timeout: float) -> LinkState: ...
 
     async def connection(self, wait: float = 0) -> asyncssh.SSHClientConnection: ...
 
@@ -150,9 +146,6 @@ class RemoteRuntime:
     ) -> Any:
         """Run one host-side operation; its JSON answer, or the host's error raised."""
         data = json.dumps(request or {}).encode() + b"\n" + payload
-        if self.link.state is LinkState.CONNECTING:
-            # a daemon just started: its first contact decides, not "unreachable" yet
-            await self.link.settled(_FIRST_CONTACT)
         try:
             rc, out, err = await self.link.run(self.argv(op, *args), input=data, timeout=timeout)
         except HyperhiveError as exc:
