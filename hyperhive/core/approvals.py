@@ -36,6 +36,8 @@ logger = logging.getLogger(__name__)
 
 Status = ApprovalStatus
 Audit = Callable[..., Awaitable[Any]]
+# (agent, its agent.toml host, whether it exists) -> (its host, whether the daemon chose it)
+Plan = Callable[[str, str | None, bool], Awaitable[tuple[str, bool]]]
 
 
 class Builder(Protocol):
@@ -75,10 +77,10 @@ class Approvals:
         self.builder: Builder | None = None
         # told the agent's name once a new config of it is deployed (clears overrides)
         self.on_deployed: Callable[[str], Awaitable[None]] | None = None
-        # the host an agent runs on, and the host a new agent would go to (`Hosts.pick`);
+        # the host an agent runs on, and where a change would put it (`Hosts.plan`);
         # both set by the Hive
         self.host_of: Callable[[str], str] = lambda name: "local"
-        self.pick_host: Callable[[str | None], Awaitable[str]] = _local
+        self.plan_host: Plan = _local
         self._builds: set[asyncio.Task[None]] = set()
         self._requesting = asyncio.Lock()  # a duplicate check and its insert are one step
 
@@ -205,8 +207,11 @@ class Approvals:
     ) -> Approval:
         base = await self._repos.running_sha(name) if self._agents.find(name) else None
         now = self._clock()
+        where = self.host_of(name) if kind is ApprovalKind.DESTROY else None
         approval = await self._store.write(
-            lambda db: q.insert(db, kind, name, by, now, commit_ref=commit_ref, base_sha=base)
+            lambda db: q.insert(
+                db, kind, name, by, now, commit_ref=commit_ref, base_sha=base, host=where
+            )
         )
         if commit_ref is not None:
             try:
@@ -230,12 +235,6 @@ class Approvals:
             pinned: Approval | None = await self._store.write(pin)
             approval = pinned or approval
             await self._repos.tag(name, "proposal", approval.id, sha=sha)
-        elif kind is ApprovalKind.DESTROY:
-            where, now = self.host_of(name), self._clock()
-            placed: Approval | None = await self._store.write(
-                lambda db: q.set_host(db, approval.id, where, False, now)
-            )
-            approval = placed or approval
         await self._record(
             by,
             f"request.{kind.value}",
@@ -246,28 +245,12 @@ class Approvals:
         return approval
 
     async def _planned_host(self, kind: ApprovalKind, name: str, sha: str) -> tuple[str, bool]:
-        """Where the agent will run if ``sha`` is approved, and whether the daemon chose it.
-
-        A spawn goes to its ``agent.toml`` ``host`` (which must be registered), else to the
-        daemon's pick now; a config change keeps the agent where it runs: one that names
-        another host is refused (agents do not move between hosts).
-
-        Raises:
-            InvalidInput: the ``agent.toml`` at ``sha`` would fail the build (the reason).
-        """
+        """Where the agent runs if ``sha`` is approved, and whether the daemon chose it."""
         try:
             wanted = parse_agent_toml(await self._repos.read_file(name, sha, "agent.toml")).host
         except NotFound:
             wanted = None  # no agent.toml: the defaults apply
-        if kind is ApprovalKind.APPLY_COMMIT:
-            current = self.host_of(name)
-            if wanted is not None and wanted != current:
-                raise InvalidInput(
-                    f"host = {wanted!r}, but {name} runs on {current!r}: an agent does not "
-                    "move between hosts (destroy it and spawn it again there)"
-                )
-            return current, False
-        return await self.pick_host(wanted), wanted is None
+        return await self.plan_host(name, wanted, kind is ApprovalKind.APPLY_COMMIT)
 
     async def _refuse_at_submit(
         self, approval: Approval, sha: str, message: str, author: str, by: str, problem: str
@@ -431,16 +414,12 @@ class Approvals:
             self._changed(done)
             await self._tell_manager(done)
 
-    async def _landed(self, approval: Approval) -> None:
+    async def _landed(self, a: Approval) -> None:
         """Record the host a spawn landed on when it is not the one the approval showed."""
-        host = self.host_of(approval.agent)
-        if host == approval.host:
-            return
-        now = self._clock()
-        picked = approval.host_picked
-        moved = await self._store.write(lambda db: q.set_host(db, approval.id, host, picked, now))
-        if moved is not None:
-            self._changed(moved)
+        if (host := self.host_of(a.agent)) != a.host:
+            now = self._clock()
+            if moved := await self._store.write(q.set_host, a.id, host, a.host_picked, now):
+                self._changed(moved)
 
     async def _deployed_in_repo(self, name: str, approval_id: int) -> bool:
         if not self._repos.applied_exists(name):
@@ -510,9 +489,9 @@ class Approvals:
         await record_done(self._audit, actor, f"approval.{action}", target, detail, result)
 
 
-async def _local(wanted: str | None) -> str:
-    """Where new agents go without a host registry: the one ``local`` machine."""
-    return wanted or "local"
+async def _local(agent: str, wanted: str | None, existing: bool) -> tuple[str, bool]:
+    """Where agents go without a host registry: the one ``local`` machine."""
+    return wanted or "local", wanted is None
 
 
 def _ref(commit_ref: object) -> str:

@@ -100,7 +100,7 @@ class Hive:
         )
         self.approvals.builder = self.lifecycle
         self.approvals.host_of = self.hosts.host_of
-        self.approvals.pick_host = self.hosts.pick
+        self.approvals.plan_host = self.hosts.plan
         self.questions = Questions(
             store,
             self.events,

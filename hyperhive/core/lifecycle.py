@@ -228,7 +228,9 @@ class Lifecycle:
             self._make_dirs(name)
             config = await self._export(name, sha)
             if spawn and self.hosts is not None:
-                await self.hosts.place(name, await self.hosts.pick(config.host, prefer=host))
+                await self.hosts.place(
+                    name, await self.hosts.pick(config.host, prefer=host, agent=name)
+                )
             await self._rebuild(agent, restart=spawn or agent.state in UP_STATES)
         if not spawn:
             text = f"You were redeployed at config {short(sha)}: your new config is live."

@@ -77,3 +77,23 @@ async def test_a_spawn_with_every_host_drained_is_refused_at_submit_not_queued(
     await op.call("hosts.undrain", name="local")
     req = await manager.call("approvals.request_spawn", name="alice")
     assert req["status"] == "pending"
+
+
+async def test_the_manager_runs_on_local_even_with_local_drained(
+    swarm: Hive, op: HiveClient, manager: HiveClient
+) -> None:
+    await op.call("hosts.drain", name="local")
+    # its bootstrap build is not placed like a new agent's: it has a home
+    built = await swarm.approvals.bootstrap_manager()
+    assert built is not None
+    assert (built.status.value, built.host, built.host_picked) == ("deployed", "local", False)
+    assert swarm.hosts.host_of("manager") == "local"
+    # its config changes show local, and one that names another host is refused
+    root = swarm.settings.proposed_dir("manager")
+    sha = commit_file(root, "prompt.md", "be brief\n")
+    change = await manager.call("approvals.request_apply_commit", agent="manager", commit_ref=sha)
+    assert (change["host"], change["host_picked"]) == ("local", False)
+    await op.call("approvals.deny", id=change["id"])
+    assert await swarm.hosts.plan("manager", None, False) == ("local", False)
+    with pytest.raises(InvalidInput, match="the manager runs on local"):
+        await swarm.hosts.plan("manager", "gamma", False)

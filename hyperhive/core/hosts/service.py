@@ -21,7 +21,7 @@ from hyperhive.core.hosts.keys import client_key, fingerprint, fingerprint_of, p
 from hyperhive.core.hosts.link import Backoff, HostLink, LinkOptions, LinkState
 from hyperhive.core.hosts.target import LOCAL, parse_url, validate_host_name
 from hyperhive.core.models import HostRecord
-from hyperhive.core.names import SYSTEM
+from hyperhive.core.names import MANAGER, SYSTEM
 from hyperhive.core.settings import Settings
 from hyperhive.core.store import Store
 from hyperhive.core.store import hosts as q
@@ -274,17 +274,46 @@ class Hosts:
 
     # -- placement ------------------------------------------------------------
 
-    async def pick(self, wanted: str | None, *, prefer: str | None = None) -> str:
-        """The host a new agent runs on.
+    async def plan(self, agent: str, wanted: str | None, existing: bool) -> tuple[str, bool]:
+        """Where ``agent`` runs once a change to it is approved, and whether the daemon
+        chose that host (an approval shows both).
 
-        ``wanted`` (its ``agent.toml`` ``host``) when set: a registered host, drained or
-        not (the operator asked for it). Else ``prefer`` (the host its approval showed)
-        while it takes agents; else the `roomiest` host.
+        A new agent goes where `pick` puts it; an existing one stays where it runs: a
+        change naming another host is refused (agents do not move between hosts).
 
         Raises:
-            InvalidInput: ``wanted`` is not a registered host.
+            InvalidInput: ``wanted`` is not registered, or would move the agent.
+            Refused: a new agent has nowhere to go (every host drained or unreachable).
+        """
+        if existing:
+            current = self.host_of(agent)
+            if wanted is not None and wanted != current:
+                raise InvalidInput(
+                    f"host = {wanted!r}, but {agent} runs on {current!r}: an agent does not "
+                    "move between hosts (destroy it and spawn it again there)"
+                )
+            return current, False
+        return await self.pick(wanted, agent=agent), wanted is None and agent != MANAGER
+
+    async def pick(self, wanted: str | None, *, prefer: str | None = None, agent: str = "") -> str:
+        """The host a new agent runs on.
+
+        The manager always runs on ``local``, beside the daemon (it reads every agent's
+        proposed repo there). Else ``wanted`` (its ``agent.toml`` ``host``) when set: a
+        registered host, drained or not (the operator asked for it). Else ``prefer`` (the
+        host its approval showed) while it takes agents; else the `roomiest` host.
+
+        Raises:
+            InvalidInput: ``wanted`` is not a registered host, or not ``local`` for the
+                manager.
             Refused: nothing was asked for and every host is drained or unreachable.
         """
+        if agent == MANAGER:
+            if wanted not in (None, LOCAL):
+                raise InvalidInput(
+                    f"host = {wanted!r}: the manager runs on local, beside the daemon"
+                )
+            return LOCAL
         if wanted is not None:
             if wanted not in self._records:
                 raise InvalidInput(
