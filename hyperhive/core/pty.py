@@ -198,6 +198,28 @@ async def read_chunk(fd: int, size: int = 65536) -> bytes:
             return b""
 
 
+async def write_all(fd: int, data: bytes) -> None:
+    """Write all of ``data`` to a non-blocking fd, waiting for room as it fills.
+
+    Raises:
+        OSError: the other side is gone (EIO, EBADF...).
+    """
+    loop = asyncio.get_running_loop()
+    view = memoryview(data)
+    while view:
+        try:
+            view = view[os.write(fd, view) :]
+            continue
+        except BlockingIOError:
+            pass
+        ready: asyncio.Future[None] = loop.create_future()
+        loop.add_writer(fd, _resolve, ready)
+        try:
+            await ready
+        finally:
+            loop.remove_writer(fd)
+
+
 async def read_until_eof(fd: int, *, limit: int = 1 << 20) -> bytes:
     """Read a master fd until the slave side hangs up (at most ``limit`` bytes).
 

@@ -25,6 +25,7 @@ from hyperhive.core.agents import AgentRegistry
 from hyperhive.core.audit import AuditLog
 from hyperhive.core.errors import ContainerError, InvalidInput, NotFound, Refused
 from hyperhive.core.events import EventBus
+from hyperhive.core.pty import read_chunk, write_all
 from hyperhive.core.runtimes.base import PtyProcess, Runtime
 
 logger = logging.getLogger(__name__)
@@ -56,46 +57,11 @@ def check_size(rows: int, cols: int) -> None:
         raise InvalidInput(f"rows and cols must be between 1 and {MAX_SIZE}")
 
 
-def _wake(ready: asyncio.Future[None]) -> None:
-    if not ready.done():  # the fd can fire again before the waiter resumes
-        ready.set_result(None)
-
-
-async def _read(fd: int) -> bytes:
-    """The next chunk from a non-blocking PTY master; b"" once every slave fd is closed."""
-    loop = asyncio.get_running_loop()
-    while True:
-        try:
-            return os.read(fd, CHUNK)
-        except BlockingIOError:
-            pass
-        except OSError:  # EIO: the program (and everything it started) has gone
-            return b""
-        ready: asyncio.Future[None] = loop.create_future()
-        loop.add_reader(fd, _wake, ready)
-        try:
-            await ready
-        finally:
-            loop.remove_reader(fd)
-
-
 async def _write(fd: int, data: bytes) -> None:
-    loop = asyncio.get_running_loop()
-    view = memoryview(data)
-    while view:
-        try:
-            view = view[os.write(fd, view) :]
-            continue
-        except BlockingIOError:
-            pass
-        except OSError as exc:
-            raise ContainerError(f"the terminal is gone: {exc.strerror}") from exc
-        ready: asyncio.Future[None] = loop.create_future()
-        loop.add_writer(fd, _wake, ready)
-        try:
-            await ready
-        finally:
-            loop.remove_writer(fd)
+    try:
+        await write_all(fd, data)
+    except OSError as exc:
+        raise ContainerError(f"the terminal is gone: {exc.strerror}") from exc
 
 
 async def _end(proc: PtyProcess) -> int | None:
@@ -187,7 +153,7 @@ class Terminals:
         code: int | None = None
         try:
             budget, stamp = float(RATE), time.monotonic()
-            while data := await _read(s.pty.fd):
+            while data := await read_chunk(s.pty.fd, CHUNK):
                 self._events.publish(
                     "pty.output",
                     {"id": s.id, "agent": s.agent, "data_b64": base64.b64encode(data).decode()},

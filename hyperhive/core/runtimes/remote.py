@@ -36,6 +36,7 @@ import asyncssh
 
 from hyperhive.core.errors import ContainerError, HyperhiveError, NotFound
 from hyperhive.core.hosts.link import HostUnavailable
+from hyperhive.core.pty import read_chunk, write_all
 from hyperhive.core.runner import Completed
 from hyperhive.core.runtimes.base import AgentSpec, ContainerState, ContainerStatus
 from hyperhive.core.runtimes.supervisor import spec_to_json
@@ -329,20 +330,8 @@ class RemotePty:
         return self
 
     async def _to_channel(self) -> None:
-        loop = asyncio.get_running_loop()
         while (fd := self._slave) >= 0:
-            ready: asyncio.Future[None] = loop.create_future()
-            loop.add_reader(fd, _wake, ready)
-            try:
-                await ready
-            finally:
-                loop.remove_reader(fd)
-            try:
-                data = os.read(fd, _READ)
-            except BlockingIOError:
-                continue
-            except OSError:
-                return
+            data = await read_chunk(fd, _READ)
             if not data:
                 return
             self._proc.stdin.write(data)
@@ -350,7 +339,7 @@ class RemotePty:
     async def _from_channel(self) -> None:
         try:
             while data := await self._proc.stdout.read(_READ):
-                await _write_all(self._slave, data)
+                await write_all(self._slave, data)
         except (OSError, asyncssh.Error):
             pass
         finally:
@@ -387,22 +376,6 @@ class RemotePty:
         self.fd = self._slave = -1
         status = self._proc.exit_status
         return -1 if status is None else status
-
-
-def _wake(ready: asyncio.Future[None]) -> None:
-    if not ready.done():
-        ready.set_result(None)
-
-
-async def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        try:
-            n = os.write(fd, view)
-        except BlockingIOError:
-            await asyncio.sleep(0.005)
-            continue
-        view = view[n:]
 
 
 __all__ = ["HostUnavailable", "RemotePty", "RemoteRuntime", "tree_tar"]
