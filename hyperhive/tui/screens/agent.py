@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from rich.text import Text
-from textual import events, on, work
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
@@ -23,7 +23,7 @@ from hyperhive.tui.panes.reminders import RemindersPane
 from hyperhive.tui.panes.stats import AGENT_CHARTS, StatsPane, agent_charts
 from hyperhive.tui.panes.threads import THREAD_EVENTS, ThreadQuestionsPane, ThreadsView
 from hyperhive.tui.panes.turns import TurnLog, event_agent, parse_events
-from hyperhive.tui.screens.base import HiveScreen
+from hyperhive.tui.screens.base import HiveScreen, loader
 from hyperhive.tui.screens.modals import highlight
 from hyperhive.tui.screens.stats import SETTLE, load_series
 from hyperhive.tui.widgets.logview import BACKLOG, LogView
@@ -157,7 +157,7 @@ class AgentScreen(HiveScreen):
             )
         )
 
-    @work(group="agent-load", exclusive=True)
+    @loader("agent-load")
     async def _load(self) -> None:
         ops = self.ctx.ops
         events = await ops.fetch("turns.events", agent=self.agent, limit=BACKFILL)
@@ -175,7 +175,7 @@ class AgentScreen(HiveScreen):
             self._load_stats()
         self._load_threads()
 
-    @work(group="agent-threads", exclusive=True)
+    @loader("agent-threads")
     async def _load_threads(self) -> None:
         if not self.ctx.model.connected:
             return
@@ -188,7 +188,7 @@ class AgentScreen(HiveScreen):
             self._following = True
             self._follow()
 
-    @work(group="agent-log", exclusive=True)
+    @loader("agent-log")
     async def _follow(self) -> None:
         if not self.ctx.model.connected:
             return
@@ -229,7 +229,7 @@ class AgentScreen(HiveScreen):
     def _stats_opened(self) -> None:
         self._load_stats()
 
-    @work(group="agent-stats", exclusive=True)
+    @loader("agent-stats")
     async def _load_stats(self) -> None:
         self._stats_timer = None
         now = self.ctx.clock()

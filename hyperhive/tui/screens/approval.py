@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from rich.text import Text
-from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.widgets import Static, TabbedContent, TabPane
@@ -13,7 +12,7 @@ from textual.widgets import Static, TabbedContent, TabPane
 from hyperhive.tui.context import Ctx
 from hyperhive.tui.format import ago, safe, short
 from hyperhive.tui.model import Change, Unavailable
-from hyperhive.tui.screens.base import HiveScreen
+from hyperhive.tui.screens.base import HiveScreen, loader
 from hyperhive.tui.views import ApprovalView
 from hyperhive.tui.widgets.textview import TextView
 
@@ -108,7 +107,7 @@ class ApprovalScreen(HiveScreen):
             )
         )
 
-    @work(group="approval-load", exclusive=True)
+    @loader("approval-load")
     async def _load(self) -> None:
         result = await self.ctx.ops.fetch("approvals.get", id=self.approval_id)
         if isinstance(result, dict):

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 
 from hyperhive.tui.model import Change, Unavailable
 from hyperhive.tui.panes.audit import AuditPane, AuditView, parse_audit
 from hyperhive.tui.panes.base import ListPane
-from hyperhive.tui.screens.base import HiveScreen
+from hyperhive.tui.screens.base import HiveScreen, loader
 
 BACKFILL = 500
 
@@ -37,7 +37,7 @@ class AuditScreen(HiveScreen):
         if appended:
             self.query_one(AuditPane).append(appended)
 
-    @work(group="audit", exclusive=True)
+    @loader("audit")
     async def _load(self) -> None:
         result = await self.ctx.ops.fetch("audit.list", limit=BACKFILL)
         pane = self.query_one(AuditPane)

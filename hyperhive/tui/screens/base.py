@@ -2,16 +2,46 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+import functools
+import logging
+from collections.abc import Callable, Coroutine
+from typing import Any, ClassVar
 
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
+from textual.css.query import NoMatches
 from textual.screen import Screen
 
 from hyperhive.tui.context import Ctx
 from hyperhive.tui.model import Change
 from hyperhive.tui.widgets.footer import HiveFooter
 from hyperhive.tui.widgets.status import StatusLine
+
+logger = logging.getLogger(__name__)
+Load = Callable[..., Coroutine[Any, Any, None]]
+
+
+def loader(group: str, *, exclusive: bool = True) -> Callable[[Load], Any]:
+    """A screen's loader: a worker (the newest of ``group`` wins) that fetches, then fills
+    the screen's panes.
+
+    The panes are composed with the screen and go only with it, so a pane missing when
+    the fetch returns means the screen was torn down meanwhile (the app quitting, the
+    page closed): the load ends there instead of failing the app.
+    """
+
+    def wrap(fn: Load) -> Any:
+        @functools.wraps(fn)
+        async def run(self: Screen[None], *args: Any) -> None:
+            try:
+                await fn(self, *args)
+            except NoMatches as exc:
+                logger.debug("%s: %s ended with its screen gone (%s)", self, fn.__name__, exc)
+
+        return work(group=group, exclusive=exclusive)(run)
+
+    return wrap
 
 
 class HiveScreen(Screen[None]):

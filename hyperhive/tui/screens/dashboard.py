@@ -23,7 +23,7 @@ from hyperhive.tui.panes.messages import InboxList, MessageList, MessagesPane
 from hyperhive.tui.panes.questions import QuestionsPane
 from hyperhive.tui.panes.reminders import RemindersPane, reminders_of
 from hyperhive.tui.panes.swarm import SwarmPane
-from hyperhive.tui.screens.base import HiveScreen
+from hyperhive.tui.screens.base import HiveScreen, loader
 from hyperhive.tui.screens.modals import TextScreen
 from hyperhive.tui.views import MessageView, rows_of
 
@@ -159,7 +159,7 @@ class DashboardScreen(HiveScreen):
             self.query_one(ApprovalsPane).tick(now)
             self.query_one(RemindersPane).tick(now)
 
-    @work(group="reminders", exclusive=True)
+    @loader("reminders")
     async def _load_reminders(self) -> None:
         m = self.ctx.model
         if not m.connected:
@@ -261,7 +261,7 @@ class DashboardScreen(HiveScreen):
         event.stop()
         self._load_history(event.before_id)
 
-    @work(group="history")
+    @loader("history", exclusive=False)
     async def _load_history(self, before_id: int | None) -> None:
         result = await self.ctx.ops.fetch("messages.history", before_id=before_id, limit=200)
         rows = [

@@ -19,7 +19,7 @@ from hyperhive.core.errors import HyperhiveError
 from hyperhive.tui.format import size
 from hyperhive.tui.model import Change, Unavailable
 from hyperhive.tui.panes.base import ListPane, Row
-from hyperhive.tui.screens.base import HiveScreen
+from hyperhive.tui.screens.base import HiveScreen, loader
 from hyperhive.tui.screens.modals import Confirmation, ConfirmScreen
 from hyperhive.tui.views import as_int, as_str, rows_of
 
@@ -146,7 +146,7 @@ class HostsScreen(HiveScreen):
             elif name == "host.removed":
                 pane.drop(as_str(data.get("name")))
 
-    @work(group="hosts", exclusive=True)
+    @loader("hosts")
     async def _load(self) -> None:
         result = await self.ctx.ops.fetch("hosts.list")
         pane = self.query_one(HostsPane)

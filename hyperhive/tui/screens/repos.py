@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from rich.text import Text
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
@@ -20,7 +20,7 @@ from hyperhive.tui.model import Change, Unavailable
 from hyperhive.tui.panes.base import ListPane
 from hyperhive.tui.panes.repos import MetaList, ReposPane, TagView, parse_meta, parse_tags
 from hyperhive.tui.screens.agent import text_of
-from hyperhive.tui.screens.base import HiveScreen
+from hyperhive.tui.screens.base import HiveScreen, loader
 from hyperhive.tui.screens.modals import TextScreen
 from hyperhive.tui.views import rows_of
 
@@ -77,7 +77,7 @@ class ReposScreen(HiveScreen):
         if agent is not None:
             self._load_tags(agent)
 
-    @work(group="meta", exclusive=True)
+    @loader("meta")
     async def _load_meta(self) -> None:
         result = await self.ctx.ops.fetch("repos.meta_log", limit=META_LIMIT)
         note = result.reason if isinstance(result, Unavailable) else None
@@ -87,7 +87,7 @@ class ReposScreen(HiveScreen):
     def _agent(self, event: ReposPane.AgentChosen) -> None:
         self._load_tags(event.agent)
 
-    @work(group="tags", exclusive=True)
+    @loader("tags")
     async def _load_tags(self, agent: str) -> None:
         result = await self.ctx.ops.fetch("repos.tags", agent=agent)
         note = result.reason if isinstance(result, Unavailable) else None
@@ -167,7 +167,7 @@ class FilesScreen(Screen[None]):
         self.query_one(OptionList).focus()
         self._list()
 
-    @work(group="files")
+    @loader("files", exclusive=False)
     async def _list(self) -> None:
         result = await self.ctx.ops.fetch("repos.files", agent=self.agent, ref=self.ref)
         files = self.query_one(OptionList)

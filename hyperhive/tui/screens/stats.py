@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, ClassVar
 
-from textual import events, on, work
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
@@ -27,7 +27,7 @@ from hyperhive.tui.panes.stats import (
     wanted_keys,
 )
 from hyperhive.tui.panes.turns import event_agent
-from hyperhive.tui.screens.base import HiveScreen
+from hyperhive.tui.screens.base import HiveScreen, loader
 
 if TYPE_CHECKING:
     from hyperhive.tui.actions import Operations
@@ -178,7 +178,7 @@ class StatsScreen(HiveScreen):
         if self._pending is None:
             self._pending = self.set_timer(SETTLE, self._load)
 
-    @work(group="stats", exclusive=True)
+    @loader("stats")
     async def _load(self) -> None:
         self._pending = None
         agent = self.agent
