@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -288,46 +289,74 @@ def peek_id(head: bytes) -> Any:
     return None
 
 
-class LineReader:
-    """Reads newline-terminated lines of bounded length from a stream.
+class LineBuffer:
+    """Splits a byte stream into newline-terminated lines of bounded length (no I/O).
 
-    A line over the limit is skipped as a whole (through its newline), so the
-    connection stays in sync and usable.
+    A line over the limit is skipped as a whole (through its newline) and comes out as a
+    `LineTooLong`, so the stream stays in sync and usable; the buffer never holds more
+    than the limit plus one chunk.
     """
 
-    def __init__(self, reader: Any, limit: int) -> None:
-        self._reader = reader
+    def __init__(self, limit: int) -> None:
         self._limit = limit
         self._buf = bytearray()
         self._discarding = False
         self._head = b""
 
+    def feed(self, data: bytes) -> list[bytes | LineTooLong]:
+        """The lines ``data`` completes, in order, without their newlines."""
+        out: list[bytes | LineTooLong] = []
+        self._buf += data
+        while (nl := self._buf.find(b"\n")) >= 0:
+            line = bytes(self._buf[:nl])
+            del self._buf[: nl + 1]
+            if self._discarding:
+                self._discarding = False
+                out.append(LineTooLong(self._head))
+            elif len(line) > self._limit:
+                out.append(LineTooLong(line[:ID_SCAN_BYTES]))
+            else:
+                out.append(line)
+        if self._discarding:
+            self._buf.clear()
+        elif len(self._buf) > self._limit:
+            self._discarding = True
+            self._head = bytes(self._buf[:ID_SCAN_BYTES])
+            self._buf.clear()
+        return out
+
+    def end(self) -> bytes | None:
+        """At the end of the stream: its last, unterminated line (never a discarded one)."""
+        if not self._buf or self._discarding:
+            return None
+        line = bytes(self._buf)
+        self._buf.clear()
+        return line
+
+
+class LineReader:
+    """Reads the lines of a `LineBuffer` from a stream (the client's side)."""
+
+    def __init__(self, reader: Any, limit: int) -> None:
+        self._reader = reader
+        self._lines = LineBuffer(limit)
+        self._ready: deque[bytes | LineTooLong] = deque()
+
     async def readline(self) -> bytes | None:
-        """The next line without its newline; None at end of stream."""
-        while True:
-            nl = self._buf.find(b"\n")
-            if nl >= 0:
-                line = bytes(self._buf[:nl])
-                del self._buf[: nl + 1]
-                if self._discarding:
-                    self._discarding = False
-                    raise LineTooLong(self._head)
-                if len(line) > self._limit:
-                    raise LineTooLong(line[:ID_SCAN_BYTES])
-                return line
-            if len(self._buf) > self._limit and not self._discarding:
-                self._discarding = True
-                self._head = bytes(self._buf[:ID_SCAN_BYTES])
-                self._buf.clear()
-            elif self._discarding:
-                self._buf.clear()
+        """The next line without its newline; None at end of stream.
+
+        Raises:
+            LineTooLong: the next line passed the limit (it was skipped).
+        """
+        while not self._ready:
             chunk = await self._reader.read(65536)
             if not chunk:
-                if self._buf and not self._discarding:
-                    line, self._buf = bytes(self._buf), bytearray()
-                    return line
-                return None
-            self._buf += chunk
+                return self._lines.end()
+            self._ready.extend(self._lines.feed(chunk))
+        line = self._ready.popleft()
+        if isinstance(line, LineTooLong):
+            raise line
+        return line
 
 
 def encode(obj: Any) -> bytes:

@@ -12,11 +12,11 @@ import copy
 import itertools
 import logging
 import os
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from hyperhive.core import safefs
 from hyperhive.core.errors import HyperhiveError, ProtocolError, Refused
@@ -27,7 +27,7 @@ from hyperhive.core.protocol import (
     Caller,
     ConnectionRole,
     Delivery,
-    LineReader,
+    LineBuffer,
     LineTooLong,
     Registry,
     Scope,
@@ -47,74 +47,145 @@ SUBSCRIBE = "events.subscribe"
 HELLO = "session.hello"
 
 
-class _Connection:
-    def __init__(
-        self,
-        server: SocketServer,
-        caller: Caller,
-        reader: asyncio.StreamReader,
-        writer: asyncio.StreamWriter,
-    ) -> None:
+class _Connection(asyncio.Protocol):
+    """One client connection: its lines are read, answered and cancelled here.
+
+    A protocol rather than a stream pair: a request costs a callback and a task, not a
+    reader coroutine's wake-ups and a drain per reply. While the client does not read its
+    replies (the write buffer is over its high-water mark) nothing more is read from it.
+    """
+
+    def __init__(self, server: SocketServer, caller: Caller, path: Path, cap: int) -> None:
         self.server = server
+        self.path = path
+        self.cap = cap
         self.id = next(server.ids)
         self.caller = replace(caller, conn=self.id)
-        self.reader = LineReader(reader, server.line_limit)
-        self.writer = writer
+        self.lines = LineBuffer(server.line_limit)
+        self.backlog: deque[bytes | LineTooLong] = deque()  # read while writing was paused
+        self.transport: asyncio.Transport | None = None
+        self.writable = asyncio.Event()
+        self.writable.set()
         self.tasks: set[asyncio.Task[None]] = set()
         self.running: dict[Any, asyncio.Task[None]] = {}  # by request id
         self.cancelled: set[asyncio.Task[None]] = set()  # by `$/cancel`: still answered
         self.delivered: OrderedDict[Any, Callable[[], object]] = OrderedDict()
         self.subscription: Subscription | None = None
         self.pump: asyncio.Task[None] | None = None
+        self.counted = False
+        self.closing: asyncio.Task[None] | None = None
         self.closed = False
 
-    async def send(self, data: bytes) -> bool:
-        """Write one line; False when it could not be (the connection is gone)."""
-        if self.writer.is_closing():
-            return False
-        try:
-            self.writer.write(data)
-            await self.writer.drain()
-        except (ConnectionError, OSError):
-            return False
-        return not self.writer.is_closing()
+    # --- the transport's callbacks ------------------------------------------------------
 
-    async def run(self) -> None:
-        try:
-            while True:
-                try:
-                    line = await self.reader.readline()
-                except LineTooLong as exc:
-                    limit = self.server.line_limit
-                    error: HyperhiveError = ProtocolError(f"line too long (limit {limit} bytes)")
-                    await self.send(reply_error(peek_id(exc.head), error))
-                    continue
-                if line is None:
-                    return
-                if not line.strip():
-                    continue
-                try:
-                    req_id, name, params = parse_request(line)
-                except BadRequest as exc:
-                    await self.send(reply_error(exc.req_id, exc.error))
-                    continue
-                if name == CANCEL:
-                    # answered inline: a cancel must work when the connection is full
-                    await self.send(self.cancel(req_id, params))
-                    continue
-                if len(self.tasks) >= MAX_IN_FLIGHT:
-                    error = Refused(f"too many requests in flight (max {MAX_IN_FLIGHT})")
-                    await self.send(reply_error(req_id, error))
-                    continue
-                task = asyncio.create_task(self.handle(req_id, name, params))
-                self.tasks.add(task)
-                task.add_done_callback(self.tasks.discard)
-                if req_id is not None:
-                    self.running[req_id] = task  # `handle` removes it when it ends
-        except (ConnectionError, OSError):
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
+        opened = self.server._open
+        if self.cap and opened.get(self.path, 0) >= self.cap:
+            self.closed = True  # never served: no disconnect hooks either
+            self._turn_away()
             return
-        finally:
-            await self.close()
+        opened[self.path] = opened.get(self.path, 0) + 1
+        self.counted = True
+        self.server._connections.add(self)
+
+    def data_received(self, data: bytes) -> None:
+        if self.closed:
+            return
+        self.backlog.extend(self.lines.feed(data))
+        self._serve_backlog()
+
+    def eof_received(self) -> bool:
+        last = self.lines.end()
+        if last is not None and not self.closed:
+            self.backlog.append(last)
+            self._serve_backlog()
+        self._begin_close()
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.writable.set()  # a sender waiting for room learns the connection is gone
+        self._begin_close()
+
+    def pause_writing(self) -> None:
+        self.writable.clear()
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        self.writable.set()
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.resume_reading()
+        self._serve_backlog()
+
+    # --- requests ---------------------------------------------------------------------
+
+    def _serve_backlog(self) -> None:
+        while self.backlog and self.writable.is_set() and not self.closed:
+            self._serve(self.backlog.popleft())
+
+    def _serve(self, line: bytes | LineTooLong) -> None:
+        """Answer one line at once, or start the task that will."""
+        if isinstance(line, LineTooLong):
+            limit = self.server.line_limit
+            error: HyperhiveError = ProtocolError(f"line too long (limit {limit} bytes)")
+            self._write(reply_error(peek_id(line.head), error))
+            return
+        if not line.strip():
+            return
+        try:
+            req_id, name, params = parse_request(line)
+        except BadRequest as exc:
+            self._write(reply_error(exc.req_id, exc.error))
+            return
+        if name == CANCEL:
+            # answered inline: a cancel must work when the connection is full
+            self._write(self.cancel(req_id, params))
+            return
+        if len(self.tasks) >= MAX_IN_FLIGHT:
+            error = Refused(f"too many requests in flight (max {MAX_IN_FLIGHT})")
+            self._write(reply_error(req_id, error))
+            return
+        task = asyncio.create_task(self.handle(req_id, name, params))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+        if req_id is not None:
+            self.running[req_id] = task  # `handle` removes it when it ends
+
+    def _write(self, data: bytes) -> bool:
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return False
+        try:
+            transport.write(data)
+        except (ConnectionError, OSError, RuntimeError):
+            return False
+        return True
+
+    async def send(self, data: bytes) -> bool:
+        """Write one line; False when it could not be (the connection is gone).
+
+        Waits while the client is not reading (the write buffer is full).
+        """
+        if not self._write(data):
+            return False
+        if not self.writable.is_set():
+            await self.writable.wait()
+        return self.transport is not None and not self.transport.is_closing()
+
+    def _turn_away(self) -> None:
+        """Answer a connection over the cap with one error line, then close it."""
+        caller, cap = self.caller, self.cap
+        who = "host" if caller.scope is Scope.HOST else f"{caller.name}'s"
+        err = Refused(f"too many connections on the {who} socket (max {cap}); close some first")
+        logger.warning("refused a connection: %s", err.message)
+        self._write(reply_error(None, err))
+        assert self.transport is not None
+        self.transport.close()  # after what is buffered is written
+
+    def _begin_close(self) -> None:
+        if self.closing is None and not self.closed:
+            self.closing = asyncio.get_running_loop().create_task(self.close())
 
     def cancel(self, req_id: Any, params: Any) -> bytes:
         """``$/cancel``: stop request ``params.id``, or take back the delivery it answered."""
@@ -148,6 +219,7 @@ class _Connection:
             task.cancel()
         self.running.clear()
         self.delivered.clear()
+        self.backlog.clear()
         for hook in self.server.registry.on_disconnect:
             try:
                 await hook(self.id)
@@ -157,9 +229,12 @@ class _Connection:
             self.server.events.unsubscribe(self.subscription)
         if self.pump is not None:
             self.pump.cancel()
-        self.writer.close()
-        with contextlib.suppress(Exception):
-            await self.writer.wait_closed()
+        if self.transport is not None:
+            self.transport.close()
+        self.server._connections.discard(self)
+        if self.counted:
+            self.counted = False
+            self.server._open[self.path] -= 1
 
     async def handle(self, req_id: Any, name: str, params: Any) -> None:
         undo: Callable[[], object] | None = None
@@ -255,20 +330,6 @@ class _Connection:
             pass
 
 
-async def _turn_away(writer: asyncio.StreamWriter, caller: Caller, cap: int) -> None:
-    """Answer a connection over the cap with one error line, then close it."""
-    who = "host" if caller.scope is Scope.HOST else f"{caller.name}'s"
-    err = Refused(f"too many connections on the {who} socket (max {cap}); close some first")
-    logger.warning("refused a connection: %s", err.message)
-    with contextlib.suppress(ConnectionError, OSError):
-        writer.write(reply_error(None, err))
-        async with asyncio.timeout(1.0):
-            await writer.drain()
-    writer.close()
-    with contextlib.suppress(Exception):
-        await writer.wait_closed()
-
-
 class SocketServer:
     """Serves the registry on any number of unix sockets, each with a fixed caller."""
 
@@ -308,22 +369,11 @@ class SocketServer:
         # whatever an agent left at its socket's name (a directory, a link) goes, unfollowed
         safefs.remove(path.parent, path.name)
 
-        async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            if max_connections and self._open.get(path, 0) >= max_connections:
-                await _turn_away(writer, caller, max_connections)
-                return
-            self._open[path] = self._open.get(path, 0) + 1
-            conn = _Connection(self, caller, reader, writer)
-            self._connections.add(conn)
-            try:
-                await conn.run()
-            finally:
-                self._connections.discard(conn)
-                self._open[path] -= 1
-
         old = os.umask(0o177)
         try:
-            server = await asyncio.start_unix_server(on_connect, path=str(path))
+            server = await asyncio.get_running_loop().create_unix_server(
+                lambda: _Connection(self, caller, path, max_connections), path=str(path)
+            )
         finally:
             os.umask(old)
         os.chmod(path, mode)
@@ -338,9 +388,7 @@ class SocketServer:
         if server is None:
             return
         server.close()
-        for conn in [
-            c for c in self._connections if c.writer.get_extra_info("sockname") == str(path)
-        ]:
+        for conn in [c for c in self._connections if c.path == path]:
             await conn.close()
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
