@@ -35,7 +35,18 @@ from hyperhive.core.runtimes.base import AgentSpec, ContainerStatus
 from hyperhive.core.runtimes.supervisor import spec_from_json
 from hyperhive.core.settings import load_settings
 
-OPS = ("create", "start", "own-socket", "stop", "destroy", "status", "list", "exec", "pty")
+OPS = (
+    "create",
+    "start",
+    "clear-socket",
+    "own-socket",
+    "stop",
+    "destroy",
+    "status",
+    "list",
+    "exec",
+    "pty",
+)
 MAX_INPUT = 64 * 1024 * 1024  # the applied tree and etc files of one agent
 MAX_MEMBERS = 10_000
 TREES = ("applied", "etc")
@@ -191,6 +202,10 @@ async def _run(ctx: Context) -> Output:
         socket = spec.socket_dir / "hive.sock"
         return {"socket": str(socket), "files": files, "status": status_json(status)}, ""
     name = validate_agent_name(args.name or "")
+    if op == "clear-socket":
+        runtime._require(name)  # only an agent this host runs
+        safefs.remove(host_paths(settings.state_dir, name)["socket_dir"], "hive.sock")
+        return {"cleared": name}, ""
     if op == "own-socket":
         return {"owned": _own_socket(runtime, name)}, ""
     if op == "stop":

@@ -4,7 +4,8 @@
 pair from each to the root namespace with a private /30 (``10.231.<k>.1`` on our side,
 ``10.231.<k>.2`` inside), and starts Debian's ``/usr/sbin/sshd -D`` inside each with its
 own host key, ``AuthorizedKeysFile`` pointing at a test file, root login by key only,
-stream-local forwarding allowed (``StreamLocalBindUnlink yes``) and no PAM. Traffic stays
+stream-local forwarding allowed (``StreamLocalBindUnlink`` left at OpenSSH's default, no:
+the daemon clears a stale socket itself) and no PAM. Traffic stays
 on links the test made. Everything (sshd, veth, namespace) is removed on exit, also when
 the test fails. A test can kill and restart an sshd, or give it a fresh host key.
 
@@ -233,7 +234,6 @@ class SshHost:
             "KbdInteractiveAuthentication no",
             "UsePAM no",
             "StrictModes no",
-            "StreamLocalBindUnlink yes",
             "AllowStreamLocalForwarding yes",
             # sshd checks remote unix-socket forwards against AllowTcpForwarding too:
             # "remote" lets the daemon forward agents' hive sockets; PermitListen none

@@ -241,6 +241,9 @@ class RemoteRuntime:
             old = self._forwards.get(name)
             if old is not None and old[0] is conn:
                 return  # live on this connection already
+            # the last forward's socket file (or whatever the agent put at that name) is
+            # still there: sshd binds only a free name unless `StreamLocalBindUnlink yes`
+            await self.call("clear-socket", name)
             try:
                 listener = await conn.forward_remote_path(remote, local)
             except (OSError, asyncssh.Error) as exc:
