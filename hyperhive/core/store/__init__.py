@@ -165,6 +165,7 @@ class Store:
     """Owns the database connection. Build with `Store.open`, close with `close`."""
 
     CHECKPOINT_EVERY = 2000  # rows written between two WAL checkpoints
+    LATER_SECONDS = 0.02  # how long a `write_later` may wait for a group to ride with
 
     def __init__(self, conn: aiosqlite.Connection, writer: sqlite3.Connection, path: Path) -> None:
         self._conn = conn
@@ -174,6 +175,7 @@ class Store:
         self.path = path
         self._queue: list[tuple[Op, tuple[Any, ...], asyncio.Future[Any]]] = []
         self._flusher: asyncio.Task[None] | None = None
+        self._later: asyncio.TimerHandle | None = None
         self._closed = False
 
     @classmethod
@@ -216,6 +218,7 @@ class Store:
         if self._closed:
             return
         self._closed = True
+        self._start_flush()  # what waits in the queue is written before the close
         if self._flusher is not None:
             await asyncio.shield(self._flusher)
         if self._checkpoint is not None:
@@ -259,21 +262,30 @@ class Store:
             raise StoreError("the store is closed")
         fut: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         self._queue.append((fn, args, fut))
-        if self._flusher is None or self._flusher.done():
-            self._flusher = asyncio.create_task(self._flush())
+        self._start_flush()
         return await fut
 
     def write_later(self, fn: Callable[..., Any], *args: Any) -> None:
         """Queue a write whose caller need not wait (e.g. delivery marks); errors are logged.
 
-        It joins the next group commit like any write, without a task of its own.
+        It joins the next group commit, or one of its own within `LATER_SECONDS` if no
+        other write comes: under load it rides along instead of adding a commit. Writes
+        still commit in the order they were queued.
         """
         if self._closed:
             return
-        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[Any] = loop.create_future()
         fut.add_done_callback(_log_failure)
         self._queue.append((fn, args, fut))
-        if self._flusher is None or self._flusher.done():
+        if self._later is None and (self._flusher is None or self._flusher.done()):
+            self._later = loop.call_later(self.LATER_SECONDS, self._start_flush)
+
+    def _start_flush(self) -> None:
+        if self._later is not None:
+            self._later.cancel()
+            self._later = None
+        if self._queue and (self._flusher is None or self._flusher.done()):
             self._flusher = asyncio.create_task(self._flush())
 
     async def _flush(self) -> None:
