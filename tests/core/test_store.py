@@ -67,6 +67,46 @@ async def test_concurrent_writes_share_commits_and_all_become_durable(tmp_path: 
     await reopened.close()
 
 
+async def test_a_write_later_rides_with_the_next_write_or_commits_alone_soon_after(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import hyperhive.core.store as store_module
+
+    store = await Store.open(tmp_path / "hive.sqlite")
+    commits = 0
+    original = store_module._run_batch
+
+    def counting(db, batch):  # type: ignore[no-untyped-def]
+        nonlocal commits
+        commits += 1
+        return original(db, batch)
+
+    def insert(db: sqlite3.Connection, i: int) -> None:
+        q.insert(db, [Message(i, 0.0, "a", "b", f"m{i}", None, None, None)])
+
+    monkeypatch.setattr(store_module, "_run_batch", counting)
+    store.LATER_SECONDS = 60.0
+    store.write_later(insert, 1)
+    for _ in range(3):
+        await asyncio.sleep(0)  # the loop goes round: no commit of its own yet
+    await store.write(insert, 2)
+    assert (commits, await store.read(q.count)) == (1, 2)
+
+    store.LATER_SECONDS = 0.05
+    store.write_later(insert, 3)
+    async with asyncio.timeout(5):
+        while await store.read(q.count) < 3:
+            await asyncio.sleep(0.01)
+    assert commits == 2
+
+    store.LATER_SECONDS = 60.0
+    store.write_later(insert, 4)
+    await store.close()  # writes what waits
+    reopened = await Store.open(tmp_path / "hive.sqlite")
+    assert await reopened.read(q.count) == 4
+    await reopened.close()
+
+
 async def test_one_failing_write_does_not_undo_the_others_in_its_group(tmp_path: Path) -> None:
     store = await Store.open(tmp_path / "hive.sqlite")
 
