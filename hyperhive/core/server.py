@@ -184,8 +184,8 @@ class _Connection(asyncio.Protocol):
         self.transport.close()  # after what is buffered is written
 
     def _begin_close(self) -> None:
-        if self.closing is None and not self.closed:
-            self.closing = asyncio.get_running_loop().create_task(self.close())
+        if self.closing is None:
+            self.closing = asyncio.get_running_loop().create_task(self._close())
 
     def cancel(self, req_id: Any, params: Any) -> bytes:
         """``$/cancel``: stop request ``params.id``, or take back the delivery it answered."""
@@ -212,8 +212,14 @@ class _Connection(asyncio.Protocol):
             logger.exception("taking back an unseen delivery failed")
 
     async def close(self) -> None:
+        """Close the connection; returns once its cleanup ran, whoever began it."""
+        self._begin_close()
+        assert self.closing is not None
+        await asyncio.shield(self.closing)
+
+    async def _close(self) -> None:
         if self.closed:
-            return
+            return  # turned away: it was never served
         self.closed = True
         for task in list(self.tasks):
             task.cancel()

@@ -12,7 +12,10 @@ import pytest
 
 from hyperhive.core.client import HiveClient
 from hyperhive.core.errors import InvalidInput, NotFound, ProtocolError, Refused
+from hyperhive.core.events import EventBus
 from hyperhive.core.hive import Hive
+from hyperhive.core.protocol import Caller, Registry, Scope
+from hyperhive.core.server import SocketServer
 from tests.conftest import agent_client
 
 
@@ -201,3 +204,26 @@ async def test_client_errors_are_raised_as_the_error_tree(hive: Hive, host: Hive
         await host.call("messages.send", to="ghost", body="x")
     with pytest.raises(InvalidInput):
         await host.call("messages.send", to="manager", body=3)
+
+
+async def test_closing_the_server_waits_for_the_cleanup_of_a_connection_already_closing(
+    tmp_path: Path,
+) -> None:
+    registry = Registry()
+    began, ended = asyncio.Event(), asyncio.Event()
+
+    async def slow_cleanup(conn: int) -> None:  # e.g. hanging up the terminals it opened
+        began.set()
+        await asyncio.sleep(0.2)
+        ended.set()
+
+    registry.on_disconnect.append(slow_cleanup)
+    server = SocketServer(registry, EventBus(), line_limit=1024)
+    path = tmp_path / "a.sock"
+    await server.listen(path, Caller(Scope.AGENT, "alice"))
+    client = await HiveClient.connect(path)
+    await client.close()
+    async with asyncio.timeout(5):
+        await began.wait()
+    await server.close()
+    assert ended.is_set()
