@@ -8,7 +8,7 @@ from rich.text import Text
 from textual.binding import Binding, BindingType
 
 from hyperhive.tui.format import ago, short
-from hyperhive.tui.panes.base import ListPane, Row
+from hyperhive.tui.panes.base import ListPane, Row, RowMemo
 from hyperhive.tui.views import ApprovalView
 
 
@@ -38,10 +38,12 @@ class ApprovalsPane(ListPane):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self._approvals: list[ApprovalView] = []
+        self._made: RowMemo[ApprovalView] = RowMemo()
 
     def show(self, approvals: list[ApprovalView], now: float, *, note: str | None = None) -> None:
         self._approvals = approvals
-        self.set_rows({str(a.id): _row(a, now) for a in approvals}, note=note)
+        items = ((str(a.id), a, ago(a.created_at, now)) for a in approvals)
+        self.set_rows(self._made.rows(items, lambda a: _row(a, now)), note=note)
         self.set_title(f"approvals · {len(approvals)}" if approvals else "approvals")
         self.set_class(bool(approvals), "-waiting")
 

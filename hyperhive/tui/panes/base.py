@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from collections.abc import Callable, Hashable, Iterable
+from typing import Any, ClassVar, Generic, TypeVar
 
 from rich.cells import cell_len
 from rich.text import Text
@@ -17,6 +18,37 @@ from hyperhive.tui.format import safe, safe_text
 
 Cell = str | Text
 Row = tuple[Cell, ...]
+T = TypeVar("T")
+
+
+class RowMemo(Generic[T]):
+    """The rows of a list, made again only for the items that changed.
+
+    An item is unchanged when it is the very same (immutable) view object and its
+    ``extra`` (whatever else its row shows: an age, a width) is equal: its row is then the
+    same tuple as before, which `ListPane.set_rows` and the table update skip. So a clock
+    tick or a new message costs the rows that changed, not the whole list.
+    """
+
+    def __init__(self) -> None:
+        self._made: dict[str, tuple[object, Hashable, Row]] = {}
+
+    def rows(
+        self, items: Iterable[tuple[str, T, Hashable]], make: Callable[[T], Row]
+    ) -> dict[str, Row]:
+        made = self._made
+        fresh: dict[str, tuple[object, Hashable, Row]] = {}
+        rows: dict[str, Row] = {}
+        for key, item, extra in items:
+            old = made.get(key)
+            if old is not None and old[0] is item and old[1] == extra:
+                row = old[2]
+            else:
+                row = make(item)
+            fresh[key] = (item, extra, row)
+            rows[key] = row
+        self._made = fresh
+        return rows
 
 
 def plain(cell: Cell) -> str:
@@ -82,6 +114,7 @@ class ListPane(Widget):
         super().__init__(id=id, classes=classes)
         self.viewer = False
         self._rows: dict[str, Row] = {}
+        self._given: dict[str, Row] = {}  # the rows as given, to reuse what is unchanged
         self._shown: dict[str, Row] = {}
         self._filter = ""
         self._note: str | None = None
@@ -177,12 +210,18 @@ class ListPane(Widget):
         """Show ``rows`` (in order); ``note`` replaces the empty text (e.g. "not available")."""
         # plain strings become Text: the table would parse them as markup, and a body like
         # "[answer to question #3]" is no style; every cell is agent text, made terminal-safe
+        # a row given as the very same tuple as last time is the same row: not made again
+        # (a list of 500 messages gets one new row per message event, not 500)
+        given, made = self._given, self._rows
         self._rows = {
-            k: tuple(
+            k: made[k]
+            if given.get(k) is r and k in made
+            else tuple(
                 Text(safe(c, newlines=False)) if isinstance(c, str) else safe_text(c) for c in r
             )
             for k, r in rows.items()
         }
+        self._given = rows
         self._note = note
         if self.is_mounted:
             self._sync()
@@ -259,6 +298,8 @@ class ListPane(Widget):
         columns = [key for key, _ in self.COLUMNS]
         for key, row in rows.items():
             old = self._shown.get(key)
+            if old is row:
+                continue
             for i, cell in enumerate(row):
                 if old is None or not same(old[i], cell):
                     # re-measuring the column is only needed when the cell got wider

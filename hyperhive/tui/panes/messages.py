@@ -14,7 +14,7 @@ from textual.widget import Widget
 from textual.widgets import Collapsible, DataTable
 
 from hyperhive.tui.format import clock, one_line
-from hyperhive.tui.panes.base import ListPane, Row
+from hyperhive.tui.panes.base import ListPane, Row, RowMemo
 from hyperhive.tui.views import MessageView
 
 STATUS_STYLES = {
@@ -48,18 +48,23 @@ class MessageList(ListPane):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self._messages: dict[str, MessageView] = {}
+        self._made: RowMemo[MessageView] = RowMemo()
 
     def show(self, messages: Iterable[MessageView], *, note: str | None = None) -> None:
         self._messages = {str(m.id): m for m in messages}
         self._note = note
         table = self.query_one(DataTable) if self.is_mounted else None
         follow = table is not None and table.cursor_row >= table.row_count - 1
-        self.set_rows({k: self.row(m) for k, m in self._messages.items()}, note=note)
+        self.set_rows(self._rows_of(self._messages), note=note)
         if table is not None and follow and table.row_count:
             table.move_cursor(row=table.row_count - 1, animate=False)
 
     def refit(self) -> None:
-        self.set_rows({k: self.row(m) for k, m in self._messages.items()}, note=self._note)
+        self.set_rows(self._rows_of(self._messages), note=self._note)
+
+    def _rows_of(self, messages: dict[str, MessageView]) -> dict[str, Row]:
+        width = self.flex_width
+        return self._made.rows(((k, m, width) for k, m in messages.items()), self.row)
 
     def message(self, key: str) -> MessageView | None:
         return self._messages.get(key)

@@ -13,7 +13,7 @@ from textual.widgets import DataTable
 
 from hyperhive.tui.actions import LIFECYCLE, applies
 from hyperhive.tui.format import SPIN_RATE, ago, short, state_text
-from hyperhive.tui.panes.base import ListPane, Row
+from hyperhive.tui.panes.base import ListPane, Row, RowMemo
 from hyperhive.tui.views import AgentView
 
 
@@ -50,13 +50,16 @@ class SwarmPane(ListPane):
         super().__init__(id=id)
         self._clock = clock
         self._agents: list[AgentView] = []
+        self._made: RowMemo[AgentView] = RowMemo()
         self._spinner: Timer | None = None
         self._offered: frozenset[str] | None = None
 
     def show(self, agents: list[AgentView], now: float, *, note: str | None = None) -> None:
         """Display ``agents`` as of ``now``."""
         self._agents = agents
-        self.set_rows({a.name: _row(a, now) for a in agents}, note=note)
+        # a row shows `now` as the last turn's age, and as the spinner of a transient state
+        items = ((a.name, a, (ago(a.last_turn_at, now), a.transient and now)) for a in agents)
+        self.set_rows(self._made.rows(items, lambda a: _row(a, now)), note=note)
         self.set_title(f"swarm · {len(agents)} agent{'' if len(agents) == 1 else 's'}")
         self._offer()
         self._set_spinning(any(a.transient for a in agents))

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import pytest
 from textual.widgets import Input
 
 from hyperhive.core.hive import Hive
+from hyperhive.tui.panes.base import Row
 from hyperhive.tui.panes.compose import ComposeBox, parse_compose
 from hyperhive.tui.panes.messages import FlowList, InboxList
 from hyperhive.tui.screens.modals import TextScreen
+from hyperhive.tui.views import MessageView
 from tests.conftest import agent_client
 from tests.tui.conftest import app_for, column, connected, on_screen, rows, until
 
@@ -118,3 +121,27 @@ async def test_bodies_that_look_like_markup_show_as_written(hive: Hive) -> None:
         await until(pilot, lambda: [n.message for n in app.notifier.sent] == [body])
         await pilot.pause()
     await alpha.close()
+
+
+async def test_a_new_message_makes_its_own_row_and_not_the_whole_flow_again(
+    hive: Hive, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await hive.create_agent("alpha")
+    for i in range(30):
+        await hive.broker.send("operator", "alpha", f"m{i}")
+    app = app_for(hive)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await connected(pilot)
+        flow = app.screen.query_one(FlowList)
+        await until(pilot, lambda: len(rows(flow)) == 30)
+        made: list[int] = []
+        make = FlowList.row
+
+        def counted(self: FlowList, m: MessageView) -> Row:
+            made.append(m.id)
+            return make(self, m)
+
+        monkeypatch.setattr(FlowList, "row", counted)
+        [sent] = await hive.broker.send("operator", "alpha", "one more")
+        await until(pilot, lambda: len(rows(flow)) == 31)
+        assert set(made) == {sent.id}
