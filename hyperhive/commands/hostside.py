@@ -31,14 +31,17 @@ from hyperhive.core import safefs
 from hyperhive.core.errors import ContainerError, HyperhiveError, InvalidInput, Refused
 from hyperhive.core.models import Role
 from hyperhive.core.names import validate_agent_name
-from hyperhive.core.runtimes.base import AgentSpec, ContainerStatus
+from hyperhive.core.runtimes.base import AgentSpec, ContainerState, ContainerStatus
 from hyperhive.core.runtimes.supervisor import spec_from_json
+from hyperhive.core.safefs import dir_size, has_entries
 from hyperhive.core.settings import load_settings
 
 OPS = (
     "create",
     "start",
     "clear-socket",
+    "usage",
+    "purge",
     "own-socket",
     "stop",
     "destroy",
@@ -202,6 +205,14 @@ async def _run(ctx: Context) -> Output:
         socket = spec.socket_dir / "hive.sock"
         return {"socket": str(socket), "files": files, "status": status_json(status)}, ""
     name = validate_agent_name(args.name or "")
+    if op == "usage":
+        paths = host_paths(settings.state_dir, name)
+        return {"size": dir_size(paths["base"]), "has_creds": has_entries(paths["creds_dir"])}, ""
+    if op == "purge":
+        if (await runtime.status(name)).state is ContainerState.RUNNING:
+            raise Refused(f"{name} is running on this host: destroy it first")
+        safefs.remove(settings.state_dir / "agents", name)  # config, state, creds: all of it
+        return {"purged": name}, ""
     if op == "clear-socket":
         runtime._require(name)  # only an agent this host runs
         safefs.remove(host_paths(settings.state_dir, name)["socket_dir"], "hive.sock")

@@ -45,6 +45,7 @@ from hyperhive.core.notices import Notices, notice, who
 from hyperhive.core.repos import Repos
 from hyperhive.core.runner import Completed
 from hyperhive.core.runtimes.base import AgentSpec, ContainerState, Runtime
+from hyperhive.core.runtimes.routed import HostRouter
 from hyperhive.core.settings import Settings
 
 if TYPE_CHECKING:
@@ -369,6 +370,10 @@ class Lifecycle:
         if agent is not None and agent.state is not AgentState.DESTROYED:
             raise Refused(f"agent {name!r} is not destroyed: destroy it first")
         async with self._lock(name):
+            remote = self.runtime.remote(name) if isinstance(self.runtime, HostRouter) else None
+            if remote is not None:
+                # the host's copy first: unreachable, nothing here is forgotten either
+                await remote.purge(name)
             await self.repos.remove(name)
             safefs.remove(self.settings.agents_root, name)
             if agent is not None:

@@ -13,9 +13,10 @@ import shutil
 
 import pytest
 
+from hyperhive.core.client import HiveClient
 from hyperhive.core.errors import Refused
 from hyperhive.core.hive import Hive
-from hyperhive.core.hosts.link import Backoff, LinkState
+from hyperhive.core.hosts.link import Backoff, HostUnavailable, LinkState
 from hyperhive.core.hosts.target import LOCAL
 from hyperhive.core.models import AgentState
 from hyperhive.core.runner import which
@@ -119,7 +120,27 @@ async def test_an_approved_spawn_runs_on_the_remote_host_a_deploy_reaches_it_and
         assert up.data["state"] == "running"
         assert (await hive.runtime.status("alpha")).state is ContainerState.RUNNING
 
-        await hive.lifecycle.destroy("alpha", by="local:op", purge=True)
+        # a tombstone's state stays on its host: measured there, and purged there too
+        kept_there = state / "agents" / "alpha"
+        (kept_there / "creds" / ".credentials.json").write_text("{}")  # as a login leaves
+        await hive.lifecycle.destroy("alpha", by="local:op")
+        async with await HiveClient.connect(hive.settings.host_socket) as op:
+            [row] = (await op.call("kept.list"))["kept"]
+        assert row["name"] == "alpha" and row["has_creds"] is True
+        assert row["size"] > 1000
+        # its host down: the purge is refused and nothing is forgotten; the size is unknown
+        kill_sshd_only(ssh_host)
+        await wait_for(lambda: hive.hosts.link("one").state is LinkState.UNREACHABLE)
+        with pytest.raises(HostUnavailable):
+            await hive.lifecycle.purge("alpha", by="local:op")
+        assert hive.hosts.host_of("alpha") == "one" and kept_there.exists()
+        async with await HiveClient.connect(hive.settings.host_socket) as op:
+            [row] = (await op.call("kept.list"))["kept"]
+        assert (row["size"], row["has_creds"]) == (-1, False)
+        ssh_host.start()
+        await wait_for(lambda: hive.hosts.link("one").state is LinkState.REACHABLE)
+        await hive.lifecycle.purge("alpha", by="local:op")
+        assert not kept_there.exists()  # its creds are gone from the host too
         assert hive.hosts.agents_on("one") == []
         assert hive.hosts.host_of("alpha") == LOCAL
     finally:

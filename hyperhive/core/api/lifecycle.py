@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any
 
-from hyperhive.core.errors import Refused
+from hyperhive.core.errors import HyperhiveError, Refused
 from hyperhive.core.protocol import Caller, Registry, Scope, p
 from hyperhive.core.replies import (
     AgentRow,
@@ -16,6 +16,7 @@ from hyperhive.core.replies import (
     agent_row,
     approval_row,
 )
+from hyperhive.core.runtimes.routed import HostRouter
 from hyperhive.core.safefs import dir_size, has_entries
 
 if TYPE_CHECKING:
@@ -82,7 +83,7 @@ def register(reg: Registry, hive: Hive) -> None:
         """Tombstones: destroyed agents whose config, state and creds are kept."""
         out: list[KeptRow] = []
         for agent in hive.agents.tombstones():
-            size, creds = await asyncio.to_thread(kept_usage, hive, agent.name)
+            size, creds = await kept_usage(hive, agent.name)
             out.append(
                 {
                     **agent_record(agent.to_json()),
@@ -95,7 +96,22 @@ def register(reg: Registry, hive: Hive) -> None:
         return {"kept": out}
 
 
-def kept_usage(hive: Hive, name: str) -> tuple[int, bool]:
-    """Bytes kept for a tombstone (its agent dir, links not followed) and whether creds exist."""
-    size = dir_size(hive.settings.agent_dir(name))
-    return size, has_entries(hive.settings.creds_dir(name))
+async def kept_usage(hive: Hive, name: str) -> tuple[int, bool]:
+    """Bytes kept for a tombstone (its agent dir, links not followed) and whether creds exist.
+
+    An agent that ran on another host keeps its state there: that host measures it (-1 and
+    no creds while it is unreachable: unknown, not empty).
+    """
+    runtime = hive.runtime
+    remote = runtime.remote(name) if isinstance(runtime, HostRouter) else None
+    if remote is not None:
+        try:
+            return await remote.usage(name)
+        except HyperhiveError:
+            return -1, False
+
+    def here() -> tuple[int, bool]:
+        size = dir_size(hive.settings.agent_dir(name))
+        return size, has_entries(hive.settings.creds_dir(name))
+
+    return await asyncio.to_thread(here)

@@ -193,6 +193,15 @@ class RemoteRuntime:
         await self._unforward(name)
         self._sockets.pop(name, None)
 
+    async def usage(self, name: str) -> tuple[int, bool]:
+        """Bytes ``name`` keeps on the host (links not followed) and whether it has creds."""
+        got = await self.call("usage", name)
+        return int(got["size"]), bool(got["has_creds"])
+
+    async def purge(self, name: str) -> None:
+        """Wipe what the host keeps of ``name`` (destroyed first): config, state, creds."""
+        await self.call("purge", name)
+
     async def status(self, name: str) -> ContainerStatus:
         return _status(await self.call("status", name))
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from hyperhive.core.hosts.target import LOCAL
 from hyperhive.core.runner import Completed
@@ -72,6 +72,15 @@ class HostRouter:
 
     def for_agent(self, name: str) -> Runtime:
         return self.for_host(self.hosts.host_of(name))
+
+    def remote(self, name: str) -> RemoteRuntime | None:
+        """The runtime of ``name``'s host when that is not this machine (its state is there)."""
+        host = self.hosts.host_of(name)
+        if host == LOCAL:
+            return None
+        runtime = self.for_host(host)
+        assert not isinstance(runtime, HostRouter)
+        return cast("RemoteRuntime", runtime)
 
     async def create(self, spec: AgentSpec) -> None:
         await self.for_agent(spec.name).create(spec)
