@@ -206,16 +206,15 @@ async def _run(ctx: Context) -> Output:
         return {"socket": str(socket), "files": files, "status": status_json(status)}, ""
     name = validate_agent_name(args.name or "")
     if op == "usage":
-        paths = host_paths(settings.state_dir, name)
-        return {"size": dir_size(paths["base"]), "has_creds": has_entries(paths["creds_dir"])}, ""
+        return usage(settings.state_dir, name), ""
     if op == "purge":
         if (await runtime.status(name)).state is ContainerState.RUNNING:
             raise Refused(f"{name} is running on this host: destroy it first")
-        safefs.remove(settings.state_dir / "agents", name)  # config, state, creds: all of it
+        purge(settings.state_dir, name)
         return {"purged": name}, ""
     if op == "clear-socket":
         runtime._require(name)  # only an agent this host runs
-        safefs.remove(host_paths(settings.state_dir, name)["socket_dir"], "hive.sock")
+        clear_socket(settings.state_dir, name)
         return {"cleared": name}, ""
     if op == "own-socket":
         return {"owned": _own_socket(runtime, name)}, ""
@@ -244,6 +243,26 @@ async def _run(ctx: Context) -> Output:
         sys.stdout.flush()
         os.execvpe(full[0], full, runtime._host_env())
     raise InvalidInput(f"unknown host-agent op {op!r}")
+
+
+def usage(state_dir: Path, name: str) -> dict[str, Any]:
+    """Bytes ``name`` keeps here and whether it has creds (no link followed, walk bounded)."""
+    paths = host_paths(state_dir, name)
+    return {"size": dir_size(paths["base"]), "has_creds": has_entries(paths["creds_dir"])}
+
+
+def purge(state_dir: Path, name: str) -> None:
+    """Remove all ``name`` keeps here (config, state, creds), following no link in it."""
+    base = host_paths(state_dir, name)["base"]
+    safefs.remove(base.parent, base.name)
+
+
+def clear_socket(state_dir: Path, name: str) -> None:
+    """Remove what is at ``name``'s socket name (a stale socket, or what the agent put there).
+
+    The socket dir is the agent's: the entry is unlinked, never followed nor opened.
+    """
+    safefs.remove(host_paths(state_dir, name)["socket_dir"], "hive.sock")
 
 
 def _own_socket(runtime: Any, name: str) -> bool:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from hyperhive.commands.hostside import host_spec, unpack
+from hyperhive.commands.hostside import clear_socket, host_paths, host_spec, purge, unpack, usage
 from hyperhive.core.errors import InvalidInput, Refused
 from hyperhive.core.models import Role
 from hyperhive.core.runtimes.base import AgentSpec
@@ -101,3 +101,39 @@ def test_the_host_decides_every_path_and_never_runs_the_manager(tmp_path: Path) 
     manager = spec_to_json(AgentSpec(**{**spec.__dict__, "name": "manager", "role": Role.MANAGER}))
     with pytest.raises(Refused):
         host_spec(tmp_path, manager)
+
+
+def test_clearing_a_socket_name_unlinks_what_the_agent_put_there_and_follows_nothing(
+    tmp_path: Path,
+) -> None:
+    run = host_paths(tmp_path, "alpha")["socket_dir"]
+    run.mkdir(parents=True)
+    precious = tmp_path / "precious"
+    precious.write_text("host file")
+    (run / "hive.sock").symlink_to(precious)
+    clear_socket(tmp_path, "alpha")
+    assert not (run / "hive.sock").is_symlink() and precious.read_text() == "host file"
+    os.mkfifo(run / "hive.sock")  # never opened: clearing it does not block
+    clear_socket(tmp_path, "alpha")
+    assert not (run / "hive.sock").exists()
+    clear_socket(tmp_path, "alpha")  # nothing there: nothing to do
+
+
+def test_a_purge_removes_all_an_agent_kept_here_and_nothing_its_links_point_at(
+    tmp_path: Path,
+) -> None:
+    paths = host_paths(tmp_path, "alpha")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "keep.txt").write_text("not the agent's")
+    (outside / "big.bin").write_bytes(b"x" * 100_000)
+    paths["creds_dir"].mkdir(parents=True)
+    (paths["creds_dir"] / ".credentials.json").write_text("{}")
+    paths["state_dir"].mkdir()
+    (paths["state_dir"] / "escape").symlink_to(outside)
+    got = usage(tmp_path, "alpha")
+    assert got["has_creds"] is True and 0 < got["size"] < 1000  # the link is not walked
+    purge(tmp_path, "alpha")
+    assert not paths["base"].exists()
+    assert (outside / "keep.txt").read_text() == "not the agent's"
+    assert usage(tmp_path, "alpha") == {"size": 0, "has_creds": False}
